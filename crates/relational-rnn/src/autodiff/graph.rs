@@ -1,0 +1,224 @@
+//! The tape itself: nodes, leaves, parameters, and the backward sweep.
+
+use std::collections::HashMap;
+
+use ndarray::ArrayD;
+
+use super::elementwise::standard;
+use super::op::Op;
+use crate::{Grads, ParamId, ParamStore, Scalar};
+
+/// A value on the tape: an index into its [`Graph`]. Cheap to copy; only meaningful for the graph
+/// that made it (and only until that graph is [`clear`](Graph::clear)ed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Var(pub(crate) usize);
+
+impl Var {
+    /// Position of the node on the tape.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+pub(crate) struct Node<T> {
+    pub(crate) value: ArrayD<T>,
+    pub(crate) op: Op<T>,
+    /// Whether any gradient has to flow into this node (false for constants and for everything
+    /// computed from constants only), so backward skips work nobody asked for.
+    pub(crate) requires_grad: bool,
+}
+
+/// A reverse-mode tape over `ndarray` arrays.
+///
+/// Build a computation by calling op methods (`g.linear(x, w, Some(b))`, `g.tanh(h)`, …), call
+/// [`backward`](Self::backward) on a scalar, then read [`grad`](Self::grad) of any node or collect
+/// the parameter gradients with [`param_grads`](Self::param_grads). [`clear`](Self::clear) empties
+/// the tape but keeps its allocation for the next step.
+pub struct Graph<T> {
+    pub(crate) nodes: Vec<Node<T>>,
+    params: HashMap<ParamId, Var>,
+    grads: Vec<Option<ArrayD<T>>>,
+}
+
+impl<T: Scalar> Default for Graph<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Scalar> Graph<T> {
+    /// An empty tape.
+    pub fn new() -> Self {
+        Self {
+            nodes: Vec::new(),
+            params: HashMap::new(),
+            grads: Vec::new(),
+        }
+    }
+
+    /// Removes every node (and gradient), keeping the capacity.
+    pub fn clear(&mut self) {
+        self.nodes.clear();
+        self.params.clear();
+        self.grads.clear();
+    }
+
+    /// Number of nodes on the tape.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether the tape is empty.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Pushes a node computed from `parents`; it requires a gradient when any parent does.
+    pub(crate) fn push(&mut self, value: ArrayD<T>, op: Op<T>) -> Var {
+        let value = standard(value);
+        let requires_grad = op.parents().iter().any(|p| self.nodes[p.0].requires_grad);
+        self.nodes.push(Node {
+            value,
+            op,
+            requires_grad,
+        });
+        Var(self.nodes.len() - 1)
+    }
+
+    fn push_leaf(&mut self, value: ArrayD<T>, op: Op<T>, requires_grad: bool) -> Var {
+        self.nodes.push(Node {
+            value: standard(value),
+            op,
+            requires_grad,
+        });
+        Var(self.nodes.len() - 1)
+    }
+
+    /// A leaf whose gradient is tracked (inputs you want `d loss / d input` of).
+    pub fn input(&mut self, value: ArrayD<T>) -> Var {
+        self.push_leaf(value, Op::Leaf, true)
+    }
+
+    /// A leaf with no gradient (data, fixed initial states).
+    pub fn constant(&mut self, value: ArrayD<T>) -> Var {
+        self.push_leaf(value, Op::Leaf, false)
+    }
+
+    /// The parameter `id` of `store` as a leaf. Asking twice for the same id returns the same
+    /// [`Var`], so a weight shared across time steps gets one node and one summed gradient.
+    pub fn param(&mut self, store: &ParamStore<T>, id: ParamId) -> Var {
+        if let Some(&v) = self.params.get(&id) {
+            return v;
+        }
+        let v = self.push_leaf(store.get(id).clone(), Op::Param, true);
+        self.params.insert(id, v);
+        v
+    }
+
+    /// The value computed for `v`.
+    pub fn value(&self, v: Var) -> &ArrayD<T> {
+        &self.nodes[v.0].value
+    }
+
+    /// The shape of `v`.
+    pub fn shape(&self, v: Var) -> &[usize] {
+        self.nodes[v.0].value.shape()
+    }
+
+    /// Whether a gradient flows into `v`.
+    pub fn requires_grad(&self, v: Var) -> bool {
+        self.nodes[v.0].requires_grad
+    }
+
+    /// The scalar held by a one-element node (a loss), widened to f64.
+    ///
+    /// # Panics
+    /// If `v` holds more than one element.
+    #[track_caller]
+    pub fn scalar(&self, v: Var) -> f64 {
+        let a = self.value(v);
+        assert_eq!(a.len(), 1, "expected a scalar, got shape {:?}", a.shape());
+        a.iter()
+            .next()
+            .copied()
+            .unwrap_or_else(T::zero)
+            .to_f64_lossy()
+    }
+
+    /// Backpropagates from the scalar `loss` (seeded with d loss / d loss = 1) through every node
+    /// that requires a gradient. Afterwards [`grad`](Self::grad) answers for any node.
+    ///
+    /// # Panics
+    /// If `loss` holds more than one element.
+    #[track_caller]
+    pub fn backward(&mut self, loss: Var) {
+        let shape = self.shape(loss).to_vec();
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            1,
+            "backward needs a scalar loss, got shape {shape:?}"
+        );
+        self.backward_with(loss, ArrayD::from_elem(shape, T::one()));
+    }
+
+    /// Backpropagates a given output gradient `seed` (same shape as `out`).
+    #[track_caller]
+    pub fn backward_with(&mut self, out: Var, seed: ArrayD<T>) {
+        assert_eq!(
+            seed.shape(),
+            self.shape(out),
+            "seed gradient shape {:?} != output shape {:?}",
+            seed.shape(),
+            self.shape(out)
+        );
+        self.grads.clear();
+        self.grads.resize_with(self.nodes.len(), || None);
+        self.grads[out.0] = Some(seed);
+        for i in (0..=out.0).rev() {
+            if !self.nodes[i].requires_grad {
+                continue;
+            }
+            let Some(grad) = self.grads[i].take() else {
+                continue;
+            };
+            self.nodes[i]
+                .op
+                .backward(&self.nodes, i, &grad, &mut self.grads);
+            self.grads[i] = Some(grad);
+        }
+    }
+
+    /// The gradient of the last backward pass with respect to `v` (`None` when nothing flowed
+    /// into it).
+    pub fn grad(&self, v: Var) -> Option<&ArrayD<T>> {
+        self.grads.get(v.0).and_then(Option::as_ref)
+    }
+
+    /// Parameter gradients of the last backward pass, zero for parameters that were not used.
+    pub fn param_grads(&self, store: &ParamStore<T>) -> Grads<T> {
+        let mut grads = store.zeros_like();
+        self.accumulate_param_grads(&mut grads);
+        grads
+    }
+
+    /// Adds the parameter gradients of the last backward pass into `grads` (keeps its buffers).
+    pub fn accumulate_param_grads(&self, grads: &mut Grads<T>) {
+        for (&id, &v) in &self.params {
+            if let Some(g) = self.grad(v) {
+                *grads.get_mut(id) += g;
+            }
+        }
+    }
+}
+
+/// Adds `contribution` into the gradient slot of `v`.
+pub(crate) fn accumulate<T: Scalar>(
+    grads: &mut [Option<ArrayD<T>>],
+    v: Var,
+    contribution: ArrayD<T>,
+) {
+    match &mut grads[v.0] {
+        Some(g) => *g += &contribution,
+        slot @ None => *slot = Some(standard(contribution)),
+    }
+}

@@ -1,0 +1,176 @@
+//! Matrix products: the dense layer `x W + b` and the batched product attention needs.
+//!
+//! Both go through ndarray's `general_mat_mul` (matrixmultiply's packed SGEMM/DGEMM kernels);
+//! backward accumulates with β = 1 into fresh gradient buffers.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis, IxDyn};
+
+use super::graph::{Graph, Var, accumulate};
+use super::op::{Ctx, Op};
+use crate::Scalar;
+
+/// Views `a` (standard layout) as `[rows, last]`.
+pub(crate) fn as_matrix<T>(a: &ArrayD<T>) -> ArrayView2<'_, T> {
+    let last = *a.shape().last().expect("matrix view of a 0-d array");
+    let rows = a.len() / last.max(1);
+    a.view()
+        .into_shape_with_order((rows, last))
+        .expect("tape values are in standard layout")
+}
+
+/// Views `a` (standard layout, ndim ≥ 2) as `[groups, rows, cols]`.
+fn as_batch<T>(a: &ArrayD<T>) -> ArrayView3<'_, T> {
+    let s = a.shape();
+    let (r, c) = (s[s.len() - 2], s[s.len() - 1]);
+    let g = s[..s.len() - 2].iter().product();
+    a.view()
+        .into_shape_with_order((g, r, c))
+        .expect("tape values are in standard layout")
+}
+
+impl<T: Scalar> Graph<T> {
+    /// Dense layer `y = x W + b` applied to the last axis of `x`.
+    ///
+    /// # Shapes
+    /// `x: [..., I]`, `w: [I, O]`, `b: [O]` → `[..., O]`.
+    #[track_caller]
+    pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Var {
+        let (xv, wv) = (self.value(x), self.value(w));
+        let in_dim = *xv.shape().last().unwrap_or(&0);
+        assert!(
+            wv.ndim() == 2 && wv.shape()[0] == in_dim,
+            "linear: x {:?} cannot multiply w {:?}",
+            xv.shape(),
+            wv.shape()
+        );
+        let out_dim = wv.shape()[1];
+        let x2 = as_matrix(xv); // [M, I]
+        let w2 = wv.view().into_dimensionality().expect("checked 2-d");
+        let mut y = Array2::zeros((x2.nrows(), out_dim)); // [M, O]
+        if let Some(b) = b {
+            let bv = self.value(b);
+            assert!(
+                bv.shape() == [out_dim],
+                "linear: bias {:?} does not match output width {out_dim}",
+                bv.shape()
+            );
+            y += &bv
+                .view()
+                .into_dimensionality::<ndarray::Ix1>()
+                .expect("1-d");
+        }
+        general_mat_mul(T::one(), &x2, &w2, T::one(), &mut y);
+        let mut shape = xv.shape().to_vec();
+        *shape.last_mut().expect("x has an axis") = out_dim;
+        let y = y.into_shape_with_order(IxDyn(&shape)).expect("same length");
+        self.push(y, Op::Linear { x, w, b })
+    }
+
+    /// Batched matrix product over the leading axes: `a @ b`, or `a @ bᵀ` with `transpose_b`.
+    ///
+    /// # Shapes
+    /// `a: [G..., M, K]`, `b: [G..., K, Nc]` (or `[G..., Nc, K]` transposed) → `[G..., M, Nc]`.
+    #[track_caller]
+    pub fn matmul(&mut self, a: Var, b: Var, transpose_b: bool) -> Var {
+        let (av, bv) = (self.value(a), self.value(b));
+        let n = av.ndim();
+        let ok = n >= 2
+            && bv.ndim() == n
+            && av.shape()[..n - 2] == bv.shape()[..n - 2]
+            && av.shape()[n - 1] == bv.shape()[if transpose_b { n - 1 } else { n - 2 }];
+        assert!(
+            ok,
+            "matmul: a {:?} cannot multiply b {:?} (transpose_b = {transpose_b})",
+            av.shape(),
+            bv.shape()
+        );
+        let (a3, b3) = (as_batch(av), as_batch(bv));
+        let cols = if transpose_b { b3.dim().1 } else { b3.dim().2 };
+        let mut c = Array3::zeros((a3.dim().0, a3.dim().1, cols)); // [G, M, Nc]
+        for ((ag, bg), mut cg) in a3.outer_iter().zip(b3.outer_iter()).zip(c.outer_iter_mut()) {
+            let bg = if transpose_b { bg.reversed_axes() } else { bg };
+            general_mat_mul(T::one(), &ag, &bg, T::zero(), &mut cg);
+        }
+        let mut shape = av.shape().to_vec();
+        shape[n - 1] = cols;
+        let c = c.into_shape_with_order(IxDyn(&shape)).expect("same length");
+        self.push(c, Op::MatMul { a, b, transpose_b })
+    }
+}
+
+pub(crate) fn linear_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    x: Var,
+    w: Var,
+    b: Option<Var>,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    let dy = as_matrix(ctx.grad); // [M, O]
+    let xv = ctx.value(x);
+    let w2: ArrayView2<'_, T> = ctx.value(w).view().into_dimensionality().expect("2-d");
+    if ctx.wants(x) {
+        let mut dx = Array2::zeros((dy.nrows(), w2.nrows())); // [M, I]
+        general_mat_mul(T::one(), &dy, &w2.t(), T::zero(), &mut dx);
+        let dx = dx.into_shape_with_order(xv.raw_dim()).expect("same length");
+        accumulate(grads, x, dx);
+    }
+    if ctx.wants(w) {
+        let mut dw = Array2::zeros(w2.raw_dim()); // [I, O]
+        general_mat_mul(T::one(), &as_matrix(xv).t(), &dy, T::zero(), &mut dw);
+        accumulate(grads, w, dw.into_dyn());
+    }
+    if let Some(b) = b.filter(|&b| ctx.wants(b)) {
+        accumulate(grads, b, dy.sum_axis(Axis(0)).into_dyn()); // [O]
+    }
+}
+
+pub(crate) fn matmul_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    a: Var,
+    b: Var,
+    transpose_b: bool,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    let dc = as_batch(ctx.grad); // [G, M, Nc]
+    let (av, bv) = (ctx.value(a), ctx.value(b));
+    let (a3, b3) = (as_batch(av), as_batch(bv));
+    if ctx.wants(a) {
+        let mut da = Array3::zeros(a3.raw_dim()); // [G, M, K]
+        for ((dcg, bg), mut dag) in dc
+            .outer_iter()
+            .zip(b3.outer_iter())
+            .zip(da.outer_iter_mut())
+        {
+            // c = a b → da = dc bᵀ;  c = a bᵀ → da = dc b.
+            let bg = if transpose_b { bg } else { bg.reversed_axes() };
+            general_mat_mul(T::one(), &dcg, &bg, T::zero(), &mut dag);
+        }
+        accumulate(
+            grads,
+            a,
+            da.into_shape_with_order(av.raw_dim()).expect("same length"),
+        );
+    }
+    if ctx.wants(b) {
+        let mut db = Array3::zeros(b3.raw_dim());
+        for ((dcg, ag), mut dbg) in dc
+            .outer_iter()
+            .zip(a3.outer_iter())
+            .zip(db.outer_iter_mut())
+        {
+            if transpose_b {
+                // c = a bᵀ → db = dcᵀ a.
+                general_mat_mul(T::one(), &dcg.t(), &ag, T::zero(), &mut dbg);
+            } else {
+                // c = a b → db = aᵀ dc.
+                general_mat_mul(T::one(), &ag.t(), &dcg, T::zero(), &mut dbg);
+            }
+        }
+        accumulate(
+            grads,
+            b,
+            db.into_shape_with_order(bv.raw_dim()).expect("same length"),
+        );
+    }
+}

@@ -1,0 +1,32 @@
+//! A small reverse-mode tape: enough automatic differentiation to train recurrent models by
+//! backpropagation through time, and no more.
+//!
+//! [`Graph`] is an arena of nodes; a [`Var`] is an index into it. Every op pushes one node holding
+//! its output value and how it was made (an `Op`). Nodes are pushed in execution order, so walking
+//! the arena backwards is a valid reverse topological order: [`Graph::backward`] needs no sort.
+//!
+//! The ops are coarse (a whole linear layer, a whole layer norm, a fused softmax cross-entropy),
+//! each written as a forward method on [`Graph`] with its backward function next to it, in one file
+//! per family:
+//!
+//! | file | ops |
+//! |---|---|
+//! | [`linalg`](self) | `linear` (x W + b), `matmul` (batched, optional transpose) |
+//! | [`elementwise`](self) | `add`, `sub`, `mul` (NumPy broadcasting), `affine`, `tanh`, `sigmoid`, `relu` |
+//! | [`normalize`](self) | `softmax` and `layer_norm` over the last axis |
+//! | [`shape`](self) | `concat`, `slice`, `reshape`, `permute`, `sum` |
+//! | [`loss`](self) | `softmax_cross_entropy` with per-row weights (masking) |
+//!
+//! Every op is checked against central finite differences in f64 by [`gradcheck`].
+
+mod elementwise;
+mod graph;
+mod linalg;
+mod loss;
+mod normalize;
+mod shape;
+
+pub mod gradcheck;
+pub(crate) mod op;
+
+pub use graph::{Graph, Var};

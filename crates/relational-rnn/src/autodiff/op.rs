@@ -1,0 +1,154 @@
+//! What each node remembers about how it was made, and the dispatch to its backward function.
+//! The backward functions live next to their forwards in the op files.
+
+use ndarray::ArrayD;
+
+use super::graph::{Node, Var};
+use super::{elementwise, linalg, loss, normalize, shape};
+use crate::Scalar;
+
+pub(crate) enum Op<T> {
+    Leaf,
+    Param,
+    Linear {
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+    },
+    MatMul {
+        a: Var,
+        b: Var,
+        transpose_b: bool,
+    },
+    Add(Var, Var),
+    Sub(Var, Var),
+    Mul(Var, Var),
+    Affine {
+        a: Var,
+        scale: T,
+    },
+    Tanh(Var),
+    Sigmoid(Var),
+    Relu(Var),
+    Softmax(Var),
+    LayerNorm {
+        x: Var,
+        gamma: Var,
+        beta: Var,
+        /// Normalised input (x − mean) / σ, kept for backward: same shape as x.
+        xhat: ArrayD<T>,
+        /// 1 / σ per row: x's shape with the last axis removed.
+        inv_std: ArrayD<T>,
+    },
+    Concat {
+        parts: Vec<Var>,
+        axis: usize,
+    },
+    Slice {
+        a: Var,
+        axis: usize,
+        start: usize,
+    },
+    Reshape(Var),
+    Permute {
+        a: Var,
+        axes: Vec<usize>,
+    },
+    Sum(Var),
+    SoftmaxCrossEntropy {
+        logits: Var,
+        targets: Vec<usize>,
+        /// Per-row weight divided by the total weight (zero for masked rows).
+        weights: Vec<T>,
+        /// Softmax of the logits: `[rows, C]`.
+        probs: ArrayD<T>,
+    },
+}
+
+impl<T: Scalar> Op<T> {
+    /// The nodes this one was computed from.
+    pub(crate) fn parents(&self) -> Vec<Var> {
+        match self {
+            Op::Leaf | Op::Param => vec![],
+            Op::Linear { x, w, b } => [Some(*x), Some(*w), *b].into_iter().flatten().collect(),
+            Op::MatMul { a, b, .. } | Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) => vec![*a, *b],
+            Op::Affine { a, .. }
+            | Op::Tanh(a)
+            | Op::Sigmoid(a)
+            | Op::Relu(a)
+            | Op::Softmax(a)
+            | Op::Slice { a, .. }
+            | Op::Reshape(a)
+            | Op::Permute { a, .. }
+            | Op::Sum(a) => vec![*a],
+            Op::LayerNorm { x, gamma, beta, .. } => vec![*x, *gamma, *beta],
+            Op::Concat { parts, .. } => parts.clone(),
+            Op::SoftmaxCrossEntropy { logits, .. } => vec![*logits],
+        }
+    }
+
+    /// Adds this node's contribution to its parents' gradients, given `grad` = d loss / d output.
+    pub(crate) fn backward(
+        &self,
+        nodes: &[Node<T>],
+        out: usize,
+        grad: &ArrayD<T>,
+        grads: &mut [Option<ArrayD<T>>],
+    ) {
+        let ctx = Ctx { nodes, out, grad };
+        match self {
+            Op::Leaf | Op::Param => {}
+            Op::Linear { x, w, b } => linalg::linear_backward(&ctx, *x, *w, *b, grads),
+            Op::MatMul { a, b, transpose_b } => {
+                linalg::matmul_backward(&ctx, *a, *b, *transpose_b, grads)
+            }
+            Op::Add(a, b) => elementwise::add_backward(&ctx, *a, *b, T::one(), grads),
+            Op::Sub(a, b) => elementwise::add_backward(&ctx, *a, *b, -T::one(), grads),
+            Op::Mul(a, b) => elementwise::mul_backward(&ctx, *a, *b, grads),
+            Op::Affine { a, scale } => elementwise::affine_backward(&ctx, *a, *scale, grads),
+            Op::Tanh(a) => elementwise::tanh_backward(&ctx, *a, grads),
+            Op::Sigmoid(a) => elementwise::sigmoid_backward(&ctx, *a, grads),
+            Op::Relu(a) => elementwise::relu_backward(&ctx, *a, grads),
+            Op::Softmax(a) => normalize::softmax_backward(&ctx, *a, grads),
+            Op::LayerNorm {
+                x,
+                gamma,
+                beta,
+                xhat,
+                inv_std,
+            } => normalize::layer_norm_backward(&ctx, *x, *gamma, *beta, xhat, inv_std, grads),
+            Op::Concat { parts, axis } => shape::concat_backward(&ctx, parts, *axis, grads),
+            Op::Slice { a, axis, start } => shape::slice_backward(&ctx, *a, *axis, *start, grads),
+            Op::Reshape(a) => shape::reshape_backward(&ctx, *a, grads),
+            Op::Permute { a, axes } => shape::permute_backward(&ctx, *a, axes, grads),
+            Op::Sum(a) => shape::sum_backward(&ctx, *a, grads),
+            Op::SoftmaxCrossEntropy {
+                logits,
+                targets,
+                weights,
+                probs,
+            } => loss::cross_entropy_backward(&ctx, *logits, targets, weights, probs, grads),
+        }
+    }
+}
+
+/// What a backward function may read: the tape, its own output index and the incoming gradient.
+pub(crate) struct Ctx<'a, T> {
+    pub(crate) nodes: &'a [Node<T>],
+    pub(crate) out: usize,
+    pub(crate) grad: &'a ArrayD<T>,
+}
+
+impl<T: Scalar> Ctx<'_, T> {
+    pub(crate) fn value(&self, v: Var) -> &ArrayD<T> {
+        &self.nodes[v.0].value
+    }
+
+    pub(crate) fn output(&self) -> &ArrayD<T> {
+        &self.nodes[self.out].value
+    }
+
+    pub(crate) fn wants(&self, v: Var) -> bool {
+        self.nodes[v.0].requires_grad
+    }
+}

@@ -1,0 +1,193 @@
+//! Ops that move values around without arithmetic: concatenate, slice, reshape, permute — and
+//! `sum`, which reduces everything to a scalar.
+
+use ndarray::{ArrayD, Axis, IxDyn, Slice};
+
+use super::graph::{Graph, Var, accumulate};
+use super::op::{Ctx, Op};
+use crate::Scalar;
+
+impl<T: Scalar> Graph<T> {
+    /// Concatenates `parts` along `axis`.
+    ///
+    /// # Shapes
+    /// every part `[..., n_i, ...]` (equal except at `axis`) → `[..., Σ n_i, ...]`.
+    #[track_caller]
+    pub fn concat(&mut self, parts: &[Var], axis: usize) -> Var {
+        assert!(!parts.is_empty(), "concat of no parts");
+        let views: Vec<_> = parts.iter().map(|&p| self.value(p).view()).collect();
+        let y = ndarray::concatenate(Axis(axis), &views).unwrap_or_else(|e| {
+            let shapes: Vec<_> = parts.iter().map(|&p| self.shape(p).to_vec()).collect();
+            panic!("concat along axis {axis}: shapes {shapes:?} do not fit ({e})")
+        });
+        self.push(
+            y,
+            Op::Concat {
+                parts: parts.to_vec(),
+                axis,
+            },
+        )
+    }
+
+    /// Stacks equally shaped `parts` along a new axis `axis`.
+    ///
+    /// # Shapes
+    /// every part `[...]` → `[..., P, ...]` with `P = parts.len()` at position `axis`.
+    #[track_caller]
+    pub fn stack(&mut self, parts: &[Var], axis: usize) -> Var {
+        let expanded: Vec<Var> = parts
+            .iter()
+            .map(|&p| {
+                let mut shape = self.shape(p).to_vec();
+                shape.insert(axis, 1);
+                self.reshape(p, &shape)
+            })
+            .collect();
+        self.concat(&expanded, axis)
+    }
+
+    /// The half-open range `start..end` of `a` along `axis`.
+    ///
+    /// # Shapes
+    /// `a: [..., n, ...]` → `[..., end − start, ...]`.
+    #[track_caller]
+    pub fn slice(&mut self, a: Var, axis: usize, start: usize, end: usize) -> Var {
+        let av = self.value(a);
+        assert!(
+            axis < av.ndim() && start <= end && end <= av.shape()[axis],
+            "slice {start}..{end} along axis {axis} is out of bounds for shape {:?}",
+            av.shape()
+        );
+        let y = av
+            .slice_axis(Axis(axis), Slice::from(start..end))
+            .to_owned();
+        self.push(y, Op::Slice { a, axis, start })
+    }
+
+    /// The same values in a new shape (row-major order).
+    ///
+    /// # Shapes
+    /// `a: [...]` → `shape`, with equal element counts.
+    #[track_caller]
+    pub fn reshape(&mut self, a: Var, shape: &[usize]) -> Var {
+        let av = self.value(a);
+        assert_eq!(
+            av.len(),
+            shape.iter().product::<usize>(),
+            "reshape {:?} to {shape:?}: element counts differ",
+            av.shape()
+        );
+        let y = av
+            .clone()
+            .into_shape_with_order(IxDyn(shape))
+            .expect("standard layout, same length");
+        self.push(y, Op::Reshape(a))
+    }
+
+    /// Reorders the axes: output axis `i` is input axis `axes[i]`.
+    ///
+    /// # Shapes
+    /// `a: [s_0, …, s_{n−1}]` → `[s_{axes[0]}, …, s_{axes[n−1]}]`.
+    #[track_caller]
+    pub fn permute(&mut self, a: Var, axes: &[usize]) -> Var {
+        let av = self.value(a);
+        let mut seen = axes.to_vec();
+        seen.sort_unstable();
+        assert!(
+            seen.iter().copied().eq(0..av.ndim()),
+            "permute: {axes:?} is not a permutation of the axes of {:?}",
+            av.shape()
+        );
+        let y = av.clone().permuted_axes(IxDyn(axes));
+        self.push(
+            y,
+            Op::Permute {
+                a,
+                axes: axes.to_vec(),
+            },
+        )
+    }
+
+    /// The sum of all elements.
+    ///
+    /// # Shapes
+    /// `a: [...]` → `[]` (a 0-d scalar).
+    pub fn sum(&mut self, a: Var) -> Var {
+        let s = self.value(a).sum();
+        self.push(ArrayD::from_elem(IxDyn(&[]), s), Op::Sum(a))
+    }
+}
+
+pub(crate) fn concat_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    parts: &[Var],
+    axis: usize,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    let mut offset = 0;
+    for &p in parts {
+        let n = ctx.value(p).shape()[axis];
+        if ctx.wants(p) {
+            let g = ctx
+                .grad
+                .slice_axis(Axis(axis), Slice::from(offset..offset + n))
+                .to_owned();
+            accumulate(grads, p, g);
+        }
+        offset += n;
+    }
+}
+
+pub(crate) fn slice_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    a: Var,
+    axis: usize,
+    start: usize,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    if ctx.wants(a) {
+        let mut g = ArrayD::zeros(ctx.value(a).raw_dim());
+        let n = ctx.grad.shape()[axis];
+        g.slice_axis_mut(Axis(axis), Slice::from(start..start + n))
+            .assign(ctx.grad);
+        accumulate(grads, a, g);
+    }
+}
+
+pub(crate) fn reshape_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    a: Var,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    if ctx.wants(a) {
+        let g = ctx
+            .grad
+            .clone()
+            .into_shape_with_order(ctx.value(a).raw_dim())
+            .expect("same length");
+        accumulate(grads, a, g);
+    }
+}
+
+pub(crate) fn permute_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    a: Var,
+    axes: &[usize],
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    if ctx.wants(a) {
+        let mut inverse = vec![0; axes.len()];
+        for (i, &ax) in axes.iter().enumerate() {
+            inverse[ax] = i;
+        }
+        let g = ctx.grad.clone().permuted_axes(IxDyn(&inverse));
+        accumulate(grads, a, g);
+    }
+}
+
+pub(crate) fn sum_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut [Option<ArrayD<T>>]) {
+    if ctx.wants(a) {
+        let g = *ctx.grad.iter().next().expect("scalar gradient");
+        accumulate(grads, a, ArrayD::from_elem(ctx.value(a).raw_dim(), g));
+    }
+}

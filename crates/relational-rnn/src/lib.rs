@@ -1,0 +1,45 @@
+//! # relational-rnn
+//!
+//! Relational recurrent neural networks (Santoro et al., *Relational recurrent neural networks*,
+//! NeurIPS 2018) implemented from scratch, NumPy-style, on [`ndarray`]: explicit arrays, explicit
+//! maths, and a small reverse-mode tape so that training is real backpropagation through time.
+//!
+//! What is here:
+//! - [`autodiff`]: the tape ([`Graph`], [`Var`]), its ops with forward and backward side by side,
+//!   and a finite-difference gradient checker;
+//! - [`params`]: named parameters ([`ParamStore`]), gradients ([`Grads`]) and Sonnet's initialiser;
+//! - [`nn`]: linear, layer norm, MLP, multi-head attention, the LSTM baseline, the Relational
+//!   Memory Core (faithful to DeepMind's Sonnet) and the hybrid `RelationalRNNCell`;
+//! - [`tasks`]: the batch format every sequential reasoning task produces.
+//!
+//! ## Notation
+//!
+//! Used in code, docs, notebooks and plots alike.
+//!
+//! | symbol | meaning | symbol | meaning |
+//! |---|---|---|---|
+//! | B | batch size | N | memory slots |
+//! | T | time steps | H | attention heads |
+//! | F | input features per step | K | key size per head |
+//! | C | classes (logits) | V | value size per head |
+//! | D | memory width = H·V | L | MLP layers inside the RMC |
+//! | S | hidden size of an LSTM | R | attended rows = N + 1 |
+//!
+//! Every public function documents its shapes in a `# Shapes` section, time-major:
+//! `inputs: [T, B, F]`, `memory: [B, N, D]`.
+
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod autodiff;
+pub mod error;
+pub mod nn;
+pub mod params;
+pub mod scalar;
+pub mod tasks;
+
+pub use autodiff::{Graph, Var};
+pub use error::ConfigError;
+pub use ndarray;
+pub use params::{Grads, ParamId, ParamStore};
+pub use scalar::Scalar;

@@ -1,0 +1,64 @@
+//! The floating-point element type of every tensor: `f32` for training speed, `f64` for gradient
+//! checks and golden tests.
+//!
+//! One trait bundles what the tape, the layers and the optimisers need (ndarray's `LinalgScalar`
+//! for `general_mat_mul`, `num_traits::Float` for the maths, conversions from `f64` for constants),
+//! so generic code writes `T: Scalar` instead of a dozen bounds.
+
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
+
+use ndarray::{LinalgScalar, ScalarOperand};
+use num_traits::{Float, FromPrimitive, ToPrimitive};
+
+/// A float the crate computes in: implemented for `f32` and `f64`.
+pub trait Scalar:
+    Float
+    + LinalgScalar
+    + ScalarOperand
+    + FromPrimitive
+    + ToPrimitive
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + DivAssign
+    + Sum
+    + Default
+    + Debug
+    + Display
+    + Send
+    + Sync
+    + 'static
+{
+    /// Converts an `f64` constant (a hyper-parameter, an init value) to this type.
+    fn from_f64_lossy(x: f64) -> Self;
+    /// Widens to `f64` for reporting (losses, norms, metrics).
+    fn to_f64_lossy(self) -> f64;
+    /// Bytes per element (4 or 8), used when writing checkpoints.
+    const BYTES: usize;
+    /// The safetensors dtype name (`"F32"` or `"F64"`).
+    const DTYPE: &'static str;
+}
+
+impl Scalar for f32 {
+    fn from_f64_lossy(x: f64) -> Self {
+        x as f32
+    }
+    fn to_f64_lossy(self) -> f64 {
+        f64::from(self)
+    }
+    const BYTES: usize = 4;
+    const DTYPE: &'static str = "F32";
+}
+
+impl Scalar for f64 {
+    fn from_f64_lossy(x: f64) -> Self {
+        x
+    }
+    fn to_f64_lossy(self) -> f64 {
+        self
+    }
+    const BYTES: usize = 8;
+    const DTYPE: &'static str = "F64";
+}
