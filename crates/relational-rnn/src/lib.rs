@@ -32,7 +32,9 @@
 #![deny(unsafe_code)]
 
 pub mod autodiff;
+pub mod checkpoint;
 pub mod error;
+pub mod loss;
 pub mod nn;
 pub mod params;
 pub mod scalar;

@@ -202,6 +202,14 @@ impl<T: Scalar> Grads<T> {
     }
 }
 
+/// A tensor of `shape` drawn uniformly from (−bound, bound): PyTorch's `nn.LSTM` initialiser with
+/// `bound = 1/√hidden`.
+pub fn uniform<T: Scalar>(shape: &[usize], bound: f64, rng: &mut impl Rng) -> ArrayD<T> {
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || {
+        T::from_f64_lossy(rng.random_range(-bound..bound))
+    })
+}
+
 /// A tensor of `shape` drawn from a normal distribution with standard deviation `std`, truncated
 /// at two standard deviations by resampling — TensorFlow's `truncated_normal_initializer`, which
 /// Sonnet's `Linear` uses with `std = 1/√fan_in`.

@@ -147,7 +147,9 @@ where
             report.max_abs_error = err;
             report.worst.clone_from(&place);
         }
-        if !(err <= tol.atol + tol.rtol * n.abs()) {
+        // Written so that a NaN error counts as a failure.
+        let within = err <= tol.atol + tol.rtol * n.abs();
+        if !within {
             report.failures.push((place, a, n));
         }
     };

@@ -63,7 +63,7 @@ impl<T: Scalar> Graph<T> {
             .view()
             .into_dimensionality::<ndarray::Ix1>()
             .expect("1-d");
-        let y = &xhat * &g1 + &b1; // [M, D]
+        let y = &xhat * &g1 + b1; // [M, D]
         let shape = xv.raw_dim();
         let y = y.into_shape_with_order(shape.clone()).expect("same length");
         let xhat = xhat.into_shape_with_order(shape).expect("same length");

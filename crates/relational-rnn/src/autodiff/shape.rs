@@ -64,6 +64,18 @@ impl<T: Scalar> Graph<T> {
         self.push(y, Op::Slice { a, axis, start })
     }
 
+    /// Index `i` along `axis`, dropping that axis (a slice of width 1, reshaped).
+    ///
+    /// # Shapes
+    /// `a: [..., n, ...]` → `a`'s shape without `axis`.
+    #[track_caller]
+    pub fn select(&mut self, a: Var, axis: usize, i: usize) -> Var {
+        let s = self.slice(a, axis, i, i + 1);
+        let mut shape = self.shape(s).to_vec();
+        shape.remove(axis);
+        self.reshape(s, &shape)
+    }
+
     /// The same values in a new shape (row-major order).
     ///
     /// # Shapes

@@ -1,0 +1,238 @@
+//! Checkpoints as plain [safetensors](https://github.com/huggingface/safetensors) files.
+//!
+//! A checkpoint holds tensors under the [`ParamStore`] names (`rmc.block0.qkv.weight`, …) plus
+//! string metadata, so Python reads it with two lines:
+//!
+//! ```python
+//! from safetensors.numpy import load_file
+//! params = load_file("best.safetensors")
+//! ```
+//!
+//! Writes are atomic: bytes go to a temporary file in the target's directory, are flushed to disk,
+//! and the file is renamed over the target, so an interrupted run never leaves a corrupt
+//! checkpoint — the old file stays until the new one is complete.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ndarray::{ArrayD, IxDyn};
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::{ParamStore, Scalar};
+
+/// Tensors by name, widened to f64 (exact for f32 and f64 files).
+pub type Tensors = BTreeMap<String, ArrayD<f64>>;
+
+/// String metadata stored in the safetensors header.
+pub type Metadata = BTreeMap<String, String>;
+
+/// Why a checkpoint could not be written or read. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid safetensors file, or hold an unsupported dtype.
+    #[error("{path}: not a valid checkpoint: {message}")]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The model has a parameter the file lacks.
+    #[error("{path}: checkpoint has no tensor `{name}` (was it written for another model?)")]
+    Missing {
+        /// The file.
+        path: PathBuf,
+        /// The missing parameter.
+        name: String,
+    },
+    /// A tensor's shape differs from the model's parameter.
+    #[error("{path}: tensor `{name}` has shape {found:?}, the model expects {expected:?}")]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// The parameter.
+        name: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The file's shape.
+        found: Vec<usize>,
+    },
+}
+
+/// Serialises named tensors (in `T`'s dtype) and metadata to safetensors bytes.
+pub fn encode<'a, T: Scalar>(
+    tensors: impl IntoIterator<Item = (&'a str, &'a ArrayD<T>)>,
+    metadata: &Metadata,
+) -> Result<Vec<u8>, safetensors::SafeTensorError> {
+    let dtype = if T::BYTES == 4 {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    };
+    let buffers: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .into_iter()
+        .map(|(name, a)| {
+            let mut bytes = Vec::with_capacity(a.len() * T::BYTES);
+            for &x in a.iter() {
+                let x = x.to_f64_lossy();
+                if T::BYTES == 4 {
+                    bytes.extend((x as f32).to_le_bytes());
+                } else {
+                    bytes.extend(x.to_le_bytes());
+                }
+            }
+            (name.to_owned(), a.shape().to_vec(), bytes)
+        })
+        .collect();
+    let views = buffers
+        .iter()
+        .map(|(name, shape, bytes)| {
+            Ok((name.as_str(), TensorView::new(dtype, shape.clone(), bytes)?))
+        })
+        .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
+    let info: HashMap<String, String> = metadata.clone().into_iter().collect();
+    safetensors::serialize(views, (!info.is_empty()).then_some(info))
+}
+
+/// Parses safetensors bytes; `path` is only used in error messages.
+pub fn decode(bytes: &[u8], path: &Path) -> Result<(Tensors, Metadata), CheckpointError> {
+    let format = |message: String| CheckpointError::Format {
+        path: path.to_owned(),
+        message,
+    };
+    let st = SafeTensors::deserialize(bytes).map_err(|e| format(e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format(e.to_string()))?;
+    let metadata: Metadata = header
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let mut tensors = Tensors::new();
+    for (name, view) in st.tensors() {
+        let data = view.data();
+        let values: Vec<f64> = match view.dtype() {
+            Dtype::F64 => data
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+            Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|c| f64::from(f32::from_le_bytes(c.try_into().expect("4 bytes"))))
+                .collect(),
+            other => {
+                return Err(format(format!(
+                    "tensor `{name}` has unsupported dtype {other:?}"
+                )));
+            }
+        };
+        let array = ArrayD::from_shape_vec(IxDyn(view.shape()), values)
+            .map_err(|e| format(format!("tensor `{name}`: {e}")))?;
+        tensors.insert(name, array);
+    }
+    Ok((tensors, metadata))
+}
+
+/// Reads a safetensors file.
+pub fn read(path: impl AsRef<Path>) -> Result<(Tensors, Metadata), CheckpointError> {
+    let path = path.as_ref();
+    let bytes = std::fs::read(path).map_err(|source| CheckpointError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    decode(&bytes, path)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary sibling file, `fsync`, then `rename`.
+pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let io = |source| CheckpointError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}
+
+/// Saves every parameter of `store` (in `T`'s dtype) with `metadata`, atomically.
+pub fn save_store<T: Scalar>(
+    path: impl AsRef<Path>,
+    store: &ParamStore<T>,
+    metadata: &Metadata,
+) -> Result<(), CheckpointError> {
+    let path = path.as_ref();
+    let bytes = encode(store.iter().map(|(_, n, v)| (n, v)), metadata).map_err(|e| {
+        CheckpointError::Format {
+            path: path.to_owned(),
+            message: e.to_string(),
+        }
+    })?;
+    write_atomic(path, &bytes)
+}
+
+/// Copies every parameter of `store` from `tensors` (read from `path`), checking names and
+/// shapes; tensors the store does not have (optimizer state, traces) are ignored.
+pub fn load_into<T: Scalar>(
+    store: &mut ParamStore<T>,
+    tensors: &Tensors,
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    let ids: Vec<_> = store.ids().collect();
+    for id in ids {
+        let name = store.name(id).to_owned();
+        let t = tensors.get(&name).ok_or_else(|| CheckpointError::Missing {
+            path: path.to_owned(),
+            name: name.clone(),
+        })?;
+        let value = store.get_mut(id);
+        if t.shape() != value.shape() {
+            return Err(CheckpointError::Shape {
+                path: path.to_owned(),
+                name,
+                expected: value.shape().to_vec(),
+                found: t.shape().to_vec(),
+            });
+        }
+        value.zip_mut_with(t, |v, &x| *v = T::from_f64_lossy(x));
+    }
+    Ok(())
+}
+
+/// Reads `path` and loads it into `store`, returning the file's metadata.
+pub fn load_store<T: Scalar>(
+    path: impl AsRef<Path>,
+    store: &mut ParamStore<T>,
+) -> Result<Metadata, CheckpointError> {
+    let path = path.as_ref();
+    let (tensors, metadata) = read(path)?;
+    load_into(store, &tensors, path)?;
+    Ok(metadata)
+}

@@ -1,0 +1,437 @@
+//! The Relational Memory Core (Santoro et al., 2018), faithful to DeepMind Sonnet v1
+//! `snt.RelationalMemory`, with one addition: a `residual` switch for the ablation.
+//!
+//! One step, `(x [B, F], M [B, N, D]) → (output [B, N·D], M' [B, N, D])`, D = H·V:
+//!
+//! ```text
+//! x̂  = x W_in + b_in                                   [B, D]
+//! Z  = concat_rows(M, x̂)                                [B, N+1, D]     (input row last)
+//! repeat num_blocks times (own QKV and LayerNorms per block, one MLP shared by all blocks):
+//!     P    = LayerNorm(Z W_qkv + b_qkv)                 [B, N+1, H·(2K+V)]
+//!     q, k, v per head: head h owns columns h·(2K+V) …, laid out [q_h | k_h | v_h]
+//!     A    = softmax_row(q kᵀ / √K)                     [B, H, N+1, N+1]
+//!     O    = concat_heads(A v)                          [B, N+1, D]
+//!     Z    = LayerNorm(Z + O)          (residual off: LayerNorm(O))
+//!     Z    = LayerNorm(Z + MLP(Z))     (residual off: LayerNorm(MLP(Z)))
+//! M̃  = Z without its last row                            [B, N, D]
+//! G  = tanh(M) W_m + b_m + x̂ W_x + b_x                  [B, N, 2·G]  (G = D unit, 1 memory)
+//! i  = σ(G_input + input_bias),  f = σ(G_forget + forget_bias)
+//! M' = i ⊙ tanh(M̃) + f ⊙ M           (gate style none: M' = M̃)
+//! output = flatten(M')                                  [B, N·D]
+//! ```
+//!
+//! The gates see `tanh(M)` of the *previous* memory, not M̃, as in Sonnet. The initial memory is
+//! the identity, `eye(N)` padded with zeros (or truncated) to D columns, and is not trained.
+//! Parameter names follow `golden/README.md`: `<name>.input_proj`, `<name>.block{b}.qkv`,
+//! `.qkv_ln`, `.attn_ln`, `.mlp_ln`, `<name>.attention_mlp.{l}`, `<name>.gate_input`,
+//! `<name>.gate_memory`.
+
+use ndarray::Array3;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::attention::scaled_dot_product_attention;
+use super::{LayerNorm, Linear, Mlp, Model, Unrolled};
+use crate::{ConfigError, Graph, ParamStore, Scalar, Var};
+
+/// How the new memory is blended with the old.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum GateStyle {
+    /// An input and a forget gate per memory unit: gates `[B, N, D]` (Sonnet's default).
+    #[default]
+    Unit,
+    /// One input and one forget gate per memory slot: gates `[B, N, 1]`.
+    Memory,
+    /// No gating: the attended memory M̃ replaces M.
+    None,
+}
+
+impl std::str::FromStr for GateStyle {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "unit" => Ok(Self::Unit),
+            "memory" => Ok(Self::Memory),
+            "none" => Ok(Self::None),
+            other => Err(ConfigError::new(
+                "gate_style",
+                format!("must be one of unit, memory, none; got `{other}`"),
+            )),
+        }
+    }
+}
+
+/// Configuration of a [`RelationalMemory`]; names and defaults are Sonnet's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RmcConfig {
+    /// Input width F.
+    pub input_size: usize,
+    /// Memory slots N.
+    pub mem_slots: usize,
+    /// Value size per head V; memory width D = H·V.
+    pub head_size: usize,
+    /// Attention heads H.
+    pub num_heads: usize,
+    /// Attend-over-memory repetitions per step.
+    pub num_blocks: usize,
+    /// Added before the forget sigmoid (may be +∞: keep memory exactly).
+    pub forget_bias: f64,
+    /// Added before the input sigmoid (may be −∞: ignore the input exactly).
+    pub input_bias: f64,
+    /// Gating of the memory update.
+    pub gate_style: GateStyle,
+    /// Linear layers L in the attention MLP.
+    pub attention_mlp_layers: usize,
+    /// Query/key size per head K; `None` means K = V.
+    pub key_size: Option<usize>,
+    /// Whether both residual connections are used (true in Sonnet; false for the ablation).
+    pub residual: bool,
+}
+
+impl Default for RmcConfig {
+    /// The project default (perf config C): F 40, N 4 slots, H 4 heads × V 16 (D 64), one block,
+    /// forget bias 1, input bias 0, unit gates, a 2-layer attention MLP, K = V, residual on.
+    fn default() -> Self {
+        Self {
+            input_size: 40,
+            mem_slots: 4,
+            head_size: 16,
+            num_heads: 4,
+            num_blocks: 1,
+            forget_bias: 1.0,
+            input_bias: 0.0,
+            gate_style: GateStyle::Unit,
+            attention_mlp_layers: 2,
+            key_size: None,
+            residual: true,
+        }
+    }
+}
+
+impl RmcConfig {
+    /// Memory width D = H·V.
+    pub fn mem_width(&self) -> usize {
+        self.num_heads * self.head_size
+    }
+
+    /// Key size K (defaults to V).
+    pub fn key_size(&self) -> usize {
+        self.key_size.unwrap_or(self.head_size)
+    }
+
+    /// Gate width per slot: D for unit gates, 1 for memory gates, 0 for none.
+    pub fn gate_width(&self) -> usize {
+        match self.gate_style {
+            GateStyle::Unit => self.mem_width(),
+            GateStyle::Memory => 1,
+            GateStyle::None => 0,
+        }
+    }
+
+    /// Checks every size is at least 1 and no bias is NaN (±∞ biases are allowed).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        ConfigError::require_at_least("input_size", self.input_size, 1)?;
+        ConfigError::require_at_least("mem_slots", self.mem_slots, 1)?;
+        ConfigError::require_at_least("head_size", self.head_size, 1)?;
+        ConfigError::require_at_least("num_heads", self.num_heads, 1)?;
+        ConfigError::require_at_least("num_blocks", self.num_blocks, 1)?;
+        ConfigError::require_at_least("attention_mlp_layers", self.attention_mlp_layers, 1)?;
+        ConfigError::require_at_least("key_size", self.key_size(), 1)?;
+        for (field, v) in [
+            ("forget_bias", self.forget_bias),
+            ("input_bias", self.input_bias),
+        ] {
+            if v.is_nan() {
+                return Err(ConfigError::new(field, "must not be NaN"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per-block parameters: a QKV projection and three LayerNorms.
+#[derive(Debug, Clone, PartialEq)]
+struct Block {
+    qkv: Linear,
+    qkv_ln: LayerNorm,
+    attn_ln: LayerNorm,
+    mlp_ln: LayerNorm,
+}
+
+/// Everything one RMC step computes, for the next step and for visualisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RmcStep {
+    /// `flatten(M')`: `[B, N·D]`.
+    pub output: Var,
+    /// The new memory M': `[B, N, D]`.
+    pub memory: Var,
+    /// Input projection x̂: `[B, D]`.
+    pub x_hat: Var,
+    /// Attention weights of each block: `[B, H, N+1, N+1]` (row = query, last row/column = input).
+    pub attention: Vec<Var>,
+    /// Attended memory before gating M̃: `[B, N, D]`.
+    pub m_tilde: Var,
+    /// Input and forget gates after the sigmoid: `[B, N, G]` each (absent without gating).
+    pub gates: Option<(Var, Var)>,
+}
+
+/// The Relational Memory Core. See the module documentation for the equations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationalMemory {
+    config: RmcConfig,
+    input_proj: Linear,
+    blocks: Vec<Block>,
+    attention_mlp: Mlp,
+    gate_input: Option<Linear>,
+    gate_memory: Option<Linear>,
+}
+
+impl RelationalMemory {
+    /// Validates `config` and creates the parameters under `name` (e.g. `"rmc"`), in Sonnet's
+    /// creation order.
+    pub fn new<T: Scalar>(
+        config: &RmcConfig,
+        store: &mut ParamStore<T>,
+        name: &str,
+        rng: &mut impl Rng,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let (d, k, v, h) = (
+            config.mem_width(),
+            config.key_size(),
+            config.head_size,
+            config.num_heads,
+        );
+        let qkv_width = h * (2 * k + v);
+        let input_proj = Linear::new(
+            store,
+            &format!("{name}.input_proj"),
+            config.input_size,
+            d,
+            rng,
+        );
+        let blocks = (0..config.num_blocks)
+            .map(|b| {
+                let p = format!("{name}.block{b}");
+                Block {
+                    qkv: Linear::new(store, &format!("{p}.qkv"), d, qkv_width, rng),
+                    qkv_ln: LayerNorm::new(store, &format!("{p}.qkv_ln"), qkv_width),
+                    attn_ln: LayerNorm::new(store, &format!("{p}.attn_ln"), d),
+                    mlp_ln: LayerNorm::new(store, &format!("{p}.mlp_ln"), d),
+                }
+            })
+            .collect();
+        let attention_mlp = Mlp::new(
+            store,
+            &format!("{name}.attention_mlp"),
+            &vec![d; config.attention_mlp_layers + 1],
+            rng,
+        );
+        let gw = config.gate_width();
+        let (gate_input, gate_memory) = if gw > 0 {
+            (
+                Some(Linear::new(
+                    store,
+                    &format!("{name}.gate_input"),
+                    d,
+                    2 * gw,
+                    rng,
+                )),
+                Some(Linear::new(
+                    store,
+                    &format!("{name}.gate_memory"),
+                    d,
+                    2 * gw,
+                    rng,
+                )),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Self {
+            config: config.clone(),
+            input_proj,
+            blocks,
+            attention_mlp,
+            gate_input,
+            gate_memory,
+        })
+    }
+
+    /// The configuration this core was built with.
+    pub fn config(&self) -> &RmcConfig {
+        &self.config
+    }
+
+    /// The initial memory: `eye(N)` padded with zeros (or truncated) to D columns, per batch
+    /// element.
+    ///
+    /// # Shapes
+    /// returns `[B, N, D]`.
+    pub fn initial_memory<T: Scalar>(&self, batch: usize) -> Array3<T> {
+        let (n, d) = (self.config.mem_slots, self.config.mem_width());
+        Array3::from_shape_fn(
+            (batch, n, d),
+            |(_, i, j)| if i == j { T::one() } else { T::zero() },
+        )
+    }
+
+    /// One step from the raw input.
+    ///
+    /// # Shapes
+    /// `x: [B, F]`, `memory: [B, N, D]` → see [`RmcStep`].
+    pub fn step<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        x: Var,
+        memory: Var,
+    ) -> RmcStep {
+        let x_hat = self.input_proj.forward(g, store, x); // [B, D]
+        self.step_projected(g, store, x_hat, memory)
+    }
+
+    /// One step from an already projected input x̂ (lets [`Model::unroll`] project all T inputs
+    /// with one matrix product).
+    ///
+    /// # Shapes
+    /// `x_hat: [B, D]`, `memory: [B, N, D]` → see [`RmcStep`].
+    #[track_caller]
+    pub fn step_projected<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        x_hat: Var,
+        memory: Var,
+    ) -> RmcStep {
+        let c = &self.config;
+        let (n, d) = (c.mem_slots, c.mem_width());
+        let b = g.shape(x_hat)[0];
+        assert_eq!(
+            g.shape(memory),
+            [b, n, d],
+            "RMC step: memory must be [B, N, D] = [{b}, {n}, {d}]"
+        );
+        let x_row = g.reshape(x_hat, &[b, 1, d]); // [B, 1, D]
+        let mut z = g.concat(&[memory, x_row], 1); // [B, N+1, D]
+        let mut attention = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            let (o, a) = self.attend(g, store, block, z); // [B, N+1, D], [B, H, N+1, N+1]
+            attention.push(a);
+            let z_attn = if c.residual { g.add(z, o) } else { o }; // [B, N+1, D]
+            z = block.attn_ln.forward(g, store, z_attn);
+            let y = self.attention_mlp.forward(g, store, z); // [B, N+1, D]
+            let z_mlp = if c.residual { g.add(z, y) } else { y };
+            z = block.mlp_ln.forward(g, store, z_mlp); // [B, N+1, D]
+        }
+        let m_tilde = g.slice(z, 1, 0, n); // [B, N, D]
+        let (new_memory, gates) = match (&self.gate_input, &self.gate_memory) {
+            (Some(gate_input), Some(gate_memory)) => {
+                let gw = c.gate_width();
+                let tanh_m = g.tanh(memory); // [B, N, D]
+                let from_memory = gate_memory.forward(g, store, tanh_m); // [B, N, 2G]
+                let from_input = gate_input.forward(g, store, x_hat); // [B, 2G]
+                let from_input = g.reshape(from_input, &[b, 1, 2 * gw]); // [B, 1, 2G]
+                let gates = g.add(from_memory, from_input); // [B, N, 2G]
+                let i = g.slice(gates, 2, 0, gw); // [B, N, G]
+                let f = g.slice(gates, 2, gw, 2 * gw); // [B, N, G]
+                let i = g.affine(i, 1.0, c.input_bias);
+                let f = g.affine(f, 1.0, c.forget_bias);
+                let i = g.sigmoid(i);
+                let f = g.sigmoid(f);
+                let tanh_mt = g.tanh(m_tilde); // [B, N, D]
+                let write = g.mul(i, tanh_mt); // [B, N, D]
+                let keep = g.mul(f, memory); // [B, N, D]
+                (g.add(write, keep), Some((i, f)))
+            }
+            _ => (m_tilde, None),
+        };
+        let output = g.reshape(new_memory, &[b, n * d]); // [B, N·D]
+        RmcStep {
+            output,
+            memory: new_memory,
+            x_hat,
+            attention,
+            m_tilde,
+            gates,
+        }
+    }
+
+    /// Multi-head attention over the rows of `z`, with Sonnet's per-head `[q | k | v]` layout.
+    ///
+    /// # Shapes
+    /// `z: [B, R, D]` → `(O [B, R, D], A [B, H, R, R])`.
+    fn attend<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        block: &Block,
+        z: Var,
+    ) -> (Var, Var) {
+        let c = &self.config;
+        let (h, k, v) = (c.num_heads, c.key_size(), c.head_size);
+        let (b, r) = (g.shape(z)[0], g.shape(z)[1]);
+        let p = block.qkv.forward(g, store, z); // [B, R, H·(2K+V)]
+        let p = block.qkv_ln.forward(g, store, p);
+        let p = g.reshape(p, &[b, r, h, 2 * k + v]); // [B, R, H, 2K+V]
+        let p = g.permute(p, &[0, 2, 1, 3]); // [B, H, R, 2K+V]
+        let q = g.slice(p, 3, 0, k); // [B, H, R, K]
+        let kk = g.slice(p, 3, k, 2 * k); // [B, H, R, K]
+        let vv = g.slice(p, 3, 2 * k, 2 * k + v); // [B, H, R, V]
+        let (o, a) = scaled_dot_product_attention(g, q, kk, vv); // [B, H, R, V], [B, H, R, R]
+        let o = g.permute(o, &[0, 2, 1, 3]); // [B, R, H, V]
+        (g.reshape(o, &[b, r, h * v]), a) // [B, R, D]
+    }
+
+    /// Unrolls over `inputs` from a given initial memory (a constant, or an input whose gradient
+    /// you want), returning every step.
+    ///
+    /// # Shapes
+    /// `inputs: [T, B, F]`, `memory: [B, N, D]` → T [`RmcStep`]s.
+    pub fn unroll_from<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        inputs: Var,
+        memory: Var,
+    ) -> Vec<RmcStep> {
+        let steps = g.shape(inputs)[0];
+        let x_hat_all = self.input_proj.forward(g, store, inputs); // [T, B, D]
+        let mut memory = memory;
+        (0..steps)
+            .map(|t| {
+                let x_hat = g.select(x_hat_all, 0, t); // [B, D]
+                let step = self.step_projected(g, store, x_hat, memory);
+                memory = step.memory;
+                step
+            })
+            .collect()
+    }
+}
+
+impl<T: Scalar> Model<T> for RelationalMemory {
+    fn name(&self) -> &'static str {
+        "RMC"
+    }
+
+    fn input_size(&self) -> usize {
+        self.config.input_size
+    }
+
+    fn output_size(&self) -> usize {
+        self.config.mem_slots * self.config.mem_width()
+    }
+
+    fn unroll(&self, g: &mut Graph<T>, store: &ParamStore<T>, inputs: Var) -> Unrolled {
+        let batch = g.shape(inputs)[1];
+        let m0 = g.constant(self.initial_memory::<T>(batch).into_dyn()); // [B, N, D]
+        let steps = self.unroll_from(g, store, inputs, m0);
+        Unrolled {
+            outputs: steps.iter().map(|s| s.output).collect(),
+            attention: steps.iter().map(|s| s.attention.clone()).collect(),
+            memories: steps.iter().map(|s| s.memory).collect(),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Every tape op against central finite differences in f64 (ε 1e-6, atol 1e-5, rtol 1e-3).
+//!
+//! Shapes are small but distinct per axis so a transposed or swapped axis changes the answer.
+
+use ndarray::{ArrayD, IxDyn};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+use relational_rnn::autodiff::gradcheck::{Tolerance, check_inputs};
+use relational_rnn::{Graph, Var};
+
+fn randn(shape: &[usize], seed: u64) -> ArrayD<f64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || StandardNormal.sample(&mut rng))
+}
+
+#[track_caller]
+fn assert_grads(f: impl Fn(&mut Graph<f64>, &[Var]) -> Var, inputs: &[ArrayD<f64>]) {
+    let report = check_inputs(f, inputs, Tolerance::default());
+    assert!(report.checked > 0, "nothing was checked");
+    assert!(report.passed(), "{report}");
+}
+
+#[test]
+fn linear_with_and_without_bias() {
+    let inputs = [randn(&[3, 2, 5], 1), randn(&[5, 4], 2), randn(&[4], 3)];
+    assert_grads(|g, v| g.linear(v[0], v[1], Some(v[2])), &inputs);
+    assert_grads(|g, v| g.linear(v[0], v[1], None), &inputs[..2]);
+}
+
+#[test]
+fn batched_matmul_plain_and_transposed() {
+    let a = randn(&[2, 3, 4, 5], 4); // [G.., M, K]
+    assert_grads(
+        |g, v| g.matmul(v[0], v[1], false),
+        &[a.clone(), randn(&[2, 3, 5, 6], 5)],
+    );
+    assert_grads(
+        |g, v| g.matmul(v[0], v[1], true),
+        &[a, randn(&[2, 3, 6, 5], 6)],
+    );
+}
+
+#[test]
+fn broadcasting_add_sub_mul() {
+    let a = randn(&[3, 4, 5], 7);
+    for b_shape in [&[3, 4, 5][..], &[5], &[3, 1, 5], &[4, 1]] {
+        let b = randn(b_shape, 8);
+        assert_grads(|g, v| g.add(v[0], v[1]), &[a.clone(), b.clone()]);
+        assert_grads(|g, v| g.sub(v[0], v[1]), &[a.clone(), b.clone()]);
+        assert_grads(|g, v| g.mul(v[0], v[1]), &[a.clone(), b.clone()]);
+        // Broadcast on the left operand too.
+        assert_grads(|g, v| g.mul(v[1], v[0]), &[a.clone(), b]);
+    }
+}
+
+#[test]
+fn affine_and_activations() {
+    let x = randn(&[3, 7], 9);
+    assert_grads(|g, v| g.affine(v[0], -1.5, 0.25), &[x.clone()]);
+    assert_grads(|g, v| g.tanh(v[0]), &[x.clone()]);
+    assert_grads(|g, v| g.sigmoid(v[0]), &[x.clone().mapv(|t| 3.0 * t)]);
+    // Keep relu inputs away from the kink at 0, where the derivative is undefined.
+    let away = x.mapv(|t| if t.abs() < 0.05 { t + 0.2 } else { t });
+    assert_grads(|g, v| g.relu(v[0]), &[away]);
+}
+
+#[test]
+fn softmax_over_last_axis() {
+    assert_grads(|g, v| g.softmax(v[0]), &[randn(&[2, 3, 5], 10)]);
+}
+
+#[test]
+fn layer_norm_over_last_axis() {
+    let inputs = [
+        randn(&[3, 4, 6], 11),
+        randn(&[6], 12).mapv(|t| 1.0 + 0.3 * t),
+        randn(&[6], 13),
+    ];
+    assert_grads(|g, v| g.layer_norm(v[0], v[1], v[2], 1e-5), &inputs);
+}
+
+#[test]
+fn concat_slice_reshape_permute_stack_sum() {
+    let (a, b) = (randn(&[2, 3, 4], 14), randn(&[2, 5, 4], 15));
+    assert_grads(|g, v| g.concat(&[v[0], v[1]], 1), &[a.clone(), b]);
+    assert_grads(|g, v| g.slice(v[0], 2, 1, 3), &[a.clone()]);
+    assert_grads(|g, v| g.reshape(v[0], &[6, 4]), &[a.clone()]);
+    assert_grads(|g, v| g.permute(v[0], &[2, 0, 1]), &[a.clone()]);
+    assert_grads(
+        |g, v| g.stack(&[v[0], v[1]], 1),
+        &[a.clone(), randn(&[2, 3, 4], 16)],
+    );
+    assert_grads(|g, v| g.sum(v[0]), &[a]);
+}
+
+#[test]
+fn weighted_softmax_cross_entropy() {
+    let logits = randn(&[5, 4], 17);
+    let targets = [0, 3, 1, 1, 2];
+    assert_grads(
+        |g, v| g.softmax_cross_entropy(v[0], &targets, None),
+        &[logits.clone()],
+    );
+    let weights = [1.0, 0.0, 2.0, 0.5, 0.0];
+    assert_grads(
+        |g, v| g.softmax_cross_entropy(v[0], &targets, Some(&weights)),
+        &[logits],
+    );
+}
+
+#[test]
+fn shared_node_gradients_add_up() {
+    // y = tanh(x) ⊙ x uses x twice: both paths must reach x.
+    assert_grads(
+        |g, v| {
+            let t = g.tanh(v[0]);
+            g.mul(t, v[0])
+        },
+        &[randn(&[4, 3], 18)],
+    );
+}
+
+#[test]
+fn the_checker_catches_a_wrong_gradient() {
+    // A deliberately wrong "gradient": the checker must report failures, or it proves nothing.
+    // Stopping the gradient through one path (by using a constant copy) breaks d/dx.
+    let report = check_inputs(
+        |g, v| {
+            let frozen = g.constant(g.value(v[0]).clone());
+            g.mul(v[0], frozen)
+        },
+        &[randn(&[3, 2], 19)],
+        Tolerance::default(),
+    );
+    assert!(!report.passed(), "a wrong gradient passed: {report}");
+}
+
+#[test]
+fn cross_entropy_value_matches_hand_computation() {
+    let mut g = Graph::<f64>::new();
+    let x = g.constant(ndarray::arr2(&[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]).into_dyn());
+    let loss = g.softmax_cross_entropy(x, &[2, 1], None);
+    let row0 = -(3f64.exp() / (1f64.exp() + 2f64.exp() + 3f64.exp())).ln();
+    let row1 = 3f64.ln();
+    assert!((g.scalar(loss) - (row0 + row1) / 2.0).abs() < 1e-12);
+}
