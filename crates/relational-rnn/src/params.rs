@@ -6,6 +6,7 @@
 //! the same shapes, so optimisers can hold their own state (`m`, `v`) the same way.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayD, IxDyn};
 use rand::Rng;
@@ -25,11 +26,44 @@ impl ParamId {
 }
 
 /// Trainable tensors under stable dotted names, in creation order.
-#[derive(Debug, Clone, Default, PartialEq)]
+///
+/// Every store (and every clone) has a unique identity, so a [`Graph`](crate::Graph) that is
+/// handed two stores never confuses their parameters.
+#[derive(Debug)]
 pub struct ParamStore<T> {
     names: Vec<String>,
     values: Vec<ArrayD<T>>,
     index: HashMap<String, ParamId>,
+    uid: u64,
+}
+
+fn next_uid() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl<T: Clone> Clone for ParamStore<T> {
+    fn clone(&self) -> Self {
+        Self {
+            names: self.names.clone(),
+            values: self.values.clone(),
+            index: self.index.clone(),
+            uid: next_uid(),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for ParamStore<T> {
+    /// Equal names and values (the identity is ignored).
+    fn eq(&self, other: &Self) -> bool {
+        self.names == other.names && self.values == other.values
+    }
+}
+
+impl<T: Scalar> Default for ParamStore<T> {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl<T: Scalar> ParamStore<T> {
@@ -39,7 +73,13 @@ impl<T: Scalar> ParamStore<T> {
             names: Vec::new(),
             values: Vec::new(),
             index: HashMap::new(),
+            uid: next_uid(),
         }
+    }
+
+    /// This store's identity (unique per store and per clone).
+    pub(crate) fn uid(&self) -> u64 {
+        self.uid
     }
 
     /// Adds a tensor under `name` and returns its id.
@@ -130,6 +170,7 @@ impl<T: Scalar> ParamStore<T> {
                 .map(|v| v.mapv(|x| U::from_f64_lossy(x.to_f64_lossy())))
                 .collect(),
             index: self.index.clone(),
+            uid: next_uid(),
         }
     }
 }

@@ -36,7 +36,7 @@ pub(crate) struct Node<T> {
 /// the tape but keeps its allocation for the next step.
 pub struct Graph<T> {
     pub(crate) nodes: Vec<Node<T>>,
-    params: HashMap<ParamId, Var>,
+    params: HashMap<(u64, ParamId), Var>,
     grads: Vec<Option<ArrayD<T>>>,
 }
 
@@ -107,11 +107,12 @@ impl<T: Scalar> Graph<T> {
     /// The parameter `id` of `store` as a leaf. Asking twice for the same id returns the same
     /// [`Var`], so a weight shared across time steps gets one node and one summed gradient.
     pub fn param(&mut self, store: &ParamStore<T>, id: ParamId) -> Var {
-        if let Some(&v) = self.params.get(&id) {
+        let key = (store.uid(), id);
+        if let Some(&v) = self.params.get(&key) {
             return v;
         }
         let v = self.push_leaf(store.get(id).clone(), Op::Param, true);
-        self.params.insert(id, v);
+        self.params.insert(key, v);
         v
     }
 
@@ -194,16 +195,21 @@ impl<T: Scalar> Graph<T> {
         self.grads.get(v.0).and_then(Option::as_ref)
     }
 
-    /// Parameter gradients of the last backward pass, zero for parameters that were not used.
+    /// Parameter gradients of `store` from the last backward pass, zero for parameters that
+    /// were not used.
     pub fn param_grads(&self, store: &ParamStore<T>) -> Grads<T> {
         let mut grads = store.zeros_like();
-        self.accumulate_param_grads(&mut grads);
+        self.accumulate_param_grads(store, &mut grads);
         grads
     }
 
-    /// Adds the parameter gradients of the last backward pass into `grads` (keeps its buffers).
-    pub fn accumulate_param_grads(&self, grads: &mut Grads<T>) {
-        for (&id, &v) in &self.params {
+    /// Adds the gradients of `store`'s parameters from the last backward pass into `grads`
+    /// (keeps its buffers).
+    pub fn accumulate_param_grads(&self, store: &ParamStore<T>, grads: &mut Grads<T>) {
+        for (&(uid, id), &v) in &self.params {
+            if uid != store.uid() {
+                continue;
+            }
             if let Some(g) = self.grad(v) {
                 *grads.get_mut(id) += g;
             }
