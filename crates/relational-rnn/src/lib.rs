@@ -34,6 +34,7 @@
 pub mod autodiff;
 pub mod error;
 pub mod nn;
+pub mod optim;
 pub mod params;
 pub mod scalar;
 pub mod tasks;
@@ -41,5 +42,6 @@ pub mod tasks;
 pub use autodiff::{Graph, Var};
 pub use error::ConfigError;
 pub use ndarray;
+pub use optim::Optimizer;
 pub use params::{Grads, ParamId, ParamStore};
 pub use scalar::Scalar;
