@@ -85,10 +85,22 @@ mod tests {
 
     #[test]
     fn below_threshold_is_untouched() {
+        for max_norm in [5.1, 10.0, 1e9] {
+            let mut g = norm_five::<f64>();
+            let before = g.clone();
+            assert_eq!(clip_global_norm(&mut g, max_norm), 5.0);
+            assert_eq!(g, before);
+        }
+    }
+
+    #[test]
+    fn at_the_threshold_scales_like_pytorch() {
+        // max_norm = ‖g‖ = 5: the factor 5 / (5 + 1e-6) is just below 1, so PyTorch scales.
         let mut g = norm_five::<f64>();
-        let before = g.clone();
-        assert_eq!(clip_global_norm(&mut g, 10.0), 5.0);
-        assert_eq!(g, before);
+        clip_global_norm(&mut g, 5.0);
+        let c = 5.0 / (5.0 + 1e-6);
+        let entries: Vec<f64> = g.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+        assert_eq!(entries, vec![3.0 * c, 0.0, 4.0 * c]);
     }
 
     #[test]

@@ -274,7 +274,10 @@ mod tests {
             r#"{"kind":"step_decay","every":3,"gamma":0.5}"#
         );
         assert!(
-            serde_json::from_str::<LrSchedule>(r#"{"kind": "exponential", "gama": 0.5}"#).is_err()
+            serde_json::from_str::<LrSchedule>(
+                r#"{"kind": "exponential", "gamma": 0.5, "every": 3}"#
+            )
+            .is_err()
         );
     }
 }
