@@ -10,6 +10,10 @@
 //! - [`params`]: named parameters ([`ParamStore`]), gradients ([`Grads`]) and Sonnet's initialiser;
 //! - [`nn`]: linear, layer norm, MLP, multi-head attention, the LSTM baseline, the Relational
 //!   Memory Core (faithful to DeepMind's Sonnet) and the hybrid `RelationalRNNCell`;
+//! - [`optim`]: SGD and Adam (PyTorch semantics), global-norm clipping, learning-rate schedules,
+//!   early stopping;
+//! - [`train`]: one training step, evaluation, and a run loop that records metrics;
+//! - [`loss`]: masked sequence targets and accuracy; [`checkpoint`]: safetensors files;
 //! - [`tasks`]: the batch format every sequential reasoning task produces.
 //!
 //! ## Notation
@@ -40,6 +44,7 @@ pub mod optim;
 pub mod params;
 pub mod scalar;
 pub mod tasks;
+pub mod train;
 
 pub use autodiff::{Graph, Var};
 pub use error::ConfigError;

@@ -1,0 +1,348 @@
+//! Training: one step (forward over T steps, masked loss, backward through time, clipping,
+//! optimiser update), evaluation, and a run loop that records metrics.
+//!
+//! Data for training step `s` comes from its own RNG stream, `ChaCha8(seed, stream = s)`
+//! ([`step_rng`]), so a run is a pure function of its seed: any step's batch can be re-drawn
+//! without replaying the ones before it, which makes resuming an interrupted run exact.
+
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::loss::count_correct;
+use crate::nn::SequenceClassifier;
+use crate::optim::{
+    Adam, EarlyStopping, EarlyStoppingConfig, LrSchedule, Mode, Optimizer, OptimizerConfig, Sgd,
+    clip_global_norm,
+};
+use crate::tasks::Batch;
+use crate::{ConfigError, Grads, Graph, ParamStore, Scalar};
+
+/// The RNG that draws the training batch of step `step` of a run seeded with `seed`.
+pub fn step_rng(seed: u64, step: u64) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(step);
+    rng
+}
+
+/// Loss, accuracy and gradient norm of one training step.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepStats {
+    /// Mean masked cross-entropy of the batch.
+    pub loss: f64,
+    /// Fraction of masked predictions that were right.
+    pub accuracy: f64,
+    /// Global gradient norm before clipping.
+    pub grad_norm: f64,
+    /// Learning rate used for the update.
+    pub lr: f64,
+}
+
+/// Mean loss and accuracy over evaluation batches (weighted by the number of scored rows).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalStats {
+    /// Mean masked cross-entropy.
+    pub loss: f64,
+    /// Fraction of masked predictions that were right.
+    pub accuracy: f64,
+    /// Number of scored predictions.
+    pub count: usize,
+}
+
+/// Reusable buffers for training steps: the tape and the gradient store.
+pub struct Trainer<T: Scalar> {
+    graph: Graph<T>,
+    grads: Grads<T>,
+    optimizer: Box<dyn Optimizer<T> + Send>,
+}
+
+impl<T: Scalar> Trainer<T> {
+    /// A trainer for the parameters in `store`.
+    pub fn new(store: &ParamStore<T>, optimizer: &OptimizerConfig) -> Result<Self, ConfigError> {
+        let optimizer: Box<dyn Optimizer<T> + Send> = match optimizer {
+            OptimizerConfig::Adam(c) => Box::new(Adam::new(c.clone())?),
+            OptimizerConfig::Sgd(c) => Box::new(Sgd::new(c.clone())?),
+        };
+        Ok(Self::with_optimizer(store, optimizer))
+    }
+
+    /// A trainer around an existing optimiser (e.g. one restored from a checkpoint).
+    pub fn with_optimizer(store: &ParamStore<T>, optimizer: Box<dyn Optimizer<T> + Send>) -> Self {
+        Self {
+            graph: Graph::new(),
+            grads: store.zeros_like(),
+            optimizer,
+        }
+    }
+
+    /// The optimiser.
+    pub fn optimizer(&self) -> &(dyn Optimizer<T> + Send) {
+        self.optimizer.as_ref()
+    }
+
+    /// One training step on `batch` at learning rate `lr`, clipping the global gradient norm to
+    /// `clip` when given. A non-finite loss or gradient norm skips the update (the parameters
+    /// stay as they were) and is reported in the returned stats for the caller to act on.
+    pub fn step(
+        &mut self,
+        model: &SequenceClassifier,
+        store: &mut ParamStore<T>,
+        batch: &Batch,
+        lr: f64,
+        clip: Option<f64>,
+    ) -> StepStats {
+        let g = &mut self.graph;
+        g.clear();
+        let out = model.loss(g, store, batch);
+        let loss = g.scalar(out.loss);
+        let (correct, count) = count_correct(g.value(out.logits), &out.targets, &out.weights);
+        g.backward(out.loss);
+        self.grads.zero();
+        g.accumulate_param_grads(store, &mut self.grads);
+        let grad_norm = match clip {
+            Some(max) => clip_global_norm(&mut self.grads, max),
+            None => self.grads.global_norm(),
+        };
+        if loss.is_finite() && grad_norm.is_finite() {
+            self.optimizer.step(store, &self.grads, lr);
+        }
+        StepStats {
+            loss,
+            accuracy: correct as f64 / count.max(1) as f64,
+            grad_norm,
+            lr,
+        }
+    }
+}
+
+/// Loss and accuracy of `model` on `batches` (forward only).
+pub fn evaluate<T: Scalar>(
+    model: &SequenceClassifier,
+    store: &ParamStore<T>,
+    batches: &[Batch],
+) -> EvalStats {
+    let mut g = Graph::new();
+    let (mut loss_sum, mut correct, mut count) = (0.0, 0, 0);
+    for batch in batches {
+        g.clear();
+        let out = model.loss(&mut g, store, batch);
+        let (c, n) = count_correct(g.value(out.logits), &out.targets, &out.weights);
+        loss_sum += g.scalar(out.loss) * n as f64;
+        correct += c;
+        count += n;
+    }
+    EvalStats {
+        loss: loss_sum / count.max(1) as f64,
+        accuracy: correct as f64 / count.max(1) as f64,
+        count,
+    }
+}
+
+/// How to train: optimiser, schedule, budget and evaluation cadence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Optimiser and base learning rate.
+    pub optimizer: OptimizerConfig,
+    /// Learning-rate schedule applied to the base rate.
+    pub schedule: LrSchedule,
+    /// Training steps (one batch each).
+    pub steps: u64,
+    /// Sequences per training batch.
+    pub batch_size: usize,
+    /// Evaluate every this many steps (and after the last).
+    pub eval_every: u64,
+    /// Clip the global gradient norm to this value (`None`: no clipping).
+    pub clip_norm: Option<f64>,
+    /// Stop early when the monitored test metric stops improving (`None`: never): the test
+    /// accuracy with `mode = Maximize`, the test loss with `mode = Minimize`.
+    pub early_stopping: Option<EarlyStoppingConfig>,
+    /// Seed of the training batches (see [`step_rng`]).
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// Adam at 1e-3, constant rate, 2,000 steps of batch 64, evaluation every 100 steps, clipping
+    /// at norm 5, no early stopping, seed 0.
+    fn default() -> Self {
+        Self {
+            optimizer: OptimizerConfig::default(),
+            schedule: LrSchedule::Constant,
+            steps: 2_000,
+            batch_size: 64,
+            eval_every: 100,
+            clip_norm: Some(5.0),
+            early_stopping: None,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks every field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.optimizer.validate()?;
+        self.schedule.validate()?;
+        ConfigError::require_at_least("batch_size", self.batch_size, 1)?;
+        if self.eval_every == 0 {
+            return Err(ConfigError::new("eval_every", "must be at least 1, got 0"));
+        }
+        if let Some(c) = self.clip_norm {
+            ConfigError::require_positive("clip_norm", c)?;
+        }
+        if let Some(e) = &self.early_stopping {
+            e.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// One evaluation point of a run: the fields of a `metrics.jsonl` line.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// Training steps done.
+    pub step: u64,
+    /// Mean training loss since the previous record.
+    pub train_loss: f64,
+    /// Mean training accuracy since the previous record.
+    pub train_accuracy: f64,
+    /// Loss on the test batches.
+    pub test_loss: f64,
+    /// Accuracy on the test batches.
+    pub test_accuracy: f64,
+    /// Learning rate of the last step.
+    pub lr: f64,
+    /// Seconds since the run started.
+    pub elapsed_s: f64,
+}
+
+/// What a callback tells the run loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// Keep training.
+    Continue,
+    /// Stop after this evaluation.
+    Stop,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "reason")]
+pub enum Stopped {
+    /// All steps were done.
+    Completed,
+    /// Early stopping: the monitored metric did not improve for `patience` evaluations.
+    EarlyStopped {
+        /// Step of the best evaluation.
+        best_step: u64,
+    },
+    /// The callback asked to stop.
+    Interrupted,
+    /// The loss or gradient norm became NaN or infinite at `step`; the update was skipped.
+    NonFinite {
+        /// The step whose loss or gradient was not finite.
+        step: u64,
+    },
+}
+
+/// The outcome of [`fit`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// Every evaluation, in order.
+    pub records: Vec<EvalRecord>,
+    /// Why the run ended.
+    pub stopped: Stopped,
+}
+
+impl History {
+    /// The record with the best test accuracy (earliest on ties).
+    pub fn best(&self) -> Option<&EvalRecord> {
+        self.records
+            .iter()
+            .fold(None, |best: Option<&EvalRecord>, r| match best {
+                Some(b) if b.test_accuracy >= r.test_accuracy => Some(b),
+                _ => Some(r),
+            })
+    }
+}
+
+/// Trains `model` for `config.steps` steps from step `start` (0 for a new run), drawing the batch
+/// of step `s` with `sample(&mut step_rng(config.seed, s), config.batch_size)`, evaluating on
+/// `test` every `config.eval_every` steps and after the last. `on_eval` sees every record and the
+/// current parameters (to print, plot or checkpoint) and may stop the run.
+#[allow(clippy::too_many_arguments)]
+pub fn fit<T: Scalar>(
+    model: &SequenceClassifier,
+    store: &mut ParamStore<T>,
+    trainer: &mut Trainer<T>,
+    config: &TrainConfig,
+    start: u64,
+    mut sample: impl FnMut(&mut ChaCha8Rng, usize) -> Batch,
+    test: &[Batch],
+    mut on_eval: impl FnMut(&EvalRecord, &ParamStore<T>) -> Control,
+) -> Result<History, ConfigError> {
+    config.validate()?;
+    let base_lr = config.optimizer.lr();
+    let mut early = config
+        .early_stopping
+        .clone()
+        .map(EarlyStopping::new)
+        .transpose()?;
+    let t0 = Instant::now();
+    let mut records = Vec::new();
+    let (mut loss_sum, mut acc_sum, mut n) = (0.0, 0.0, 0u64);
+    for step in start..config.steps {
+        let batch = sample(&mut step_rng(config.seed, step), config.batch_size);
+        let lr = config.schedule.lr_at(step, base_lr);
+        let stats = trainer.step(model, store, &batch, lr, config.clip_norm);
+        if !(stats.loss.is_finite() && stats.grad_norm.is_finite()) {
+            return Ok(History {
+                records,
+                stopped: Stopped::NonFinite { step },
+            });
+        }
+        loss_sum += stats.loss;
+        acc_sum += stats.accuracy;
+        n += 1;
+        let done = step + 1;
+        if done % config.eval_every == 0 || done == config.steps {
+            let eval = evaluate(model, store, test);
+            let record = EvalRecord {
+                step: done,
+                train_loss: loss_sum / n as f64,
+                train_accuracy: acc_sum / n as f64,
+                test_loss: eval.loss,
+                test_accuracy: eval.accuracy,
+                lr,
+                elapsed_s: t0.elapsed().as_secs_f64(),
+            };
+            (loss_sum, acc_sum, n) = (0.0, 0.0, 0);
+            records.push(record);
+            if on_eval(&record, store) == Control::Stop {
+                return Ok(History {
+                    records,
+                    stopped: Stopped::Interrupted,
+                });
+            }
+            if let Some(e) = early.as_mut() {
+                let metric = match e.config().mode {
+                    Mode::Maximize => record.test_accuracy,
+                    Mode::Minimize => record.test_loss,
+                };
+                if e.update(done, metric).should_stop() {
+                    let best_step = e.best().map_or(done, |(s, _)| s);
+                    return Ok(History {
+                        records,
+                        stopped: Stopped::EarlyStopped { best_step },
+                    });
+                }
+            }
+        }
+    }
+    Ok(History {
+        records,
+        stopped: Stopped::Completed,
+    })
+}

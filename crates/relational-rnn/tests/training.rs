@@ -1,0 +1,339 @@
+//! Training: each model overfits a handful of examples, the run loop records, stops early and
+//! refuses non-finite losses, and runs are deterministic.
+
+use ndarray::{Array2, Array3};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use relational_rnn::nn::{
+    ClassifierConfig, CoreConfig, GateStyle, LstmConfig, RmcConfig, RrnnCellConfig,
+    SequenceClassifier,
+};
+use relational_rnn::optim::{AdamConfig, EarlyStoppingConfig, Mode, OptimizerConfig};
+use relational_rnn::tasks::Batch;
+use relational_rnn::train::{Control, Stopped, TrainConfig, Trainer, evaluate, fit};
+use relational_rnn::{ParamStore, Scalar};
+
+const F: usize = 4;
+const C: usize = 4;
+
+fn small_rmc() -> RmcConfig {
+    RmcConfig {
+        input_size: F,
+        mem_slots: 2,
+        head_size: 4,
+        num_heads: 2,
+        gate_style: GateStyle::Unit,
+        ..RmcConfig::default()
+    }
+}
+
+fn cores() -> Vec<CoreConfig> {
+    vec![
+        CoreConfig::Lstm(LstmConfig {
+            input_size: F,
+            hidden_size: 16,
+            forget_bias: 1.0,
+        }),
+        CoreConfig::Rmc(small_rmc()),
+        CoreConfig::RrnnCell(RrnnCellConfig {
+            input_size: F,
+            hidden_size: 16,
+            forget_bias: 1.0,
+            memory: small_rmc(),
+        }),
+    ]
+}
+
+/// `b` random sequences of length `t` with random labels on the last step.
+fn random_batch(rng: &mut impl Rng, t: usize, b: usize) -> Batch {
+    let inputs = Array3::from_shape_simple_fn((t, b, F), || rng.random_range(-1.0..1.0f32));
+    let mut targets = Array2::zeros((t, b));
+    let mut mask = Array2::from_elem((t, b), false);
+    for j in 0..b {
+        targets[[t - 1, j]] = rng.random_range(0..C);
+        mask[[t - 1, j]] = true;
+    }
+    Batch::new(inputs, targets, mask)
+}
+
+fn build<T: Scalar>(core: &CoreConfig, seed: u64) -> (SequenceClassifier, ParamStore<T>) {
+    let cfg = ClassifierConfig {
+        core: core.clone(),
+        head_hidden: vec![32],
+        num_classes: C,
+    };
+    let mut store = ParamStore::new();
+    let model = SequenceClassifier::new(&cfg, &mut store, &mut ChaCha8Rng::seed_from_u64(seed))
+        .expect("valid config");
+    (model, store)
+}
+
+#[test]
+fn every_model_overfits_eight_examples() {
+    let data = random_batch(&mut ChaCha8Rng::seed_from_u64(1), 3, 8);
+    for core in cores() {
+        let (model, mut store) = build::<f32>(&core, 2);
+        let adam = OptimizerConfig::Adam(AdamConfig {
+            lr: 1e-2,
+            ..AdamConfig::default()
+        });
+        let mut trainer = Trainer::new(&store, &adam).expect("valid");
+        let first = trainer.step(&model, &mut store, &data, 1e-2, None);
+        let mut last = first;
+        for _ in 0..300 {
+            last = trainer.step(&model, &mut store, &data, 1e-2, None);
+            if last.accuracy == 1.0 && last.loss < 0.05 {
+                break;
+            }
+        }
+        let eval = evaluate(&model, &store, std::slice::from_ref(&data));
+        assert_eq!(eval.accuracy, 1.0, "{core:?} did not fit: {last:?}");
+        assert!(
+            eval.loss < first.loss / 10.0,
+            "{core:?}: loss {} → {}",
+            first.loss,
+            eval.loss
+        );
+    }
+}
+
+fn config(steps: u64) -> TrainConfig {
+    TrainConfig {
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 3e-3,
+            ..AdamConfig::default()
+        }),
+        steps,
+        batch_size: 8,
+        eval_every: 5,
+        seed: 7,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn fit_records_every_evaluation_and_is_deterministic() {
+    let test = vec![random_batch(&mut ChaCha8Rng::seed_from_u64(3), 3, 16)];
+    let run = || {
+        let (model, mut store) = build::<f32>(&cores()[1], 4);
+        let cfg = config(12);
+        let mut trainer = Trainer::new(&store, &cfg.optimizer).expect("valid");
+        let h = fit(
+            &model,
+            &mut store,
+            &mut trainer,
+            &cfg,
+            0,
+            |rng, b| random_batch(rng, 3, b),
+            &test,
+            |_, _| Control::Continue,
+        )
+        .expect("valid config");
+        (h, store)
+    };
+    let (h1, s1) = run();
+    let (h2, s2) = run();
+    assert_eq!(h1.stopped, Stopped::Completed);
+    // Evaluations at 5, 10 and the final step 12.
+    assert_eq!(
+        h1.records.iter().map(|r| r.step).collect::<Vec<_>>(),
+        vec![5, 10, 12]
+    );
+    assert!(
+        h1.records
+            .iter()
+            .all(|r| r.test_loss.is_finite() && (0.0..=1.0).contains(&r.test_accuracy))
+    );
+    // Same seed: identical parameters, bit for bit (timings aside).
+    assert_eq!(s1, s2);
+    let strip = |h: &relational_rnn::train::History| {
+        h.records
+            .iter()
+            .map(|r| (r.step, r.train_loss.to_bits(), r.test_loss.to_bits()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&h1), strip(&h2));
+}
+
+#[test]
+fn resuming_from_a_step_gives_the_uninterrupted_result() {
+    // Batches come from per-step RNG streams, so stopping at step 6 and continuing with the same
+    // parameters and optimiser reaches the same final parameters as a straight run.
+    let test = vec![random_batch(&mut ChaCha8Rng::seed_from_u64(3), 3, 8)];
+    let sample = |rng: &mut ChaCha8Rng, b| random_batch(rng, 3, b);
+    let (model, mut straight) = build::<f32>(&cores()[0], 5);
+    let cfg = config(10);
+    let mut trainer = Trainer::new(&straight, &cfg.optimizer).expect("valid");
+    fit(
+        &model,
+        &mut straight,
+        &mut trainer,
+        &cfg,
+        0,
+        sample,
+        &test,
+        |_, _| Control::Continue,
+    )
+    .expect("ok");
+
+    let (model, mut resumed) = build::<f32>(&cores()[0], 5);
+    let mut trainer = Trainer::new(&resumed, &cfg.optimizer).expect("valid");
+    let h = fit(
+        &model,
+        &mut resumed,
+        &mut trainer,
+        &config(6),
+        0,
+        sample,
+        &test,
+        |_, _| Control::Continue,
+    )
+    .expect("ok");
+    assert_eq!(h.records.last().map(|r| r.step), Some(6));
+    fit(
+        &model,
+        &mut resumed,
+        &mut trainer,
+        &cfg,
+        6,
+        sample,
+        &test,
+        |_, _| Control::Continue,
+    )
+    .expect("ok");
+    assert_eq!(straight, resumed);
+}
+
+#[test]
+fn early_stopping_and_callbacks_end_the_run() {
+    let test = vec![random_batch(&mut ChaCha8Rng::seed_from_u64(3), 3, 8)];
+    let (model, mut store) = build::<f32>(&cores()[0], 6);
+    // A learning rate of zero never improves anything: patience 2 stops after the third eval.
+    let cfg = TrainConfig {
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 0.0,
+            ..AdamConfig::default()
+        }),
+        early_stopping: Some(EarlyStoppingConfig {
+            patience: 2,
+            min_delta: 0.0,
+            mode: Mode::Maximize,
+        }),
+        ..config(100)
+    };
+    let mut trainer = Trainer::new(&store, &cfg.optimizer).expect("valid");
+    let h = fit(
+        &model,
+        &mut store,
+        &mut trainer,
+        &cfg,
+        0,
+        |r, b| random_batch(r, 3, b),
+        &test,
+        |_, _| Control::Continue,
+    )
+    .expect("ok");
+    assert_eq!(h.stopped, Stopped::EarlyStopped { best_step: 5 });
+    assert_eq!(h.records.len(), 3);
+
+    let mut seen = 0;
+    let h = fit(
+        &model,
+        &mut store,
+        &mut trainer,
+        &config(100),
+        0,
+        |r, b| random_batch(r, 3, b),
+        &test,
+        |_, _| {
+            seen += 1;
+            if seen == 2 {
+                Control::Stop
+            } else {
+                Control::Continue
+            }
+        },
+    )
+    .expect("ok");
+    assert_eq!(h.stopped, Stopped::Interrupted);
+    assert_eq!(h.records.len(), 2);
+}
+
+#[test]
+fn a_non_finite_loss_stops_the_run_without_touching_the_parameters() {
+    let test = vec![random_batch(&mut ChaCha8Rng::seed_from_u64(3), 3, 8)];
+    let (model, mut store) = build::<f32>(&cores()[0], 8);
+    let before = store.clone();
+    let cfg = config(10);
+    let mut trainer = Trainer::new(&store, &cfg.optimizer).expect("valid");
+    let poisoned = |rng: &mut ChaCha8Rng, b| {
+        let mut batch = random_batch(rng, 3, b);
+        batch.inputs[[0, 0, 0]] = f32::NAN;
+        batch
+    };
+    let h = fit(
+        &model,
+        &mut store,
+        &mut trainer,
+        &cfg,
+        0,
+        poisoned,
+        &test,
+        |_, _| Control::Continue,
+    )
+    .expect("ok");
+    assert_eq!(h.stopped, Stopped::NonFinite { step: 0 });
+    assert_eq!(store, before);
+}
+
+#[test]
+fn invalid_training_configs_are_errors() {
+    let (model, mut store) = build::<f32>(&cores()[0], 9);
+    let mut trainer = Trainer::new(&store, &OptimizerConfig::default()).expect("valid");
+    for (cfg, field) in [
+        (
+            TrainConfig {
+                batch_size: 0,
+                ..config(5)
+            },
+            "batch_size",
+        ),
+        (
+            TrainConfig {
+                eval_every: 0,
+                ..config(5)
+            },
+            "eval_every",
+        ),
+        (
+            TrainConfig {
+                clip_norm: Some(-1.0),
+                ..config(5)
+            },
+            "clip_norm",
+        ),
+        (
+            TrainConfig {
+                optimizer: OptimizerConfig::Adam(AdamConfig {
+                    lr: -1.0,
+                    ..AdamConfig::default()
+                }),
+                ..config(5)
+            },
+            "lr",
+        ),
+    ] {
+        let err = fit(
+            &model,
+            &mut store,
+            &mut trainer,
+            &cfg,
+            0,
+            |r, b| random_batch(r, 3, b),
+            &[],
+            |_, _| Control::Continue,
+        )
+        .unwrap_err();
+        assert_eq!(err.field, field);
+    }
+}
