@@ -35,6 +35,7 @@ pub mod autodiff;
 pub mod error;
 pub mod nn;
 pub mod params;
+pub mod plot;
 pub mod scalar;
 pub mod tasks;
 
@@ -42,4 +43,5 @@ pub use autodiff::{Graph, Var};
 pub use error::ConfigError;
 pub use ndarray;
 pub use params::{Grads, ParamId, ParamStore};
+pub use plot::{PlotError, Png};
 pub use scalar::Scalar;
