@@ -6,7 +6,11 @@
 
 use std::path::PathBuf;
 
-use relational_rnn::plot::{Bar, BarChart, LegendPosition, LineChart, Png, Series, panels};
+use relational_rnn::ndarray::Array2;
+use relational_rnn::plot::{
+    Bar, BarChart, Colormap, HeatmapOptions, LegendPosition, LineChart, Png, Series, heatmap,
+    heatmap_grid, panels,
+};
 
 /// A noisy decaying learning curve, deterministic per `seed`.
 fn curve(steps: &[f64], start: f64, end: f64, rate: f64, seed: u64) -> Vec<f64> {
@@ -125,5 +129,59 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_hline("chance 1/8", 0.125);
     grouped.x_label = "memory slots N".into();
     save(&dir, "bar_grouped.png", grouped.render()?)?;
+
+    // Attention of one head over R = N + 1 rows (4 memory slots + the input), rows summing to 1.
+    let attention = |head: usize, t: usize| {
+        let mut a = Array2::from_shape_fn((5, 5), |(q, k)| {
+            let focus = (q + head + t) % 5;
+            if k == focus {
+                4.0
+            } else {
+                1.0 / (1.0 + (k + q) as f64)
+            }
+        });
+        for mut row in a.rows_mut() {
+            let s = row.sum();
+            row.mapv_inplace(|v| v / s);
+        }
+        a
+    };
+    let slots: Vec<String> = vec!["m1", "m2", "m3", "m4", "input"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut opts = HeatmapOptions {
+        title: "Attention weights, head 1, step 3".into(),
+        x_label: "key".into(),
+        y_label: "query".into(),
+        x_ticks: Some(slots.clone()),
+        y_ticks: Some(slots),
+        range: Some((0.0, 1.0)),
+        annotate: true,
+        ..HeatmapOptions::default()
+    };
+    save(&dir, "heatmap.png", heatmap(&attention(0, 3), &opts)?)?;
+
+    let grid: Vec<(String, Array2<f64>)> = (0..2)
+        .flat_map(|h| {
+            (0..4).map(move |t| (format!("head {} · t = {}", h + 1, t + 1), attention(h, t)))
+        })
+        .collect();
+    opts.title = "Attention of every head over time (H = 2, T = 4)".into();
+    opts.annotate = false;
+    save(&dir, "heatmap_grid.png", heatmap_grid(&grid, 4, &opts)?)?;
+
+    let memory = Array2::from_shape_fn((4 * 6, 16), |(r, u)| {
+        (r as f64 * 0.7 + u as f64 * 0.4).sin() * (1.0 + r as f64 / 24.0)
+    });
+    let memory_opts = HeatmapOptions {
+        title: "Memory over time: rows = step × slot (T = 6, N = 4), D = 16".into(),
+        x_label: "unit".into(),
+        y_label: "step · slot".into(),
+        colormap: Colormap::RdBu,
+        square: false,
+        ..HeatmapOptions::default()
+    };
+    save(&dir, "heatmap_memory.png", heatmap(&memory, &memory_opts)?)?;
     Ok(())
 }

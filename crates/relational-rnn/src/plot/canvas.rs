@@ -15,6 +15,8 @@ pub(crate) type PixelRect = ((i32, i32), (i32, i32));
 
 /// Font size of a figure's title, in pixels.
 pub(crate) const TITLE_PX: f64 = 24.0;
+/// Font size of a panel's subtitle.
+pub(crate) const SUBTITLE_PX: f64 = 17.0;
 /// Font size of axis descriptions.
 pub(crate) const LABEL_PX: f64 = 18.0;
 /// Font size of tick labels and legend entries.

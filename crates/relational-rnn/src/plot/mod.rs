@@ -33,8 +33,10 @@
 
 mod bar;
 mod canvas;
+mod colormap;
 mod error;
 pub mod font;
+mod heatmap;
 mod legend;
 mod line;
 pub mod palette;
@@ -42,7 +44,9 @@ mod panels;
 mod png;
 
 pub use bar::{Bar, BarChart, BarGroup};
+pub use colormap::Colormap;
 pub use error::PlotError;
+pub use heatmap::{HEATMAP_PANEL_SIZE, HEATMAP_SIZE, HeatmapOptions, heatmap, heatmap_grid};
 pub use legend::LegendPosition;
 pub use line::{LineChart, RefLine, Series};
 pub use panels::{PANEL_SIZE, panels, panels_sized};
