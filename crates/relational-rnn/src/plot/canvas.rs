@@ -1,0 +1,77 @@
+//! The drawing surface shared by every figure: an RGB buffer behind plotters' bitmap backend,
+//! encoded to [`Png`] once drawing is done, plus the typography every figure uses.
+
+use plotters::coord::Shift;
+use plotters::prelude::{DrawingArea, IntoDrawingArea, WHITE};
+use plotters_bitmap::BitMapBackend;
+
+use super::{PlotError, Png, font};
+
+/// A pixel-addressed region of the figure being drawn.
+pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+
+/// A pixel rectangle `((x0, y0), (x1, y1))` in backend (whole-image) coordinates.
+pub(crate) type PixelRect = ((i32, i32), (i32, i32));
+
+/// Font size of a figure's title, in pixels.
+pub(crate) const TITLE_PX: f64 = 24.0;
+/// Font size of a panel's subtitle.
+pub(crate) const SUBTITLE_PX: f64 = 17.0;
+/// Font size of axis descriptions.
+pub(crate) const LABEL_PX: f64 = 18.0;
+/// Font size of tick labels and legend entries.
+pub(crate) const TICK_PX: f64 = 15.0;
+
+/// Largest accepted side, in pixels: keeps a typo from allocating gigabytes.
+const MAX_SIDE: u32 = 8192;
+
+/// Draws a `width × height` figure on white with `draw` and encodes it.
+pub(crate) fn render(
+    (width, height): (u32, u32),
+    draw: impl FnOnce(&Area<'_>) -> Result<(), PlotError>,
+) -> Result<Png, PlotError> {
+    if !(64..=MAX_SIDE).contains(&width) || !(64..=MAX_SIDE).contains(&height) {
+        return Err(PlotError::invalid(format!(
+            "figure size {width}×{height} is outside 64..={MAX_SIDE} pixels per side"
+        )));
+    }
+    font::ensure_registered()?;
+    let mut rgb = vec![255u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(&root)?;
+        root.present()?;
+    }
+    Png::encode_rgb(&rgb, width, height)
+}
+
+/// Draws `title` centred at the top of `area` and returns the area below it; an empty title
+/// takes no room.
+pub(crate) fn titled<'a>(area: &Area<'a>, title: &str, size: f64) -> Result<Area<'a>, PlotError> {
+    if title.is_empty() {
+        Ok(area.clone())
+    } else {
+        Ok(area.titled(title, font::text(size))?)
+    }
+}
+
+/// A short tick label: `0`, `0.25`, `12k`, `1e-5`, without floating-point noise.
+pub(crate) fn fmt_tick(v: f64) -> String {
+    let a = v.abs();
+    if a < 1e-12 {
+        "0".to_string()
+    } else if !(1e-3..1e6).contains(&a) {
+        format!("{v:.0e}")
+    } else if a >= 1e4 && (v / 1000.0).fract() == 0.0 {
+        format!("{}k", v / 1000.0)
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
+/// Text width and height in pixels at `size`, as the backend will lay it out.
+pub(crate) fn text_size(area: &Area<'_>, text: &str, size: f64) -> Result<(u32, u32), PlotError> {
+    Ok(area.estimate_text_size(text, &font::text(size))?)
+}
