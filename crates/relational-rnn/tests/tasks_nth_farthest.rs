@@ -88,7 +88,7 @@ fn every_target_matches_brute_force() {
         let t = task(k, dim);
         for split in Split::ALL {
             let (batch, examples) = t.sample_examples(300, split, &mut rng);
-            for b in 0..300 {
+            for (b, example) in examples.iter().enumerate() {
                 let (vectors, labels, n, m) = read(&batch, b, k, dim);
                 let expected = brute_force(&vectors, &labels, n, m);
                 assert_eq!(
@@ -96,7 +96,7 @@ fn every_target_matches_brute_force() {
                     expected,
                     "k={k} dim={dim} {split} b={b}"
                 );
-                let json = serde_json::to_value(&examples[b]).unwrap();
+                let json = serde_json::to_value(example).unwrap();
                 assert_eq!(json["target"], expected);
                 assert_eq!(json["n"], n);
                 assert_eq!(json["m"], m);

@@ -9,8 +9,9 @@
 //!   (2 facts: the pick-up/drop line and the holder's move);
 //! - **qa3** "Where was the football before the kitchen?" — asked only when the object's most
 //!   recent location L appears once in its location history; the answer is the location before
-//!   L; supporting facts are the lines that put it in those two places (usually 3: the pick-up
-//!   and two moves).
+//!   L; supporting facts are the lines that put it in those two places: 3 (the pick-up and two
+//!   moves), or 4 when the two places were set by different pick-ups (about a third of the
+//!   stories at the default length).
 //!
 //! Stories whose question cannot be asked (nobody has moved; no object carried anywhere) are
 //! redrawn from the same random stream.
