@@ -38,6 +38,7 @@
 pub mod autodiff;
 pub mod checkpoint;
 pub mod error;
+pub mod experiment;
 pub mod loss;
 pub mod nn;
 pub mod optim;

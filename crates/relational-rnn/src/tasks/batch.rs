@@ -1,6 +1,6 @@
 //! The one data format every task produces and every model consumes.
 
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, s};
 
 use crate::Scalar;
 
@@ -63,6 +63,27 @@ impl Batch {
     /// The inputs converted to the model's float type: `[T, B, F]`.
     pub fn inputs_as<T: Scalar>(&self) -> Array3<T> {
         self.inputs.mapv(|x| T::from_f64_lossy(f64::from(x)))
+    }
+
+    /// Splits the batch along `B` into consecutive batches of at most `max_batch` sequences
+    /// (for evaluating a large test set in bounded memory).
+    ///
+    /// # Panics
+    /// If `max_batch` is 0.
+    #[track_caller]
+    pub fn chunks(&self, max_batch: usize) -> Vec<Batch> {
+        assert!(max_batch > 0, "chunks of size 0");
+        (0..self.batch_size())
+            .step_by(max_batch)
+            .map(|start| {
+                let end = (start + max_batch).min(self.batch_size());
+                Batch {
+                    inputs: self.inputs.slice(s![.., start..end, ..]).to_owned(),
+                    targets: self.targets.slice(s![.., start..end]).to_owned(),
+                    mask: self.mask.slice(s![.., start..end]).to_owned(),
+                }
+            })
+            .collect()
     }
 
     /// Steps that carry a loss for at least one sequence, in order.

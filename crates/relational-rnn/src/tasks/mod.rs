@@ -1,5 +1,5 @@
 //! Sequential reasoning tasks: generators that produce [`Batch`]es (specification:
-//! `shared/TASKS.md`).
+//! `docs/TASKS.md`).
 //!
 //! | task | CLI name | answers |
 //! |---|---|---|

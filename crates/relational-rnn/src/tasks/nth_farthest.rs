@@ -33,7 +33,8 @@ use super::{Baselines, Batch, Example, Split, Task};
 use crate::ConfigError;
 
 /// Configuration of [`NthFarthest`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NthFarthestConfig {
     /// Number of vectors `K_v` (= sequence length = classes). Default 8 (the paper's).
     pub num_vectors: usize,

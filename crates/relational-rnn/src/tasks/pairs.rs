@@ -27,7 +27,8 @@ use super::{Baselines, Batch, Example, Split, Task};
 use crate::ConfigError;
 
 /// Configuration of [`Pairs`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct PairsConfig {
     /// Items per sequence in train/test. Default 6.
     pub num_items: usize,

@@ -21,7 +21,8 @@ use super::{Baselines, Batch, Example, Split, Task};
 use crate::ConfigError;
 
 /// Configuration of [`Sorting`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct SortingConfig {
     /// Tokens to sort in the train/test splits. Default 5.
     pub len: usize,

@@ -139,8 +139,11 @@ impl FromStr for TaskKind {
     }
 }
 
-/// One task with its typed configuration.
-#[derive(Debug, Clone, PartialEq)]
+/// One task with its typed configuration. In JSON/TOML it is tagged by `task`:
+/// `{"task": "nth-farthest", "num_vectors": 4, "dim": 4}`,
+/// `{"task": "babi", "kind": "qa2", "num_sentences": 10, "hard_num_sentences": 20}`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "task", rename_all = "kebab-case")]
 pub enum TaskConfig {
     /// See [`NthFarthestConfig`].
     NthFarthest(NthFarthestConfig),

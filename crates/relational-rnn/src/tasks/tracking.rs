@@ -30,7 +30,8 @@ use super::{Baselines, Batch, Example, Split, Task};
 use crate::ConfigError;
 
 /// Configuration of [`Tracking`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrackingConfig {
     /// Objects in the train/test splits. Default 3.
     pub num_objects: usize,

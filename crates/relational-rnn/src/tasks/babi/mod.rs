@@ -36,7 +36,8 @@ use super::{Baselines, Batch, Example, Split, Task};
 use crate::ConfigError;
 
 /// Which bAbI task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BabiKind {
     /// qa1: single supporting fact ("Where is Mary?").
     Qa1,
@@ -64,7 +65,8 @@ impl fmt::Display for BabiKind {
 }
 
 /// Configuration of [`BabiTask`].
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct BabiConfig {
     /// Which task.
     pub kind: BabiKind,

@@ -1,0 +1,318 @@
+//! Experiments: a task, a model and a training configuration, run end to end with one seed —
+//! what the notebook cells and `rrnn train` both call.
+//!
+//! Seeding: the test and hard sets come from `data_seed` (shared by every model and seed, so all
+//! runs are scored on the same examples); parameter initialisation and training batches come from
+//! `train.seed` (batch of step s: [`step_rng`](crate::train::step_rng)`(seed, s)`).
+
+use std::str::FromStr;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::nn::{
+    ClassifierConfig, CoreConfig, LstmConfig, RmcConfig, RrnnCellConfig, SequenceClassifier,
+};
+use crate::plot::{PlotError, Series};
+use crate::tasks::{Batch, Dataset, Split, Task, TaskConfig, generate_reasoning_data};
+use crate::train::{Control, EvalRecord, History, TrainConfig, Trainer, evaluate, fit};
+use crate::{ConfigError, ParamStore};
+
+/// Largest batch evaluated at once (bounds memory on big test sets).
+pub const EVAL_CHUNK: usize = 512;
+
+/// The three sequence models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// The LSTM baseline.
+    Lstm,
+    /// The Relational Memory Core.
+    Rmc,
+    /// The plan's hybrid cell (not in the paper).
+    RrnnCell,
+}
+
+impl ModelKind {
+    /// All kinds, in the order tables list them.
+    pub const ALL: [ModelKind; 3] = [ModelKind::Lstm, ModelKind::Rmc, ModelKind::RrnnCell];
+
+    /// The CLI name: `lstm`, `rmc`, `rrnn-cell`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Lstm => "lstm",
+            Self::Rmc => "rmc",
+            Self::RrnnCell => "rrnn-cell",
+        }
+    }
+
+    /// The label used in plots and tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Lstm => "LSTM",
+            Self::Rmc => "RMC",
+            Self::RrnnCell => "RRNN cell",
+        }
+    }
+
+    /// The project's default network for a task with `input_size` features and `num_classes`
+    /// classes: LSTM with S = 128; RMC with N = 4 slots, H = 4 heads × V = 16 (D = 64); the hybrid
+    /// with S = 64 and the same memory. All with a `[128, 128]` ReLU head (perf config C).
+    pub fn default_config(self, input_size: usize, num_classes: usize) -> ClassifierConfig {
+        let rmc = RmcConfig {
+            input_size,
+            ..RmcConfig::default()
+        };
+        let core = match self {
+            Self::Lstm => CoreConfig::Lstm(LstmConfig {
+                input_size,
+                ..LstmConfig::default()
+            }),
+            Self::Rmc => CoreConfig::Rmc(rmc),
+            Self::RrnnCell => CoreConfig::RrnnCell(RrnnCellConfig {
+                input_size,
+                hidden_size: 64,
+                memory: rmc,
+                ..RrnnCellConfig::default()
+            }),
+        };
+        ClassifierConfig {
+            core,
+            head_hidden: vec![128, 128],
+            num_classes,
+        }
+    }
+}
+
+impl FromStr for ModelKind {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                ConfigError::new(
+                    "model",
+                    format!("must be one of lstm, rmc, rrnn-cell; got `{s}`"),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Everything that defines a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// The task and its settings.
+    pub task: TaskConfig,
+    /// The network (its input width and class count must match the task).
+    pub model: ClassifierConfig,
+    /// Optimiser, schedule, budget, evaluation cadence, seed.
+    pub train: TrainConfig,
+    /// Size of the fixed test set (and of the hard set).
+    pub test_size: usize,
+    /// Seed of the test and hard sets.
+    pub data_seed: u64,
+}
+
+impl Experiment {
+    /// An experiment with `kind`'s default network for `task` and the given training settings;
+    /// 1,000 test examples from data seed 1234.
+    pub fn new(task: TaskConfig, kind: ModelKind, train: TrainConfig) -> Result<Self, ConfigError> {
+        let built = task.build()?;
+        Ok(Self {
+            model: kind.default_config(built.input_size(), built.num_classes()),
+            task,
+            train,
+            test_size: 1_000,
+            data_seed: 1234,
+        })
+    }
+
+    /// Checks every part and that the network fits the task.
+    pub fn validate(&self) -> Result<Box<dyn Task>, ConfigError> {
+        let task = self.task.build()?;
+        self.model.validate()?;
+        self.train.validate()?;
+        ConfigError::require_at_least("test_size", self.test_size, 1)?;
+        if self.model.core.input_size() != task.input_size() {
+            return Err(ConfigError::new(
+                "model.core.input_size",
+                format!(
+                    "must equal the task's input width {}, got {}",
+                    task.input_size(),
+                    self.model.core.input_size()
+                ),
+            ));
+        }
+        if self.model.num_classes != task.num_classes() {
+            return Err(ConfigError::new(
+                "model.num_classes",
+                format!(
+                    "must equal the task's class count {}, got {}",
+                    task.num_classes(),
+                    self.model.num_classes
+                ),
+            ));
+        }
+        Ok(task)
+    }
+
+    /// The fixed test and hard sets.
+    pub fn eval_sets(&self) -> Result<(Dataset, Dataset), ConfigError> {
+        let data = generate_reasoning_data(&self.task, 0, self.test_size, self.data_seed)?;
+        Ok((data.test, data.hard))
+    }
+
+    /// A freshly initialised network and its parameters.
+    pub fn init(&self) -> Result<(SequenceClassifier, ParamStore<f32>), ConfigError> {
+        let mut store = ParamStore::new();
+        let mut rng = ChaCha8Rng::seed_from_u64(self.train.seed);
+        rng.set_stream(u64::MAX); // batches use streams 0.., initialisation its own
+        let model = SequenceClassifier::new(&self.model, &mut store, &mut rng)?;
+        Ok((model, store))
+    }
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    /// What was run.
+    pub experiment: Experiment,
+    /// The trained network.
+    pub model: SequenceClassifier,
+    /// Its parameters after the last step.
+    pub store: ParamStore<f32>,
+    /// Evaluations and why the run ended.
+    pub history: History,
+    /// Accuracy and loss on the held-out harder split after training.
+    pub hard: crate::train::EvalStats,
+    /// Number of trainable scalars.
+    pub params: usize,
+    /// Wall-clock seconds.
+    pub wall_s: f64,
+}
+
+impl RunResult {
+    /// Test accuracy of the last evaluation.
+    pub fn final_accuracy(&self) -> f64 {
+        self.history
+            .records
+            .last()
+            .map_or(f64::NAN, |r| r.test_accuracy)
+    }
+}
+
+/// Runs `experiment` from scratch; `on_eval` sees every evaluation (to print progress).
+pub fn run(
+    experiment: &Experiment,
+    mut on_eval: impl FnMut(&EvalRecord),
+) -> Result<RunResult, ConfigError> {
+    let task = experiment.validate()?;
+    let t0 = Instant::now();
+    let (test, hard) = experiment.eval_sets()?;
+    let test = test.batch.chunks(EVAL_CHUNK);
+    let (model, mut store) = experiment.init()?;
+    let mut trainer = Trainer::new(&store, &experiment.train.optimizer)?;
+    let history = fit(
+        &model,
+        &mut store,
+        &mut trainer,
+        &experiment.train,
+        0,
+        |rng, b| task.sample(b, Split::Train, rng),
+        &test,
+        |r, _| {
+            on_eval(r);
+            Control::Continue
+        },
+    )?;
+    let hard = evaluate(&model, &store, &hard.batch.chunks(EVAL_CHUNK));
+    Ok(RunResult {
+        experiment: experiment.clone(),
+        params: store.num_scalars(),
+        model,
+        store,
+        history,
+        hard,
+        wall_s: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Mean and sample standard deviation (n − 1; 0 for one value).
+pub fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
+}
+
+/// Which curve of a run to draw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Mean training loss since the previous evaluation.
+    TrainLoss,
+    /// Loss on the test set.
+    TestLoss,
+    /// Accuracy on the test set.
+    TestAccuracy,
+    /// Mean training accuracy since the previous evaluation.
+    TrainAccuracy,
+}
+
+impl Metric {
+    fn of(self, r: &EvalRecord) -> f64 {
+        match self {
+            Self::TrainLoss => r.train_loss,
+            Self::TestLoss => r.test_loss,
+            Self::TestAccuracy => r.test_accuracy,
+            Self::TrainAccuracy => r.train_accuracy,
+        }
+    }
+}
+
+/// The mean ± std curve of `metric` over several runs (seeds) of one model, against steps.
+/// Runs that stopped early are cut to the shortest one.
+pub fn curve(name: &str, runs: &[RunResult], metric: Metric) -> Result<Series, PlotError> {
+    let len = runs
+        .iter()
+        .map(|r| r.history.records.len())
+        .min()
+        .unwrap_or(0);
+    let x: Vec<f64> = runs
+        .first()
+        .map(|r| {
+            r.history.records[..len]
+                .iter()
+                .map(|e| e.step as f64)
+                .collect()
+        })
+        .unwrap_or_default();
+    let ys: Vec<Vec<f64>> = runs
+        .iter()
+        .map(|r| {
+            r.history.records[..len]
+                .iter()
+                .map(|e| metric.of(e))
+                .collect()
+        })
+        .collect();
+    Series::mean_std(name, x, &ys)
+}
+
+/// Splits a dataset's batch for evaluation.
+pub fn eval_batches(data: &Dataset) -> Vec<Batch> {
+    data.batch.chunks(EVAL_CHUNK)
+}
