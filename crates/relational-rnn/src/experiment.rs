@@ -316,3 +316,91 @@ pub fn curve(name: &str, runs: &[RunResult], metric: Metric) -> Result<Series, P
 pub fn eval_batches(data: &Dataset) -> Vec<Batch> {
     data.batch.chunks(EVAL_CHUNK)
 }
+
+/// Runs `experiment` once per seed in `seeds` (each seed replaces `train.seed`), printing one line
+/// per finished run.
+pub fn run_seeds(experiment: &Experiment, seeds: &[u64]) -> Result<Vec<RunResult>, ConfigError> {
+    seeds
+        .iter()
+        .map(|&seed| {
+            let mut e = experiment.clone();
+            e.train.seed = seed;
+            let r = run(&e, |_| {})?;
+            println!(
+                "  seed {seed}: test accuracy {:.3}, hard split {:.3}, {} steps in {:.0} s",
+                r.final_accuracy(),
+                r.hard.accuracy,
+                r.history.records.last().map_or(0, |x| x.step),
+                r.wall_s
+            );
+            Ok(r)
+        })
+        .collect()
+}
+
+/// One row of a results table: a model's runs over several seeds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    /// Row label (model name, ablation setting).
+    pub name: String,
+    /// Trainable parameters.
+    pub params: usize,
+    /// Number of runs (seeds).
+    pub seeds: usize,
+    /// Training steps of each run.
+    pub steps: u64,
+    /// Final test accuracy, mean and sample std over seeds.
+    pub test_accuracy: (f64, f64),
+    /// Accuracy on the harder split, mean and sample std over seeds.
+    pub hard_accuracy: (f64, f64),
+    /// Mean wall-clock seconds per run.
+    pub wall_s: f64,
+}
+
+impl Summary {
+    /// Summarises `runs` (non-empty) under `name`.
+    ///
+    /// # Panics
+    /// If `runs` is empty.
+    #[track_caller]
+    pub fn of(name: impl Into<String>, runs: &[RunResult]) -> Self {
+        assert!(!runs.is_empty(), "a summary of no runs");
+        let acc: Vec<f64> = runs.iter().map(RunResult::final_accuracy).collect();
+        let hard: Vec<f64> = runs.iter().map(|r| r.hard.accuracy).collect();
+        Self {
+            name: name.into(),
+            params: runs[0].params,
+            seeds: runs.len(),
+            steps: runs[0].history.records.last().map_or(0, |r| r.step),
+            test_accuracy: mean_std(&acc),
+            hard_accuracy: mean_std(&hard),
+            wall_s: runs.iter().map(|r| r.wall_s).sum::<f64>() / runs.len() as f64,
+        }
+    }
+
+    /// The header line matching [`Display`](std::fmt::Display).
+    pub fn header() -> String {
+        format!(
+            "{:<22} {:>8} {:>5} {:>6} {:>15} {:>15} {:>7}",
+            "model", "params", "seeds", "steps", "test acc", "hard acc", "s/run"
+        )
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<22} {:>8} {:>5} {:>6} {:>7.3} ± {:<5.3} {:>7.3} ± {:<5.3} {:>7.0}",
+            self.name,
+            self.params,
+            self.seeds,
+            self.steps,
+            self.test_accuracy.0,
+            self.test_accuracy.1,
+            self.hard_accuracy.0,
+            self.hard_accuracy.1,
+            self.wall_s
+        )
+    }
+}

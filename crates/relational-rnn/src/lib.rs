@@ -35,6 +35,7 @@
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod analysis;
 pub mod autodiff;
 pub mod checkpoint;
 pub mod error;
@@ -54,4 +55,6 @@ pub use ndarray;
 pub use optim::Optimizer;
 pub use params::{Grads, ParamId, ParamStore};
 pub use plot::{PlotError, Png};
+pub use rand;
+pub use rand_chacha;
 pub use scalar::Scalar;

@@ -1,0 +1,62 @@
+//! Analysis helpers agree with the training code and have the documented shapes.
+
+use relational_rnn::analysis::{input_attention, key_usage, predict, steps_to_threshold, trace};
+use relational_rnn::experiment::{Experiment, ModelKind, Summary, mean_std, run};
+use relational_rnn::tasks::{TaskConfig, TrackingConfig};
+use relational_rnn::train::{TrainConfig, evaluate};
+
+fn tiny(kind: ModelKind) -> Experiment {
+    let train = TrainConfig {
+        steps: 6,
+        batch_size: 8,
+        eval_every: 3,
+        ..TrainConfig::default()
+    };
+    let mut e = Experiment::new(TaskConfig::Tracking(TrackingConfig::default()), kind, train)
+        .expect("valid");
+    e.test_size = 20;
+    e
+}
+
+#[test]
+fn predictions_trace_and_usage_are_consistent() {
+    let e = tiny(ModelKind::Rmc);
+    let r = run(&e, |_| {}).expect("runs");
+    let (test, _) = e.eval_sets().expect("data");
+    let p = predict(&r.model, &r.store, &test.batch);
+    let eval = evaluate(&r.model, &r.store, std::slice::from_ref(&test.batch));
+    assert!((p.accuracy() - eval.accuracy).abs() < 1e-12);
+    assert_eq!(p.iter_scored().count(), 20);
+    let wrong = p.iter_scored().filter(|(_, a, b)| a != b).count();
+    assert_eq!(p.failures().len(), wrong, "one scored step per sequence");
+
+    let t = trace(&r.model, &r.store, &test.batch, 3);
+    let steps = test.batch.steps();
+    let n = 4; // default RMC slots
+    assert_eq!(t.attention.len(), steps);
+    assert_eq!(t.attention[0][0].dim(), (4, n + 1, n + 1)); // [H, R, R]
+    assert_eq!(t.memory[steps - 1].dim(), (n, 64)); // [N, D]
+    let usage = key_usage(&t);
+    assert_eq!(usage.len(), n + 1);
+    assert!(
+        (usage.iter().sum::<f64>() - 1.0).abs() < 1e-6,
+        "attention rows are distributions"
+    );
+    assert!(input_attention(&t).iter().all(|a| (0.0..=1.0).contains(a)));
+
+    // The history's records drive convergence measures.
+    assert_eq!(steps_to_threshold(&r.history, 0.0), Some(3));
+    assert_eq!(steps_to_threshold(&r.history, 1.1), None);
+}
+
+#[test]
+fn the_lstm_has_no_attention_and_summaries_average_seeds() {
+    let r = run(&tiny(ModelKind::Lstm), |_| {}).expect("runs");
+    let (test, _) = tiny(ModelKind::Lstm).eval_sets().expect("data");
+    let t = trace(&r.model, &r.store, &test.batch, 0);
+    assert!(t.attention.is_empty() && t.memory.is_empty());
+    let s = Summary::of("LSTM", &[r.clone(), r.clone()]);
+    assert_eq!(s.seeds, 2);
+    assert_eq!(s.test_accuracy, (r.final_accuracy(), 0.0));
+    assert_eq!(mean_std(&[1.0, 3.0]), (2.0, 2f64.sqrt()));
+}
