@@ -60,3 +60,25 @@ fn the_lstm_has_no_attention_and_summaries_average_seeds() {
     assert_eq!(s.test_accuracy, (r.final_accuracy(), 0.0));
     assert_eq!(mean_std(&[1.0, 3.0]), (2.0, 2f64.sqrt()));
 }
+
+#[test]
+fn every_task_example_renders_with_its_answer() {
+    use relational_rnn::tasks::{Example, TaskKind, generate_reasoning_data};
+    for kind in TaskKind::ALL {
+        let data = generate_reasoning_data(&kind.default_config(), 3, 3, 0).expect("valid");
+        for ex in &data.test.examples {
+            let text = ex.to_string();
+            let answer = match ex {
+                Example::NthFarthest(e) => format!("answer {}", e.target),
+                Example::Sorting(e) => format!("sorted [{}", e.sorted[0]),
+                Example::Tracking(e) => format!("answer {}", e.target),
+                Example::Pairs(e) => format!("answer {}", e.target),
+                Example::Babi(e) => format!("→ {}", e.answer),
+            };
+            assert!(
+                text.contains(&answer),
+                "{kind}: `{answer}` missing from\n{text}"
+            );
+        }
+    }
+}

@@ -18,6 +18,7 @@
 pub mod babi;
 mod baselines;
 mod batch;
+mod display;
 mod nth_farthest;
 mod pairs;
 mod sorting;

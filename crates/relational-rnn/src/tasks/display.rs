@@ -1,0 +1,106 @@
+//! One-paragraph human-readable renderings of examples, for notebooks and failure reports.
+
+use std::fmt;
+
+use super::Example;
+use super::pairs::PairQuestion;
+
+fn join<T: fmt::Display>(items: impl IntoIterator<Item = T>, sep: &str) -> String {
+    items
+        .into_iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+impl fmt::Display for Example {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Example::NthFarthest(e) => {
+                let reference = e.labels.iter().position(|&l| l == e.m).unwrap_or(0);
+                let r = &e.vectors[reference];
+                let dists = e.vectors.iter().zip(&e.labels).map(|(v, l)| {
+                    let d: f32 = v
+                        .iter()
+                        .zip(r)
+                        .map(|(a, b)| (a - b) * (a - b))
+                        .sum::<f32>()
+                        .sqrt();
+                    format!("{l}:{d:.2}")
+                });
+                write!(
+                    f,
+                    "{} vectors with labels [{}]; question: which label is the {}-th farthest \
+                     (0 = farthest) from the vector labelled {}? answer {}\n  distances from {} (label:distance): {}",
+                    e.vectors.len(),
+                    join(&e.labels, " "),
+                    e.n,
+                    e.m,
+                    e.target,
+                    e.m,
+                    join(dists, "  ")
+                )
+            }
+            Example::Sorting(e) => {
+                write!(
+                    f,
+                    "tokens [{}] → sorted [{}]",
+                    join(&e.tokens, " "),
+                    join(&e.sorted, " ")
+                )
+            }
+            Example::Tracking(e) => {
+                let starts = e
+                    .objects
+                    .iter()
+                    .zip(&e.starts)
+                    .map(|(o, s)| format!("obj{o}@{s}"));
+                let moves = e
+                    .moves
+                    .iter()
+                    .map(|m| format!("obj{}{:+}", m.object, m.delta));
+                write!(
+                    f,
+                    "starts [{}]; moves [{}]; where is obj{}? answer {}",
+                    join(starts, " "),
+                    join(moves, " "),
+                    e.query,
+                    e.target
+                )
+            }
+            Example::Pairs(e) => {
+                let items = e
+                    .items
+                    .iter()
+                    .map(|i| format!("#{}(colour {}, value {})", i.id, i.colour, i.value));
+                let q = match e.question {
+                    PairQuestion::SameColour => "same colour? (1 = yes)",
+                    PairQuestion::Larger => "which is larger? (0 = first, 1 = second)",
+                };
+                write!(
+                    f,
+                    "items [{}]; #{} vs #{}: {q} answer {}",
+                    join(items, " "),
+                    e.first,
+                    e.second,
+                    e.target
+                )
+            }
+            Example::Babi(e) => {
+                for (i, s) in e.context.iter().enumerate() {
+                    let mark = if e.supporting.contains(&(i + 1)) {
+                        " *"
+                    } else {
+                        ""
+                    };
+                    writeln!(f, "{:>3} {s}{mark}", i + 1)?;
+                }
+                write!(
+                    f,
+                    "    {} → {} (* = supporting facts)",
+                    e.question, e.answer
+                )
+            }
+        }
+    }
+}
