@@ -103,33 +103,55 @@ pub fn trace<T: Scalar>(
         "sequence {b} of a batch of {}",
         batch.batch_size()
     );
+    traces_of(model, store, batch, b..b + 1)
+        .pop()
+        .expect("one trace")
+}
+
+/// [`trace`] of every sequence of `batch`, from a single forward pass.
+pub fn traces<T: Scalar>(
+    model: &SequenceClassifier,
+    store: &ParamStore<T>,
+    batch: &Batch,
+) -> Vec<Trace> {
+    traces_of(model, store, batch, 0..batch.batch_size())
+}
+
+fn traces_of<T: Scalar>(
+    model: &SequenceClassifier,
+    store: &ParamStore<T>,
+    batch: &Batch,
+    sequences: std::ops::Range<usize>,
+) -> Vec<Trace> {
     let mut g = Graph::new();
-    let out = model.loss(&mut g, store, batch);
-    let u = out.unrolled;
-    let attention = u
-        .attention
-        .iter()
-        .map(|blocks| {
-            blocks
+    let u = model.loss(&mut g, store, batch).unrolled;
+    sequences
+        .map(|b| Trace {
+            attention: u
+                .attention
                 .iter()
-                .map(|&a| {
-                    sequence_slice(g.value(a), b)
-                        .into_dimensionality()
-                        .expect("[H, R, R]")
+                .map(|blocks| {
+                    blocks
+                        .iter()
+                        .map(|&a| {
+                            sequence_slice(g.value(a), b)
+                                .into_dimensionality()
+                                .expect("[H, R, R]")
+                        })
+                        .collect()
                 })
-                .collect()
+                .collect(),
+            memory: u
+                .memories
+                .iter()
+                .map(|&m| {
+                    sequence_slice(g.value(m), b)
+                        .into_dimensionality()
+                        .expect("[N, D]")
+                })
+                .collect(),
         })
-        .collect();
-    let memory = u
-        .memories
-        .iter()
-        .map(|&m| {
-            sequence_slice(g.value(m), b)
-                .into_dimensionality()
-                .expect("[N, D]")
-        })
-        .collect();
-    Trace { attention, memory }
+        .collect()
 }
 
 /// How much attention each memory slot receives, averaged over heads, query rows and steps:

@@ -80,9 +80,19 @@ impl Png {
         base64::engine::general_purpose::STANDARD.encode(&self.bytes)
     }
 
+    /// Shows the image in a Jupyter notebook running the evcxr kernel (same as
+    /// [`evcxr_display`](Self::evcxr_display)).
+    ///
+    /// Prefer `figure.show()` over ending a cell with the bare value: evcxr only calls
+    /// `evcxr_display` on a final expression when the cell compiles at its first attempt, and falls
+    /// back to printing `Debug` otherwise (for instance when it had to fix up a new variable's type).
+    pub fn show(&self) {
+        self.evcxr_display();
+    }
+
     /// Prints the image in evcxr's rich-output protocol, so that Jupyter shows it.
     ///
-    /// evcxr calls this automatically on the value of a cell's last expression.
+    /// evcxr calls this on the value of a cell's last expression.
     pub fn evcxr_display(&self) {
         println!(
             "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
