@@ -28,13 +28,8 @@ fn golden_files() -> Vec<PathBuf> {
     files
 }
 
-/// The metadata's config JSON uses Sonnet's `gate_style: null` for no gating.
 fn config_from_metadata(json: &str) -> RmcConfig {
-    let mut v: serde_json::Value = serde_json::from_str(json).expect("config is JSON");
-    if v["gate_style"].is_null() {
-        v["gate_style"] = "none".into();
-    }
-    serde_json::from_value(v).expect("config matches RmcConfig")
+    RmcConfig::from_json(json).expect("the metadata holds a valid RmcConfig")
 }
 
 /// Largest |a − b|, after checking the shapes agree.

@@ -378,3 +378,29 @@ fn bad_configs_are_errors_not_panics() {
         "a failed build must not leave parameters behind"
     );
 }
+
+#[test]
+fn rmc_config_from_json_accepts_sonnet_null_gate_and_rejects_bad_input() {
+    let c = RmcConfig::from_json(
+        r#"{"input_size": 5, "mem_slots": 3, "head_size": 4, "gate_style": null}"#,
+    )
+    .expect("valid");
+    assert_eq!(
+        (c.gate_style, c.mem_slots, c.num_heads),
+        (GateStyle::None, 3, 4)
+    );
+    assert_eq!(
+        RmcConfig::from_json(r#"{"mem_slots": 0}"#)
+            .unwrap_err()
+            .field,
+        "mem_slots"
+    );
+    assert_eq!(
+        RmcConfig::from_json(r#"{"slots": 3}"#).unwrap_err().field,
+        "config"
+    );
+    assert_eq!(
+        RmcConfig::from_json("not json").unwrap_err().field,
+        "config"
+    );
+}

@@ -130,6 +130,19 @@ impl RmcConfig {
         }
     }
 
+    /// Parses a JSON configuration with the field names above, also accepting Sonnet's
+    /// `"gate_style": null` for no gating (the golden files' metadata uses it), and validates it.
+    pub fn from_json(json: &str) -> Result<Self, ConfigError> {
+        let bad = |e: serde_json::Error| ConfigError::new("config", e.to_string());
+        let mut v: serde_json::Value = serde_json::from_str(json).map_err(bad)?;
+        if v.get("gate_style").is_some_and(serde_json::Value::is_null) {
+            v["gate_style"] = "none".into();
+        }
+        let config: Self = serde_json::from_value(v).map_err(bad)?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks every size is at least 1 and no bias is NaN (±∞ biases are allowed).
     pub fn validate(&self) -> Result<(), ConfigError> {
         ConfigError::require_at_least("input_size", self.input_size, 1)?;
