@@ -20,7 +20,7 @@ use ndarray::{ArrayD, IxDyn};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
-use crate::{ParamStore, Scalar};
+use crate::{Grads, ParamStore, Scalar};
 
 /// Tensors by name, widened to f64 (exact for f32 and f64 files).
 pub type Tensors = BTreeMap<String, ArrayD<f64>>;
@@ -155,6 +155,16 @@ pub fn read(path: impl AsRef<Path>) -> Result<(Tensors, Metadata), CheckpointErr
 
 /// Writes `bytes` to `path` atomically: a temporary sibling file, `fsync`, then `rename`.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), CheckpointError> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// Writes `path` atomically with `write`, which fills a temporary sibling file; the file is
+/// synced and renamed over `path` only when `write` succeeds. On any failure the temporary file
+/// is removed and `path` keeps its old contents.
+pub fn write_atomic_with(
+    path: impl AsRef<Path>,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), CheckpointError> {
     let path = path.as_ref();
     let io = |source| CheckpointError::Io {
         path: path.to_owned(),
@@ -172,7 +182,7 @@ pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), Checkpoi
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
+        write(&mut f)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
@@ -224,6 +234,40 @@ pub fn load_into<T: Scalar>(
         value.zip_mut_with(t, |v, &x| *v = T::from_f64_lossy(x));
     }
     Ok(())
+}
+
+/// Per-parameter state saved under `{prefix}{name}` for every parameter `name` of `store`
+/// (optimiser buffers: `optim.m.rmc.block0.qkv.weight`, …): `None` when the file has no tensor
+/// with that prefix, an error when it has some but not all, or a shape differs.
+pub fn load_grads<T: Scalar>(
+    store: &ParamStore<T>,
+    tensors: &Tensors,
+    prefix: &str,
+    path: &Path,
+) -> Result<Option<Grads<T>>, CheckpointError> {
+    if !tensors.keys().any(|k| k.starts_with(prefix)) {
+        return Ok(None);
+    }
+    let mut grads = store.zeros_like();
+    for (id, name, value) in store.iter() {
+        let key = format!("{prefix}{name}");
+        let t = tensors.get(&key).ok_or_else(|| CheckpointError::Missing {
+            path: path.to_owned(),
+            name: key.clone(),
+        })?;
+        if t.shape() != value.shape() {
+            return Err(CheckpointError::Shape {
+                path: path.to_owned(),
+                name: key,
+                expected: value.shape().to_vec(),
+                found: t.shape().to_vec(),
+            });
+        }
+        grads
+            .get_mut(id)
+            .zip_mut_with(t, |g, &x| *g = T::from_f64_lossy(x));
+    }
+    Ok(Some(grads))
 }
 
 /// Reads `path` and loads it into `store`, returning the file's metadata.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::loss::count_correct;
 use crate::nn::SequenceClassifier;
 use crate::optim::{
-    Adam, EarlyStopping, EarlyStoppingConfig, LrSchedule, Mode, Optimizer, OptimizerConfig, Sgd,
+    EarlyStopping, EarlyStoppingConfig, LrSchedule, Mode, Optimizer, OptimizerConfig, StopDecision,
     clip_global_norm,
 };
 use crate::tasks::Batch;
@@ -61,11 +61,7 @@ pub struct Trainer<T: Scalar> {
 impl<T: Scalar> Trainer<T> {
     /// A trainer for the parameters in `store`.
     pub fn new(store: &ParamStore<T>, optimizer: &OptimizerConfig) -> Result<Self, ConfigError> {
-        let optimizer: Box<dyn Optimizer<T> + Send> = match optimizer {
-            OptimizerConfig::Adam(c) => Box::new(Adam::new(c.clone())?),
-            OptimizerConfig::Sgd(c) => Box::new(Sgd::new(c.clone())?),
-        };
-        Ok(Self::with_optimizer(store, optimizer))
+        Ok(Self::with_optimizer(store, optimizer.build()?))
     }
 
     /// A trainer around an existing optimiser (e.g. one restored from a checkpoint).
@@ -268,10 +264,76 @@ impl History {
     }
 }
 
+/// Where a run stands: everything besides the parameters and the optimiser that [`fit_from`]
+/// needs to continue it exactly. The batch RNG needs no state of its own: step `s` always draws
+/// from [`step_rng`]`(seed, s)`, so "RNG state" is just `step`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Progress {
+    /// Training steps done.
+    pub step: u64,
+    /// Sum of the training losses since the last evaluation.
+    pub loss_sum: f64,
+    /// Sum of the training accuracies since the last evaluation.
+    pub accuracy_sum: f64,
+    /// Training steps since the last evaluation.
+    pub since_eval: u64,
+    /// Early stopping: `(step, value)` of the best evaluation so far.
+    pub early_best: Option<(u64, f64)>,
+    /// Early stopping: evaluations since the best one.
+    pub early_evals_since_best: u64,
+    /// Seconds spent training before this invocation (added to `elapsed_s`).
+    pub elapsed_s: f64,
+}
+
+impl Progress {
+    /// A run about to do step `step` with nothing accumulated (a new run: `step = 0`).
+    pub fn at(step: u64) -> Self {
+        Self {
+            step,
+            ..Self::default()
+        }
+    }
+}
+
+/// Why [`Hooks::on_event`] is called.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Event<'a> {
+    /// An evaluation was made (after the early-stopping update, so [`Progress`] is complete).
+    Evaluated(&'a EvalRecord),
+    /// [`Hooks::on_step`] asked to stop; nothing else happens after this call.
+    Interrupted,
+}
+
+/// A consistent snapshot of a run for a callback: checkpointing all three fields and restarting
+/// [`fit_from`] with them reproduces the uninterrupted run bit for bit.
+pub struct Snapshot<'a, T: Scalar> {
+    /// The parameters.
+    pub store: &'a ParamStore<T>,
+    /// The optimiser (its [`buffers`](Optimizer::buffers) and step count).
+    pub optimizer: &'a (dyn Optimizer<T> + Send),
+    /// Counters and accumulators.
+    pub progress: &'a Progress,
+}
+
+/// Callbacks of [`fit_from`].
+pub trait Hooks<T: Scalar> {
+    /// After every finite training step (after its evaluation, if one was due); returning
+    /// [`Control::Stop`] interrupts the run cleanly (Ctrl-C, a time limit).
+    fn on_step(&mut self, _progress: &Progress, _stats: &StepStats) -> Control {
+        Control::Continue
+    }
+
+    /// At every evaluation and on interruption, with a snapshot to print or checkpoint; after an
+    /// evaluation, returning [`Control::Stop`] ends the run.
+    fn on_event(&mut self, event: Event<'_>, snapshot: Snapshot<'_, T>) -> Control;
+}
+
 /// Trains `model` for `config.steps` steps from step `start` (0 for a new run), drawing the batch
 /// of step `s` with `sample(&mut step_rng(config.seed, s), config.batch_size)`, evaluating on
 /// `test` every `config.eval_every` steps and after the last. `on_eval` sees every record and the
 /// current parameters (to print, plot or checkpoint) and may stop the run.
+///
+/// A convenience form of [`fit_from`] with fresh accumulators and early-stopping state.
 #[allow(clippy::too_many_arguments)]
 pub fn fit<T: Scalar>(
     model: &SequenceClassifier,
@@ -279,70 +341,124 @@ pub fn fit<T: Scalar>(
     trainer: &mut Trainer<T>,
     config: &TrainConfig,
     start: u64,
+    sample: impl FnMut(&mut ChaCha8Rng, usize) -> Batch,
+    test: &[Batch],
+    on_eval: impl FnMut(&EvalRecord, &ParamStore<T>) -> Control,
+) -> Result<History, ConfigError> {
+    struct OnEval<F>(F);
+    impl<T: Scalar, F: FnMut(&EvalRecord, &ParamStore<T>) -> Control> Hooks<T> for OnEval<F> {
+        fn on_event(&mut self, event: Event<'_>, snapshot: Snapshot<'_, T>) -> Control {
+            match event {
+                Event::Evaluated(r) => (self.0)(r, snapshot.store),
+                Event::Interrupted => Control::Stop,
+            }
+        }
+    }
+    fit_from(
+        model,
+        store,
+        trainer,
+        config,
+        Progress::at(start),
+        sample,
+        test,
+        &mut OnEval(on_eval),
+    )
+}
+
+/// [`fit`] continuing from `progress` (a checkpoint's, or [`Progress::at`]`(0)`), with
+/// [`Hooks`] that see every step and evaluation. The returned history holds the records of this
+/// call only.
+///
+/// Order within step `s`: draw the batch, update, accumulate; if an evaluation is due:
+/// evaluate, update early stopping, [`Hooks::on_event`]; then [`Hooks::on_step`]. A non-finite
+/// loss or gradient norm skips the update and ends the run with [`Stopped::NonFinite`] before
+/// any hook sees that step.
+#[allow(clippy::too_many_arguments)]
+pub fn fit_from<T: Scalar>(
+    model: &SequenceClassifier,
+    store: &mut ParamStore<T>,
+    trainer: &mut Trainer<T>,
+    config: &TrainConfig,
+    mut progress: Progress,
     mut sample: impl FnMut(&mut ChaCha8Rng, usize) -> Batch,
     test: &[Batch],
-    mut on_eval: impl FnMut(&EvalRecord, &ParamStore<T>) -> Control,
+    hooks: &mut impl Hooks<T>,
 ) -> Result<History, ConfigError> {
     config.validate()?;
     let base_lr = config.optimizer.lr();
     let mut early = config
         .early_stopping
         .clone()
-        .map(EarlyStopping::new)
+        .map(|c| EarlyStopping::restore(c, progress.early_best, progress.early_evals_since_best))
         .transpose()?;
     let t0 = Instant::now();
+    let elapsed_before = progress.elapsed_s;
     let mut records = Vec::new();
-    let (mut loss_sum, mut acc_sum, mut n) = (0.0, 0.0, 0u64);
-    for step in start..config.steps {
+    let history = |records, stopped| Ok(History { records, stopped });
+    for step in progress.step..config.steps {
         let batch = sample(&mut step_rng(config.seed, step), config.batch_size);
         let lr = config.schedule.lr_at(step, base_lr);
         let stats = trainer.step(model, store, &batch, lr, config.clip_norm);
         if !(stats.loss.is_finite() && stats.grad_norm.is_finite()) {
-            return Ok(History {
-                records,
-                stopped: Stopped::NonFinite { step },
-            });
+            return history(records, Stopped::NonFinite { step });
         }
-        loss_sum += stats.loss;
-        acc_sum += stats.accuracy;
-        n += 1;
         let done = step + 1;
+        progress.step = done;
+        progress.loss_sum += stats.loss;
+        progress.accuracy_sum += stats.accuracy;
+        progress.since_eval += 1;
+        progress.elapsed_s = elapsed_before + t0.elapsed().as_secs_f64();
         if done % config.eval_every == 0 || done == config.steps {
             let eval = evaluate(model, store, test);
+            let n = progress.since_eval as f64;
             let record = EvalRecord {
                 step: done,
-                train_loss: loss_sum / n as f64,
-                train_accuracy: acc_sum / n as f64,
+                train_loss: progress.loss_sum / n,
+                train_accuracy: progress.accuracy_sum / n,
                 test_loss: eval.loss,
                 test_accuracy: eval.accuracy,
                 lr,
-                elapsed_s: t0.elapsed().as_secs_f64(),
+                elapsed_s: elapsed_before + t0.elapsed().as_secs_f64(),
             };
-            (loss_sum, acc_sum, n) = (0.0, 0.0, 0);
+            (
+                progress.loss_sum,
+                progress.accuracy_sum,
+                progress.since_eval,
+            ) = (0.0, 0.0, 0);
+            progress.elapsed_s = record.elapsed_s;
             records.push(record);
-            if on_eval(&record, store) == Control::Stop {
-                return Ok(History {
-                    records,
-                    stopped: Stopped::Interrupted,
-                });
-            }
-            if let Some(e) = early.as_mut() {
+            let decision = early.as_mut().map(|e| {
                 let metric = match e.config().mode {
                     Mode::Maximize => record.test_accuracy,
                     Mode::Minimize => record.test_loss,
                 };
-                if e.update(done, metric).should_stop() {
-                    let best_step = e.best().map_or(done, |(s, _)| s);
-                    return Ok(History {
-                        records,
-                        stopped: Stopped::EarlyStopped { best_step },
-                    });
-                }
+                let decision = e.update(done, metric);
+                progress.early_best = e.best();
+                progress.early_evals_since_best = e.evals_since_best();
+                (decision, e.best().map_or(done, |(s, _)| s))
+            });
+            let snapshot = Snapshot {
+                store,
+                optimizer: trainer.optimizer(),
+                progress: &progress,
+            };
+            if hooks.on_event(Event::Evaluated(&record), snapshot) == Control::Stop {
+                return history(records, Stopped::Interrupted);
+            }
+            if let Some((StopDecision::Stop, best_step)) = decision {
+                return history(records, Stopped::EarlyStopped { best_step });
             }
         }
+        if hooks.on_step(&progress, &stats) == Control::Stop {
+            let snapshot = Snapshot {
+                store,
+                optimizer: trainer.optimizer(),
+                progress: &progress,
+            };
+            hooks.on_event(Event::Interrupted, snapshot);
+            return history(records, Stopped::Interrupted);
+        }
     }
-    Ok(History {
-        records,
-        stopped: Stopped::Completed,
-    })
+    history(records, Stopped::Completed)
 }

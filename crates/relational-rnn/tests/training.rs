@@ -10,7 +10,10 @@ use relational_rnn::nn::{
 };
 use relational_rnn::optim::{AdamConfig, EarlyStoppingConfig, Mode, OptimizerConfig};
 use relational_rnn::tasks::Batch;
-use relational_rnn::train::{Control, Stopped, TrainConfig, Trainer, evaluate, fit};
+use relational_rnn::train::{
+    Control, Event, Hooks, Progress, Snapshot, Stopped, TrainConfig, Trainer, evaluate, fit,
+    fit_from,
+};
 use relational_rnn::{ParamStore, Scalar};
 
 const F: usize = 4;
@@ -335,5 +338,120 @@ fn invalid_training_configs_are_errors() {
         )
         .unwrap_err();
         assert_eq!(err.field, field);
+    }
+}
+
+/// What a checkpoint keeps: parameters, optimiser steps and buffers, progress.
+type Saved = (
+    ParamStore<f32>,
+    u64,
+    Vec<(String, relational_rnn::Grads<f32>)>,
+    Progress,
+);
+
+/// Hooks that interrupt after step `stop_after` and keep the snapshot taken then.
+struct StopAt {
+    stop_after: u64,
+    saved: Option<Saved>,
+    records: Vec<relational_rnn::train::EvalRecord>,
+}
+
+impl Hooks<f32> for StopAt {
+    fn on_step(&mut self, progress: &Progress, _: &relational_rnn::train::StepStats) -> Control {
+        if progress.step == self.stop_after {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+
+    fn on_event(&mut self, event: Event<'_>, snap: Snapshot<'_, f32>) -> Control {
+        match event {
+            Event::Evaluated(r) => self.records.push(*r),
+            Event::Interrupted => {
+                let buffers = snap
+                    .optimizer
+                    .buffers()
+                    .into_iter()
+                    .map(|(n, g)| (n.to_owned(), g.clone()))
+                    .collect();
+                self.saved = Some((
+                    snap.store.clone(),
+                    snap.optimizer.steps_taken(),
+                    buffers,
+                    snap.progress.clone(),
+                ));
+            }
+        }
+        Control::Continue
+    }
+}
+
+#[test]
+fn fit_from_a_mid_interval_snapshot_reproduces_records_and_parameters() {
+    let test = vec![random_batch(&mut ChaCha8Rng::seed_from_u64(3), 3, 8)];
+    let sample = |rng: &mut ChaCha8Rng, b| random_batch(rng, 3, b);
+    let cfg = TrainConfig {
+        early_stopping: Some(EarlyStoppingConfig {
+            patience: 50,
+            min_delta: 0.0,
+            mode: Mode::Maximize,
+        }),
+        ..config(12)
+    };
+    for core in cores() {
+        let run =
+            |stop_after: u64, store: &mut ParamStore<f32>, trainer: &mut Trainer<f32>, progress| {
+                let mut hooks = StopAt {
+                    stop_after,
+                    saved: None,
+                    records: Vec::new(),
+                };
+                let (model, _) = build::<f32>(&core, 5);
+                let h = fit_from(
+                    &model, store, trainer, &cfg, progress, sample, &test, &mut hooks,
+                )
+                .expect("ok");
+                (h, hooks)
+            };
+        let (_, mut straight) = build::<f32>(&core, 5);
+        let mut trainer = Trainer::new(&straight, &cfg.optimizer).expect("valid");
+        let (h, full) = run(u64::MAX, &mut straight, &mut trainer, Progress::at(0));
+        assert_eq!(h.stopped, Stopped::Completed);
+
+        let (_, mut first) = build::<f32>(&core, 5);
+        let mut trainer = Trainer::new(&first, &cfg.optimizer).expect("valid");
+        let (h, part) = run(7, &mut first, &mut trainer, Progress::at(0));
+        assert_eq!(h.stopped, Stopped::Interrupted);
+        let (mut store, steps, buffers, progress) = part.saved.expect("snapshot");
+        assert_eq!((progress.step, progress.since_eval), (7, 2));
+        let optimizer = cfg
+            .optimizer
+            .restore(steps, |name| {
+                buffers
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, g)| g.clone())
+            })
+            .expect("valid");
+        let mut trainer = Trainer::with_optimizer(&store, optimizer);
+        let (h, rest) = run(u64::MAX, &mut store, &mut trainer, progress);
+        assert_eq!(h.stopped, Stopped::Completed);
+        assert_eq!(store, straight);
+        let strip = |r: &[relational_rnn::train::EvalRecord]| {
+            r.iter()
+                .map(|r| {
+                    (
+                        r.step,
+                        r.train_loss.to_bits(),
+                        r.train_accuracy.to_bits(),
+                        r.test_loss.to_bits(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut resumed = part.records.clone();
+        resumed.extend(rest.records);
+        assert_eq!(strip(&resumed), strip(&full.records));
     }
 }

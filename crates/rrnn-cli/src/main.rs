@@ -1,11 +1,21 @@
 //! `rrnn`: the command-line front end of `relational-rnn`.
 //!
-//! Subcommands (more to come: `train`, `eval`, `sweep`, `bench`):
+//! Subcommands:
+//! - `train`: one run in its own directory, with checkpoints, exact resume and a NaN guard;
+//! - `eval`: score a checkpoint on the test or hard split;
+//! - `sweep`: a grid × seeds of independent `train` jobs, and `sweep summarize`;
 //! - `export-data`: print examples of a reasoning task as JSON Lines or bAbI text.
 //!
 //! Errors are one line on stderr and a non-zero exit status.
 
+mod config_args;
+mod eval;
 mod export_data;
+mod overrides;
+mod run_dir;
+mod summarize;
+mod sweep;
+mod train;
 
 use std::process::ExitCode;
 
@@ -21,6 +31,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Train a model on a task, checkpointing into a run directory.
+    Train(train::TrainArgs),
+    /// Print a checkpoint's loss and accuracy on the test or hard split as JSON.
+    Eval(eval::EvalArgs),
+    /// Run (or print) a grid of training jobs; `sweep summarize DIR` aggregates them.
+    Sweep(sweep::SweepArgs),
     /// Write examples of a sequential reasoning task, one per line.
     ExportData(export_data::ExportDataArgs),
 }
@@ -28,10 +44,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::ExportData(args) => export_data::run(&args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Sweep(args) => sweep::run(&args),
+        Command::ExportData(args) => export_data::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE

@@ -172,6 +172,12 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
     fn steps_taken(&self) -> u64 {
         self.state.as_ref().map_or(0, |s| s.step)
     }
+
+    fn buffers(&self) -> Vec<(&'static str, &Grads<T>)> {
+        self.state
+            .as_ref()
+            .map_or_else(Vec::new, |s| vec![("m", &s.m), ("v", &s.v)])
+    }
 }
 
 #[cfg(test)]

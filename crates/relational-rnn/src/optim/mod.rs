@@ -65,6 +65,10 @@ pub trait Optimizer<T: Scalar> {
 
     /// Number of updates applied so far (including those before a restore).
     fn steps_taken(&self) -> u64;
+
+    /// The per-parameter state to checkpoint, by buffer name (`m` and `v` for Adam, `momentum`
+    /// for SGD); empty while there is none. [`OptimizerConfig::restore`] takes them back.
+    fn buffers(&self) -> Vec<(&'static str, &Grads<T>)>;
 }
 
 /// Which optimiser to train with, as written in a JSON or TOML configuration.
@@ -102,6 +106,45 @@ impl OptimizerConfig {
             Self::Sgd(c) => c.validate(),
             Self::Adam(c) => c.validate(),
         }
+    }
+
+    /// A fresh optimiser of this kind.
+    pub fn build<T: Scalar>(&self) -> Result<Box<dyn Optimizer<T> + Send>, ConfigError> {
+        self.restore(0, |_| None)
+    }
+
+    /// The optimiser after `steps` updates, with the buffers a checkpoint saved from
+    /// [`Optimizer::buffers`] (`buffer(name)` returns the one called `name`, if saved). With
+    /// `steps = 0` no buffer is needed; Adam after a step needs both `m` and `v`.
+    pub fn restore<T: Scalar>(
+        &self,
+        steps: u64,
+        mut buffer: impl FnMut(&str) -> Option<Grads<T>>,
+    ) -> Result<Box<dyn Optimizer<T> + Send>, ConfigError> {
+        Ok(match self {
+            Self::Adam(c) if steps == 0 => Box::new(Adam::new(c.clone())?),
+            Self::Adam(c) => {
+                let missing = |name| {
+                    ConfigError::new(
+                        "optimizer",
+                        format!("Adam after {steps} steps needs its saved `{name}` buffer"),
+                    )
+                };
+                let m = buffer("m").ok_or_else(|| missing("m"))?;
+                let v = buffer("v").ok_or_else(|| missing("v"))?;
+                Box::new(Adam::from_state(
+                    c.clone(),
+                    AdamState { step: steps, m, v },
+                )?)
+            }
+            Self::Sgd(c) => Box::new(Sgd::from_state(
+                c.clone(),
+                SgdState {
+                    steps,
+                    momentum_buffer: buffer("momentum"),
+                },
+            )?),
+        })
     }
 }
 

@@ -157,6 +157,14 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
     fn steps_taken(&self) -> u64 {
         self.state.steps
     }
+
+    fn buffers(&self) -> Vec<(&'static str, &Grads<T>)> {
+        self.state
+            .momentum_buffer
+            .iter()
+            .map(|b| ("momentum", b))
+            .collect()
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,77 @@
+//! `rrnn eval`: loss and accuracy of a checkpoint on the fixed test or hard split, as one JSON
+//! line. The checkpoint's `experiment` metadata (written by `rrnn train`) says which network and
+//! which data; the parameters are matched by name and shape.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use relational_rnn::checkpoint;
+use relational_rnn::experiment::{Experiment, eval_batches};
+use relational_rnn::train::evaluate;
+use serde_json::json;
+
+/// Which fixed evaluation set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EvalSplit {
+    /// The test split (same distribution as training).
+    Test,
+    /// The harder held-out split.
+    Hard,
+}
+
+/// Arguments of `rrnn eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A checkpoint written by `rrnn train` (best.safetensors or last.safetensors).
+    #[arg(long, value_name = "FILE")]
+    checkpoint: PathBuf,
+    /// Which split to score.
+    #[arg(long, value_enum, default_value_t = EvalSplit::Test)]
+    split: EvalSplit,
+}
+
+/// Runs `rrnn eval`.
+pub fn run(args: &EvalArgs) -> Result<(), String> {
+    let path = &args.checkpoint;
+    let (tensors, metadata) = checkpoint::read(path).map_err(|e| e.to_string())?;
+    let experiment: Experiment = metadata
+        .get("experiment")
+        .ok_or_else(|| {
+            format!(
+                "{}: no `experiment` metadata (not written by rrnn train)",
+                path.display()
+            )
+        })
+        .and_then(|s| {
+            serde_json::from_str(s)
+                .map_err(|e| format!("{}: bad `experiment`: {e}", path.display()))
+        })?;
+    experiment
+        .validate()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let (model, mut store) = experiment.init().map_err(|e| e.to_string())?;
+    checkpoint::load_into(&mut store, &tensors, path).map_err(|e| e.to_string())?;
+    let (test, hard) = experiment.eval_sets().map_err(|e| e.to_string())?;
+    let data = match args.split {
+        EvalSplit::Test => test,
+        EvalSplit::Hard => hard,
+    };
+    let stats = evaluate(&model, &store, &eval_batches(&data));
+    let step: Option<u64> = metadata.get("step").and_then(|s| s.parse().ok());
+    let split = match args.split {
+        EvalSplit::Test => "test",
+        EvalSplit::Hard => "hard",
+    };
+    println!(
+        "{}",
+        json!({
+            "checkpoint": path.display().to_string(),
+            "step": step,
+            "split": split,
+            "accuracy": stats.accuracy,
+            "loss": stats.loss,
+            "count": stats.count,
+        })
+    );
+    Ok(())
+}

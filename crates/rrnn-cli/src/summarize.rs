@@ -1,0 +1,73 @@
+//! `rrnn sweep summarize <dir>`: one CSV row per grid point with the mean and sample standard
+//! deviation over seeds of each job's result.json, written to `<dir>/summary.csv` and stdout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use relational_rnn::experiment::mean_std;
+
+use crate::sweep::SweepFile;
+
+/// Result fields aggregated, in column order.
+const METRICS: [&str; 5] = [
+    "test_accuracy",
+    "best_test_accuracy",
+    "hard_accuracy",
+    "test_loss",
+    "step",
+];
+
+/// Runs the summary.
+pub fn run(dir: &Path) -> Result<(), String> {
+    let file = dir.join("sweep.json");
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        format!(
+            "{} is not a sweep directory (cannot read sweep.json: {e})",
+            dir.display()
+        )
+    })?;
+    let sweep: SweepFile =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    // Grid points in job order, each with the results of its finished seeds.
+    let mut order: Vec<Vec<String>> = Vec::new();
+    let mut results: BTreeMap<Vec<String>, (usize, Vec<serde_json::Value>)> = BTreeMap::new();
+    for job in &sweep.jobs {
+        let point: Vec<String> = job.params.iter().map(|(_, v)| v.clone()).collect();
+        if !results.contains_key(&point) {
+            order.push(point.clone());
+        }
+        let entry = results.entry(point).or_default();
+        entry.0 += 1;
+        let path = dir.join(&job.dir).join("result.json");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let value =
+                serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            entry.1.push(value);
+        }
+    }
+    let mut header: Vec<String> = sweep.keys.clone();
+    header.extend(["seeds_done".into(), "seeds".into()]);
+    for m in METRICS {
+        header.extend([format!("{m}_mean"), format!("{m}_std")]);
+    }
+    let mut csv = header.join(",") + "\n";
+    for point in order {
+        let (total, done) = &results[&point];
+        let mut row = point.clone();
+        row.extend([done.len().to_string(), total.to_string()]);
+        for m in METRICS {
+            let values: Vec<f64> = done.iter().filter_map(|r| r[m].as_f64()).collect();
+            if values.is_empty() {
+                row.extend([String::new(), String::new()]);
+            } else {
+                let (mean, std) = mean_std(&values);
+                row.extend([mean.to_string(), std.to_string()]);
+            }
+        }
+        csv += &(row.join(",") + "\n");
+    }
+    let out = dir.join("summary.csv");
+    relational_rnn::checkpoint::write_atomic(&out, csv.as_bytes()).map_err(|e| e.to_string())?;
+    print!("{csv}");
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! `rrnn train`: one run in its own directory (see [`crate::run_dir`]), with a progress bar,
+//! evaluation-time checkpoints, clean Ctrl-C, a NaN guard and exact resume.
+//!
+//! Resume is exact: the checkpoint holds the parameters, the optimiser's buffers and step count,
+//! the loss/accuracy accumulated since the last evaluation and the early-stopping state; batches
+//! come from per-step RNG streams. Final parameters and every metrics.jsonl field except
+//! `elapsed_s` equal those of an uninterrupted run, bit for bit.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use relational_rnn::experiment::{EVAL_CHUNK, Experiment};
+use relational_rnn::tasks::{Batch, Split};
+use relational_rnn::train::{
+    Control, EvalRecord, Event, Hooks, Progress, Snapshot, StepStats, Stopped, Trainer, evaluate,
+    fit_from,
+};
+use serde_json::json;
+
+use crate::config_args::ConfigArgs;
+use crate::overrides::resolve;
+use crate::run_dir::{Best, RunConfig, RunDir};
+
+/// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// Arguments of `rrnn train`.
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Directory of the run (created; must be empty unless --force).
+    #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
+    out: Option<PathBuf>,
+    /// Continue the run in this directory from its last checkpoint (--steps may raise the budget).
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Overwrite the run files in a non-empty --out.
+    #[arg(long)]
+    force: bool,
+    /// Worker threads (recorded in config.json; today's kernels are single-threaded).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    threads: u64,
+    /// Stop cleanly after this step, as Ctrl-C would (for time-sliced jobs and tests).
+    #[arg(long, value_name = "STEP")]
+    stop_at: Option<u64>,
+}
+
+/// Everything a run needs in memory.
+struct Session {
+    dir: RunDir,
+    config: RunConfig,
+    model: relational_rnn::nn::SequenceClassifier,
+    store: relational_rnn::ParamStore<f32>,
+    trainer: Trainer<f32>,
+    progress: Progress,
+    best: Option<Best>,
+    test: Vec<Batch>,
+    hard: Vec<Batch>,
+}
+
+/// The fixed evaluation sets, in chunks.
+fn eval_sets(experiment: &Experiment) -> Result<(Vec<Batch>, Vec<Batch>), String> {
+    let (test, hard) = experiment.eval_sets().map_err(|e| e.to_string())?;
+    Ok((test.batch.chunks(EVAL_CHUNK), hard.batch.chunks(EVAL_CHUNK)))
+}
+
+/// Resolves, validates and builds everything, then creates the directory; a failure after
+/// creating it removes what was written.
+fn start(args: &TrainArgs, out: &Path) -> Result<Session, String> {
+    let experiment = resolve(&args.config.sources())?;
+    let (test, hard) = eval_sets(&experiment)?;
+    let (model, store) = experiment.init().map_err(|e| e.to_string())?;
+    let trainer = Trainer::new(&store, &experiment.train.optimizer).map_err(|e| e.to_string())?;
+    let config = RunConfig::new(experiment, args.threads as usize);
+    let dir = RunDir::create(out, args.force)?;
+    let progress = Progress::at(0);
+    let written = dir
+        .truncate_metrics(0)
+        .and_then(|()| {
+            dir.save_last(
+                &store,
+                trainer.optimizer(),
+                &progress,
+                None,
+                &config.experiment,
+            )
+        })
+        .and_then(|()| dir.write_config(&config));
+    if let Err(e) = written {
+        dir.discard();
+        return Err(e);
+    }
+    Ok(Session {
+        dir,
+        config,
+        model,
+        store,
+        trainer,
+        progress,
+        best: None,
+        test,
+        hard,
+    })
+}
+
+/// Opens a run directory at its last checkpoint; `None` when it already finished.
+fn resume(args: &TrainArgs, path: &Path) -> Result<Option<Session>, String> {
+    if args.config.any_besides_steps() || args.force {
+        return Err("--resume takes the configuration from the run; only --steps, --threads and --stop-at may be given".into());
+    }
+    let (dir, mut config) = RunDir::open(path)?;
+    let extended = args
+        .config
+        .steps
+        .is_some_and(|s| s != config.experiment.train.steps);
+    if let Some(steps) = args.config.steps {
+        config.experiment.train.steps = steps;
+    }
+    if dir.file("result.json").exists() && !extended {
+        return Ok(None);
+    }
+    config.experiment.validate().map_err(|e| e.to_string())?;
+    let (test, hard) = eval_sets(&config.experiment)?;
+    let (model, mut store) = config.experiment.init().map_err(|e| e.to_string())?;
+    let resumed = dir.load_last(&mut store, &config.experiment)?;
+    dir.truncate_metrics(resumed.progress.step)?;
+    if extended {
+        dir.write_config(&config)?;
+        let _ = std::fs::remove_file(dir.file("result.json"));
+    }
+    Ok(Some(Session {
+        dir,
+        model,
+        trainer: Trainer::with_optimizer(&store, resumed.optimizer),
+        store,
+        progress: resumed.progress,
+        best: resumed.best,
+        config,
+        test,
+        hard,
+    }))
+}
+
+/// Hooks of a CLI run: progress bar, metrics, checkpoints, stop requests.
+struct Recorder<'a> {
+    dir: &'a RunDir,
+    experiment: &'a Experiment,
+    best: Option<Best>,
+    bar: ProgressBar,
+    interrupted: &'a AtomicBool,
+    stop_at: Option<u64>,
+    last_test_accuracy: Option<f64>,
+    saved_step: u64,
+    error: Option<String>,
+}
+
+impl Recorder<'_> {
+    fn record(&mut self, event: Event<'_>, snap: &Snapshot<'_, f32>) -> Result<(), String> {
+        if let Event::Evaluated(r) = event {
+            self.dir.append_metrics(r)?;
+            self.last_test_accuracy = Some(r.test_accuracy);
+            if self.best.is_none_or(|b| r.test_accuracy > b.test_accuracy) {
+                let best = Best {
+                    step: r.step,
+                    test_accuracy: r.test_accuracy,
+                };
+                self.dir.save_best(snap.store, best, self.experiment)?;
+                self.best = Some(best);
+            }
+        }
+        self.dir.save_last(
+            snap.store,
+            snap.optimizer,
+            snap.progress,
+            self.best,
+            self.experiment,
+        )?;
+        self.saved_step = snap.progress.step;
+        Ok(())
+    }
+}
+
+impl Hooks<f32> for Recorder<'_> {
+    fn on_step(&mut self, progress: &Progress, _: &StepStats) -> Control {
+        self.bar.set_position(progress.step);
+        if !self.bar.is_hidden() && progress.since_eval > 0 {
+            let n = progress.since_eval as f64;
+            let test = self
+                .last_test_accuracy
+                .map_or(String::new(), |a| format!(" | test acc {a:.3}"));
+            self.bar.set_message(format!(
+                "loss {:.4} acc {:.3}{test}",
+                progress.loss_sum / n,
+                progress.accuracy_sum / n
+            ));
+        }
+        if self.interrupted.load(Ordering::SeqCst) || self.stop_at == Some(progress.step) {
+            Control::Stop
+        } else {
+            Control::Continue
+        }
+    }
+
+    fn on_event(&mut self, event: Event<'_>, snap: Snapshot<'_, f32>) -> Control {
+        match self.record(event, &snap) {
+            Ok(()) => Control::Continue,
+            Err(e) => {
+                self.error = Some(e);
+                Control::Stop
+            }
+        }
+    }
+}
+
+fn progress_bar(total: u64, position: u64) -> ProgressBar {
+    if !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stdout());
+    let style = ProgressStyle::with_template(
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} {msg} {per_sec} ETA {eta}",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_position(position);
+    bar
+}
+
+/// Reads every record of metrics.jsonl.
+fn read_metrics(dir: &RunDir) -> Result<Vec<EvalRecord>, String> {
+    let path = dir.file("metrics.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}", path.display())))
+        .collect()
+}
+
+/// Writes result.json for a finished run and returns it.
+fn finish(s: &Session, stopped: &Stopped) -> Result<serde_json::Value, String> {
+    let records = read_metrics(&s.dir)?;
+    let last = records.last();
+    let hard = evaluate(&s.model, &s.store, &s.hard);
+    let result = json!({
+        "stopped": stopped,
+        "step": s.progress.step.max(last.map_or(0, |r| r.step)),
+        "test_accuracy": last.map(|r| r.test_accuracy),
+        "test_loss": last.map(|r| r.test_loss),
+        "best_step": s.best.map(|b| b.step),
+        "best_test_accuracy": s.best.map(|b| b.test_accuracy),
+        "hard_accuracy": hard.accuracy,
+        "hard_loss": hard.loss,
+        "params": s.store.num_scalars(),
+        "elapsed_s": last.map(|r| r.elapsed_s),
+    });
+    s.dir.write_result(&result)?;
+    Ok(result)
+}
+
+/// Runs `rrnn train`.
+pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            // Second Ctrl-C: leave now; checkpoints are atomic, so nothing is left corrupt.
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+
+    let mut s = match (&args.resume, &args.out) {
+        (Some(dir), _) => match resume(args, dir)? {
+            Some(s) => s,
+            None => {
+                eprintln!("{} has already finished", dir.display());
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+        (None, Some(out)) => start(args, out)?,
+        (None, None) => return Err("give --out DIR or --resume DIR".into()),
+    };
+    let experiment = s.config.experiment.clone();
+    let task = experiment.task.build().map_err(|e| e.to_string())?;
+    let mut recorder = Recorder {
+        dir: &s.dir,
+        experiment: &experiment,
+        best: s.best,
+        bar: progress_bar(experiment.train.steps, s.progress.step),
+        interrupted: &interrupted,
+        stop_at: args.stop_at,
+        last_test_accuracy: None,
+        saved_step: s.progress.step,
+        error: None,
+    };
+    let history = fit_from(
+        &s.model,
+        &mut s.store,
+        &mut s.trainer,
+        &experiment.train,
+        s.progress.clone(),
+        |rng, b| task.sample(b, Split::Train, rng),
+        &s.test,
+        &mut recorder,
+    )
+    .map_err(|e| e.to_string())?;
+    recorder.bar.finish_and_clear();
+    let (best, saved_step, error) = (recorder.best, recorder.saved_step, recorder.error);
+    if let Some(e) = error {
+        return Err(e);
+    }
+    let dir = s.dir.path().display().to_string();
+    match history.stopped {
+        Stopped::NonFinite { step } => Err(format!(
+            "training diverged: non-finite loss or gradient at step {step}; the last good \
+             checkpoint (step {saved_step}) is kept in {dir}/last.safetensors"
+        )),
+        Stopped::Interrupted => {
+            eprintln!(
+                "stopped at step {saved_step}; checkpoint saved; continue with: rrnn train --resume {dir}"
+            );
+            Ok(if interrupted.load(Ordering::SeqCst) {
+                ExitCode::from(EXIT_INTERRUPTED)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        stopped => {
+            s.best = best;
+            s.progress.step = s.progress.step.max(saved_step);
+            let result = finish(&s, &stopped)?;
+            println!("{result}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
