@@ -43,6 +43,7 @@ pub mod loss;
 pub mod nn;
 pub mod optim;
 pub mod params;
+pub mod perf;
 pub mod plot;
 pub mod scalar;
 pub mod tasks;

@@ -5,6 +5,7 @@
 //!
 //! Errors are one line on stderr and a non-zero exit status.
 
+mod bench;
 mod export_data;
 
 use std::process::ExitCode;
@@ -19,16 +20,21 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size difference between argument structs costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Write examples of a sequential reasoning task, one per line.
     ExportData(export_data::ExportDataArgs),
+    /// Time one training step of a performance configuration; one JSON line.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::ExportData(args) => export_data::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
