@@ -39,6 +39,7 @@ pub mod autodiff;
 pub mod checkpoint;
 pub mod error;
 pub mod experiment;
+pub mod fast_math;
 pub mod loss;
 pub mod nn;
 pub mod optim;
