@@ -39,6 +39,25 @@ pub trait Scalar:
     const BYTES: usize;
     /// The safetensors dtype name (`"F32"` or `"F64"`).
     const DTYPE: &'static str;
+    /// `e^x` as the tape's ops compute it: libm for f64 (the exact path gradient checks and
+    /// golden tests run on), a vectorisable polynomial within 2 ulp for f32
+    /// ([`fast_math`](crate::fast_math)).
+    fn exp_act(self) -> Self;
+    /// `tanh(x)` as the tape's ops compute it (libm for f64, ≤ 3 ulp polynomial for f32).
+    fn tanh_act(self) -> Self;
+    /// The logistic sigmoid `1 / (1 + e^{−x})`, stable for both signs and exactly 0 or 1 at ∓∞
+    /// (libm `exp` for f64, ≤ 4 ulp for f32).
+    fn sigmoid_act(self) -> Self;
+}
+
+/// σ(x) through libm's `exp`, stable for both signs.
+fn sigmoid_libm(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
 }
 
 impl Scalar for f32 {
@@ -50,6 +69,18 @@ impl Scalar for f32 {
     }
     const BYTES: usize = 4;
     const DTYPE: &'static str = "F32";
+    #[inline(always)]
+    fn exp_act(self) -> Self {
+        crate::fast_math::exp_f32(self)
+    }
+    #[inline(always)]
+    fn tanh_act(self) -> Self {
+        crate::fast_math::tanh_f32(self)
+    }
+    #[inline(always)]
+    fn sigmoid_act(self) -> Self {
+        crate::fast_math::sigmoid_f32(self)
+    }
 }
 
 impl Scalar for f64 {
@@ -61,4 +92,16 @@ impl Scalar for f64 {
     }
     const BYTES: usize = 8;
     const DTYPE: &'static str = "F64";
+    #[inline(always)]
+    fn exp_act(self) -> Self {
+        self.exp()
+    }
+    #[inline(always)]
+    fn tanh_act(self) -> Self {
+        self.tanh()
+    }
+    #[inline(always)]
+    fn sigmoid_act(self) -> Self {
+        sigmoid_libm(self)
+    }
 }

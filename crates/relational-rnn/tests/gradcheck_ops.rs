@@ -145,3 +145,58 @@ fn cross_entropy_value_matches_hand_computation() {
     let row1 = 3f64.ln();
     assert!((g.scalar(loss) - (row0 + row1) / 2.0).abs() < 1e-12);
 }
+
+#[test]
+fn select_along_each_axis() {
+    let a = randn(&[3, 4, 5], 40);
+    for axis in 0..3 {
+        assert_grads(
+            |g, v| {
+                let s0 = g.select(v[0], axis, 0);
+                let s2 = g.select(v[0], axis, 2);
+                g.mul(s0, s2) // two selects of one input accumulate into one gradient
+            },
+            std::slice::from_ref(&a),
+        );
+    }
+}
+
+#[test]
+fn fused_lstm_cell_two_steps() {
+    let (b, s) = (3, 5);
+    // Gate pre-activations of two steps, and the initial cell state.
+    let inputs = [
+        randn(&[b, 4 * s], 41),
+        randn(&[b, 4 * s], 42),
+        randn(&[b, s], 43),
+    ];
+    assert_grads(
+        |g, v| {
+            let (h1, c1) = g.lstm_cell(v[0], v[2]);
+            let (h2, c2) = g.lstm_cell(v[1], c1); // c' feeds the next step
+            g.concat(&[h1, h2, c2], 1)
+        },
+        &inputs,
+    );
+}
+
+#[test]
+fn fused_lstm_cell_equals_the_composition() {
+    let (b, s) = (2, 3);
+    let gates = randn(&[b, 4 * s], 44);
+    let c0 = randn(&[b, s], 45);
+    let mut g = Graph::<f64>::new();
+    let (gv, cv) = (g.constant(gates), g.constant(c0));
+    let (h, c) = g.lstm_cell(gv, cv);
+    let [i, f, gg, o] = [0, 1, 2, 3].map(|k| g.slice(gv, 1, k * s, (k + 1) * s));
+    let (i, f, gg, o) = (g.sigmoid(i), g.sigmoid(f), g.tanh(gg), g.sigmoid(o));
+    let keep = g.mul(f, cv);
+    let write = g.mul(i, gg);
+    let c_ref = g.add(keep, write);
+    let tc = g.tanh(c_ref);
+    let h_ref = g.mul(o, tc);
+    for (fused, reference) in [(h, h_ref), (c, c_ref)] {
+        let diff = (g.value(fused) - g.value(reference)).mapv(f64::abs);
+        assert!(diff.iter().all(|&d| d < 1e-15), "{diff}");
+    }
+}

@@ -6,10 +6,12 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use relational_rnn::autodiff::gradcheck::{Tolerance, check};
+use relational_rnn::experiment::ModelKind;
 use relational_rnn::nn::{
     ClassifierConfig, CoreConfig, GateStyle, Lstm, LstmConfig, Model, RelationalMemory,
     RelationalRNNCell, RmcConfig, RrnnCellConfig, SequenceClassifier,
 };
+use relational_rnn::perf::PerfConfig;
 use relational_rnn::tasks::Batch;
 use relational_rnn::{Graph, ParamStore, Scalar};
 
@@ -342,6 +344,20 @@ fn parameter_counts_match_pytorch() {
         let mut store = ParamStore::<f32>::new();
         SequenceClassifier::new(&cfg, &mut store, &mut rng(18)).expect("valid");
         assert_eq!(store.num_scalars(), expected, "{name}");
+    }
+    // The presets `rrnn bench` times are the same networks.
+    let presets = [
+        (PerfConfig::A, ModelKind::Rmc, 1_329_160),
+        (PerfConfig::A, ModelKind::Lstm, 4_828_168),
+        (PerfConfig::B, ModelKind::Rmc, 90_632),
+        (PerfConfig::B, ModelKind::Lstm, 347_400),
+        (PerfConfig::C, ModelKind::Rmc, 91_144),
+        (PerfConfig::C, ModelKind::Lstm, 121_096),
+    ];
+    for (config, kind, expected) in presets {
+        let mut store = ParamStore::<f32>::new();
+        SequenceClassifier::new(&config.classifier(kind), &mut store, &mut rng(18)).expect("valid");
+        assert_eq!(store.num_scalars(), expected, "preset {config} {kind}");
     }
 }
 

@@ -4,10 +4,12 @@
 //! - `train`: one run in its own directory, with checkpoints, exact resume and a NaN guard;
 //! - `eval`: score a checkpoint on the test or hard split;
 //! - `sweep`: a grid × seeds of independent `train` jobs, and `sweep summarize`;
-//! - `export-data`: print examples of a reasoning task as JSON Lines or bAbI text.
+//! - `export-data`: print examples of a reasoning task as JSON Lines or bAbI text;
+//! - `bench`: time one training step of a performance configuration (one JSON line).
 //!
 //! Errors are one line on stderr and a non-zero exit status.
 
+mod bench;
 mod config_args;
 mod eval;
 mod export_data;
@@ -29,6 +31,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size difference between argument structs costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Train a model on a task, checkpointing into a run directory.
@@ -39,6 +43,8 @@ enum Command {
     Sweep(sweep::SweepArgs),
     /// Write examples of a sequential reasoning task, one per line.
     ExportData(export_data::ExportDataArgs),
+    /// Time one training step of a performance configuration; one JSON line.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Sweep(args) => sweep::run(&args),
         Command::ExportData(args) => export_data::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, Axis, Zip};
 
-use super::graph::{Graph, Var, accumulate};
+use super::graph::{Graph, Var, accumulate, accumulate_view};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -16,12 +16,38 @@ pub(crate) fn standard<T: Scalar>(a: ArrayD<T>) -> ArrayD<T> {
     }
 }
 
-/// Sums `grad` over the axes that broadcasting stretched, giving an array of `shape`.
-fn unbroadcast<T: Scalar>(grad: &ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
-    if grad.shape() == shape {
-        return grad.clone();
+/// `f` of every element; over the flat slice when `a` is contiguous, so the loop vectorises.
+pub(crate) fn map_values<T: Scalar>(a: &ArrayD<T>, f: impl Fn(T) -> T) -> ArrayD<T> {
+    match a.as_slice() {
+        Some(s) => ArrayD::from_shape_vec(a.raw_dim(), s.iter().map(|&x| f(x)).collect())
+            .expect("same length"),
+        None => a.mapv(f),
     }
-    let mut g = grad.clone();
+}
+
+/// `f(a, b)` element by element for equally shaped `a` and `b` (flat slices when contiguous).
+pub(crate) fn zip_values<T: Scalar>(
+    a: &ArrayD<T>,
+    b: &ArrayD<T>,
+    f: impl Fn(T, T) -> T,
+) -> ArrayD<T> {
+    debug_assert_eq!(a.shape(), b.shape());
+    match (a.as_slice(), b.as_slice()) {
+        (Some(x), Some(y)) => ArrayD::from_shape_vec(
+            a.raw_dim(),
+            x.iter().zip(y).map(|(&x, &y)| f(x, y)).collect(),
+        )
+        .expect("same length"),
+        _ => Zip::from(a).and(b).map_collect(|&x, &y| f(x, y)),
+    }
+}
+
+/// Sums `grad` over the axes that broadcasting stretched, giving an array of `shape`.
+fn unbroadcast<T: Scalar>(grad: ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
+    if grad.shape() == shape {
+        return grad;
+    }
+    let mut g = grad;
     while g.ndim() > shape.len() {
         g = g.sum_axis(Axis(0));
     }
@@ -63,6 +89,9 @@ impl<T: Scalar> Graph<T> {
     fn binary(&mut self, a: Var, b: Var, name: &str, f: impl Fn(T, T) -> T) -> ArrayD<T> {
         let shape = broadcast_shape(self.shape(a), self.shape(b), name);
         let (av, bv) = (self.value(a), self.value(b));
+        if av.shape() == bv.shape() {
+            return zip_values(av, bv, f);
+        }
         let av = av.broadcast(shape.clone()).expect("checked");
         let bv = bv.broadcast(shape).expect("checked");
         Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y))
@@ -105,7 +134,7 @@ impl<T: Scalar> Graph<T> {
     /// `a: [...]` → same.
     pub fn affine(&mut self, a: Var, scale: f64, shift: f64) -> Var {
         let (s, c) = (T::from_f64_lossy(scale), T::from_f64_lossy(shift));
-        let y = self.value(a).mapv(|x| s * x + c);
+        let y = map_values(self.value(a), |x| s * x + c);
         self.push(y, Op::Affine { a, scale: s })
     }
 
@@ -114,7 +143,7 @@ impl<T: Scalar> Graph<T> {
     /// # Shapes
     /// `a: [...]` → same.
     pub fn tanh(&mut self, a: Var) -> Var {
-        let y = self.value(a).mapv(T::tanh);
+        let y = map_values(self.value(a), T::tanh_act);
         self.push(y, Op::Tanh(a))
     }
 
@@ -123,7 +152,7 @@ impl<T: Scalar> Graph<T> {
     /// # Shapes
     /// `a: [...]` → same.
     pub fn sigmoid(&mut self, a: Var) -> Var {
-        let y = self.value(a).mapv(sigmoid);
+        let y = map_values(self.value(a), T::sigmoid_act);
         self.push(y, Op::Sigmoid(a))
     }
 
@@ -132,18 +161,8 @@ impl<T: Scalar> Graph<T> {
     /// # Shapes
     /// `a: [...]` → same.
     pub fn relu(&mut self, a: Var) -> Var {
-        let y = self.value(a).mapv(|x| x.max(T::zero()));
+        let y = map_values(self.value(a), |x| x.max(T::zero()));
         self.push(y, Op::Relu(a))
-    }
-}
-
-/// σ(x), stable for both signs (and exactly 0 or 1 at ∓∞).
-pub(crate) fn sigmoid<T: Scalar>(x: T) -> T {
-    if x >= T::zero() {
-        T::one() / (T::one() + (-x).exp())
-    } else {
-        let e = x.exp();
-        e / (T::one() + e)
     }
 }
 
@@ -156,10 +175,22 @@ pub(crate) fn add_backward<T: Scalar>(
     grads: &mut [Option<ArrayD<T>>],
 ) {
     if ctx.wants(a) {
-        accumulate(grads, a, unbroadcast(ctx.grad, ctx.value(a).shape()));
+        if ctx.grad.shape() == ctx.value(a).shape() {
+            accumulate_view(grads, a, ctx.grad.view());
+        } else {
+            accumulate(
+                grads,
+                a,
+                unbroadcast(ctx.grad.clone(), ctx.value(a).shape()),
+            );
+        }
     }
     if ctx.wants(b) {
-        let mut gb = unbroadcast(ctx.grad, ctx.value(b).shape());
+        if sign == T::one() && ctx.grad.shape() == ctx.value(b).shape() {
+            accumulate_view(grads, b, ctx.grad.view());
+            return;
+        }
+        let mut gb = unbroadcast(ctx.grad.clone(), ctx.value(b).shape());
         if sign != T::one() {
             gb.mapv_inplace(|x| x * sign);
         }
@@ -174,13 +205,20 @@ pub(crate) fn mul_backward<T: Scalar>(
     grads: &mut [Option<ArrayD<T>>],
 ) {
     let (av, bv) = (ctx.value(a), ctx.value(b));
+    let times = |other: &ArrayD<T>| {
+        if other.shape() == ctx.grad.shape() {
+            zip_values(ctx.grad, other, |g, x| g * x)
+        } else {
+            ctx.grad * other
+        }
+    };
     if ctx.wants(a) {
-        let g = ctx.grad * bv;
-        accumulate(grads, a, unbroadcast(&g, av.shape()));
+        let g = times(bv);
+        accumulate(grads, a, unbroadcast(g, av.shape()));
     }
     if ctx.wants(b) {
-        let g = ctx.grad * av;
-        accumulate(grads, b, unbroadcast(&g, bv.shape()));
+        let g = times(av);
+        accumulate(grads, b, unbroadcast(g, bv.shape()));
     }
 }
 
@@ -191,16 +229,14 @@ pub(crate) fn affine_backward<T: Scalar>(
     grads: &mut [Option<ArrayD<T>>],
 ) {
     if ctx.wants(a) {
-        accumulate(grads, a, ctx.grad.mapv(|g| g * scale));
+        accumulate(grads, a, map_values(ctx.grad, |g| g * scale));
     }
 }
 
 /// d tanh = 1 − y².
 pub(crate) fn tanh_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut [Option<ArrayD<T>>]) {
     if ctx.wants(a) {
-        let g = Zip::from(ctx.grad)
-            .and(ctx.output())
-            .map_collect(|&g, &y| g * (T::one() - y * y));
+        let g = zip_values(ctx.grad, ctx.output(), |g, y| g * (T::one() - y * y));
         accumulate(grads, a, g);
     }
 }
@@ -212,9 +248,7 @@ pub(crate) fn sigmoid_backward<T: Scalar>(
     grads: &mut [Option<ArrayD<T>>],
 ) {
     if ctx.wants(a) {
-        let g = Zip::from(ctx.grad)
-            .and(ctx.output())
-            .map_collect(|&g, &y| g * y * (T::one() - y));
+        let g = zip_values(ctx.grad, ctx.output(), |g, y| g * y * (T::one() - y));
         accumulate(grads, a, g);
     }
 }
@@ -222,9 +256,9 @@ pub(crate) fn sigmoid_backward<T: Scalar>(
 /// d relu = 1 where the input was positive (0 at exactly 0, as PyTorch).
 pub(crate) fn relu_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut [Option<ArrayD<T>>]) {
     if ctx.wants(a) {
-        let g = Zip::from(ctx.grad)
-            .and(ctx.value(a))
-            .map_collect(|&g, &x| if x > T::zero() { g } else { T::zero() });
+        let g = zip_values(ctx.grad, ctx.value(a), |g, x| {
+            if x > T::zero() { g } else { T::zero() }
+        });
         accumulate(grads, a, g);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
 
 use super::elementwise::standard;
 use super::op::Op;
@@ -224,7 +224,63 @@ pub(crate) fn accumulate<T: Scalar>(
     contribution: ArrayD<T>,
 ) {
     match &mut grads[v.0] {
-        Some(g) => *g += &contribution,
+        Some(g) => add_into(g, &contribution.view()),
         slot @ None => *slot = Some(standard(contribution)),
     }
+}
+
+/// Adds the view `contribution` into the gradient slot of `v`, copying it only when the slot is
+/// still empty (no temporary when an op passes its incoming gradient straight through).
+pub(crate) fn accumulate_view<T: Scalar>(
+    grads: &mut [Option<ArrayD<T>>],
+    v: Var,
+    contribution: ArrayViewD<'_, T>,
+) {
+    match &mut grads[v.0] {
+        Some(g) => add_into(g, &contribution),
+        slot @ None => *slot = Some(contribution.as_standard_layout().into_owned()),
+    }
+}
+
+/// Adds `contribution` into the range `start..` along `axis` of the gradient slot of `v`, whose
+/// full shape is `dim` (zeros first when the slot is empty): the backward of slicing, without a
+/// zero-padded temporary per slice.
+pub(crate) fn accumulate_range<T: Scalar>(
+    grads: &mut [Option<ArrayD<T>>],
+    v: Var,
+    dim: &ndarray::IxDyn,
+    axis: usize,
+    start: usize,
+    contribution: ArrayViewD<'_, T>,
+) {
+    let n = contribution.shape()[axis];
+    let g = grads[v.0].get_or_insert_with(|| ArrayD::zeros(dim.clone()));
+    let mut part = g.slice_axis_mut(Axis(axis), Slice::from(start..start + n));
+    part += &contribution;
+}
+
+/// `g += c` over flat slices when both are contiguous (the common case on the tape).
+fn add_into<T: Scalar>(g: &mut ArrayD<T>, c: &ArrayViewD<'_, T>) {
+    if g.shape() != c.shape() {
+        *g += c; // broadcasts, or panics with both shapes
+        return;
+    }
+    match (g.as_slice_mut(), c.as_slice()) {
+        (Some(gs), Some(cs)) => {
+            gs.iter_mut().zip(cs).for_each(|(g, &c)| *g += c);
+        }
+        _ => *g += c,
+    }
+}
+
+/// The gradient slot of `v`, zero-filled with shape `dim` when still empty: backward matrix
+/// products accumulate straight into it (`general_mat_mul` with β = 1).
+pub(crate) fn grad_slot<'g, T: Scalar>(
+    grads: &'g mut [Option<ArrayD<T>>],
+    v: Var,
+    dim: &ndarray::IxDyn,
+) -> &'g mut ArrayD<T> {
+    let g = grads[v.0].get_or_insert_with(|| ArrayD::zeros(dim.clone()));
+    debug_assert!(g.is_standard_layout() && g.raw_dim() == *dim);
+    g
 }

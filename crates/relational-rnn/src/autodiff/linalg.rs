@@ -1,12 +1,13 @@
 //! Matrix products: the dense layer `x W + b` and the batched product attention needs.
 //!
 //! Both go through ndarray's `general_mat_mul` (matrixmultiply's packed SGEMM/DGEMM kernels);
-//! backward accumulates with β = 1 into fresh gradient buffers.
+//! backward accumulates with β = 1 straight into the operands' gradient slots (a weight shared
+//! over T steps sums its T gradients in place, with no temporary per step).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, Axis, IxDyn};
+use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Axis, IxDyn};
 
-use super::graph::{Graph, Var, accumulate};
+use super::graph::{Graph, Var, accumulate, grad_slot};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -19,14 +20,25 @@ pub(crate) fn as_matrix<T>(a: &ArrayD<T>) -> ArrayView2<'_, T> {
         .expect("tape values are in standard layout")
 }
 
+/// `(groups, rows, cols)` of a shape with ndim ≥ 2.
+fn batch_dims(s: &[usize]) -> (usize, usize, usize) {
+    let (r, c) = (s[s.len() - 2], s[s.len() - 1]);
+    (s[..s.len() - 2].iter().product(), r, c)
+}
+
 /// Views `a` (standard layout, ndim ≥ 2) as `[groups, rows, cols]`.
 fn as_batch<T>(a: &ArrayD<T>) -> ArrayView3<'_, T> {
-    let s = a.shape();
-    let (r, c) = (s[s.len() - 2], s[s.len() - 1]);
-    let g = s[..s.len() - 2].iter().product();
     a.view()
-        .into_shape_with_order((g, r, c))
+        .into_shape_with_order(batch_dims(a.shape()))
         .expect("tape values are in standard layout")
+}
+
+/// Mutable `[groups, rows, cols]` view of a standard-layout gradient slot.
+fn as_batch_mut<T>(a: &mut ArrayD<T>) -> ArrayViewMut3<'_, T> {
+    let dims = batch_dims(a.shape());
+    a.view_mut()
+        .into_shape_with_order(dims)
+        .expect("gradient slots are in standard layout")
 }
 
 impl<T: Scalar> Graph<T> {
@@ -110,15 +122,17 @@ pub(crate) fn linear_backward<T: Scalar>(
     let xv = ctx.value(x);
     let w2: ArrayView2<'_, T> = ctx.value(w).view().into_dimensionality().expect("2-d");
     if ctx.wants(x) {
-        let mut dx = Array2::zeros((dy.nrows(), w2.nrows())); // [M, I]
-        general_mat_mul(T::one(), &dy, &w2.t(), T::zero(), &mut dx);
-        let dx = dx.into_shape_with_order(xv.raw_dim()).expect("same length");
-        accumulate(grads, x, dx);
+        let slot = grad_slot(grads, x, &xv.raw_dim());
+        let mut dx = slot
+            .view_mut()
+            .into_shape_with_order((dy.nrows(), w2.nrows()))
+            .expect("standard layout"); // [M, I]
+        general_mat_mul(T::one(), &dy, &w2.t(), T::one(), &mut dx);
     }
     if ctx.wants(w) {
-        let mut dw = Array2::zeros(w2.raw_dim()); // [I, O]
-        general_mat_mul(T::one(), &as_matrix(xv).t(), &dy, T::zero(), &mut dw);
-        accumulate(grads, w, dw.into_dyn());
+        let slot = grad_slot(grads, w, &ctx.value(w).raw_dim());
+        let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
+        general_mat_mul(T::one(), &as_matrix(xv).t(), &dy, T::one(), &mut dw);
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
         accumulate(grads, b, dy.sum_axis(Axis(0)).into_dyn()); // [O]
@@ -136,7 +150,8 @@ pub(crate) fn matmul_backward<T: Scalar>(
     let (av, bv) = (ctx.value(a), ctx.value(b));
     let (a3, b3) = (as_batch(av), as_batch(bv));
     if ctx.wants(a) {
-        let mut da = Array3::zeros(a3.raw_dim()); // [G, M, K]
+        let slot = grad_slot(grads, a, &av.raw_dim());
+        let mut da = as_batch_mut(slot); // [G, M, K]
         for ((dcg, bg), mut dag) in dc
             .outer_iter()
             .zip(b3.outer_iter())
@@ -144,16 +159,12 @@ pub(crate) fn matmul_backward<T: Scalar>(
         {
             // c = a b → da = dc bᵀ;  c = a bᵀ → da = dc b.
             let bg = if transpose_b { bg } else { bg.reversed_axes() };
-            general_mat_mul(T::one(), &dcg, &bg, T::zero(), &mut dag);
+            general_mat_mul(T::one(), &dcg, &bg, T::one(), &mut dag);
         }
-        accumulate(
-            grads,
-            a,
-            da.into_shape_with_order(av.raw_dim()).expect("same length"),
-        );
     }
     if ctx.wants(b) {
-        let mut db = Array3::zeros(b3.raw_dim());
+        let slot = grad_slot(grads, b, &bv.raw_dim());
+        let mut db = as_batch_mut(slot);
         for ((dcg, ag), mut dbg) in dc
             .outer_iter()
             .zip(a3.outer_iter())
@@ -161,16 +172,11 @@ pub(crate) fn matmul_backward<T: Scalar>(
         {
             if transpose_b {
                 // c = a bᵀ → db = dcᵀ a.
-                general_mat_mul(T::one(), &dcg.t(), &ag, T::zero(), &mut dbg);
+                general_mat_mul(T::one(), &dcg.t(), &ag, T::one(), &mut dbg);
             } else {
                 // c = a b → db = aᵀ dc.
-                general_mat_mul(T::one(), &ag.t(), &dcg, T::zero(), &mut dbg);
+                general_mat_mul(T::one(), &ag.t(), &dcg, T::one(), &mut dbg);
             }
         }
-        accumulate(
-            grads,
-            b,
-            db.into_shape_with_order(bv.raw_dim()).expect("same length"),
-        );
     }
 }

@@ -16,6 +16,7 @@
 //! | [`normalize`](self) | `softmax` and `layer_norm` over the last axis |
 //! | [`shape`](self) | `concat`, `slice`, `reshape`, `permute`, `sum` |
 //! | [`loss`](self) | `softmax_cross_entropy` with per-row weights (masking) |
+//! | [`lstm_cell`](self) | `lstm_cell`: the fused LSTM update (gates, c) → (h', c') |
 //!
 //! Every op is checked against central finite differences in f64 by [`gradcheck`].
 
@@ -23,6 +24,7 @@ mod elementwise;
 mod graph;
 mod linalg;
 mod loss;
+mod lstm_cell;
 mod normalize;
 mod shape;
 

@@ -14,13 +14,18 @@ impl<T: Scalar> Graph<T> {
     /// # Shapes
     /// `a: [..., S]` → same; every row along the last axis sums to 1.
     pub fn softmax(&mut self, a: Var) -> Var {
-        let mut y = self.value(a).clone();
-        let last = Axis(y.ndim() - 1);
-        for mut row in y.lanes_mut(last) {
-            let max = row.fold(T::neg_infinity(), |m, &x| m.max(x));
-            row.mapv_inplace(|x| (x - max).exp());
-            let sum = row.sum();
-            row.mapv_inplace(|x| x / sum);
+        let mut y = self.value(a).as_standard_layout().into_owned();
+        let width = *y.shape().last().expect("softmax of a 0-d array");
+        let flat = y.as_slice_mut().expect("standard layout");
+        for row in flat.chunks_exact_mut(width.max(1)) {
+            let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+            let mut sum = T::zero();
+            for x in row.iter_mut() {
+                *x = (*x - max).exp_act();
+                sum += *x;
+            }
+            let inv = T::one() / sum;
+            row.iter_mut().for_each(|x| *x *= inv);
         }
         self.push(y, Op::Softmax(a))
     }
@@ -95,13 +100,21 @@ pub(crate) fn softmax_backward<T: Scalar>(
         return;
     }
     let y = ctx.output();
-    let last = Axis(y.ndim() - 1);
-    let mut dx = ctx.grad * y;
-    for (mut row, yrow) in dx.lanes_mut(last).into_iter().zip(y.lanes(last)) {
-        let dot = row.sum(); // Σ g_j y_j
-        Zip::from(&mut row)
-            .and(&yrow)
-            .for_each(|d, &y| *d -= y * dot);
+    let width = *y.shape().last().expect("softmax of a 0-d array");
+    let mut dx = ctx.grad.as_standard_layout().into_owned();
+    let flat = dx.as_slice_mut().expect("standard layout");
+    let ys = y.as_slice().expect("tape values are in standard layout");
+    for (row, yrow) in flat
+        .chunks_exact_mut(width.max(1))
+        .zip(ys.chunks_exact(width.max(1)))
+    {
+        let dot = row
+            .iter()
+            .zip(yrow)
+            .fold(T::zero(), |s, (&g, &y)| s + g * y); // Σ g_j y_j
+        row.iter_mut()
+            .zip(yrow)
+            .for_each(|(d, &y)| *d = y * (*d - dot));
     }
     accumulate(grads, a, dx);
 }

@@ -4,7 +4,7 @@
 use ndarray::ArrayD;
 
 use super::graph::{Node, Var};
-use super::{elementwise, linalg, loss, normalize, shape};
+use super::{elementwise, linalg, loss, lstm_cell, normalize, shape};
 use crate::Scalar;
 
 pub(crate) enum Op<T> {
@@ -49,12 +49,29 @@ pub(crate) enum Op<T> {
         axis: usize,
         start: usize,
     },
+    Select {
+        a: Var,
+        axis: usize,
+        index: usize,
+    },
     Reshape(Var),
     Permute {
         a: Var,
         axes: Vec<usize>,
     },
     Sum(Var),
+    /// c' of the fused LSTM cell; `acts` = `[σ(i), σ(f), tanh(g)]`: `[B, 3S]`.
+    LstmCellState {
+        gates: Var,
+        c: Var,
+        acts: ArrayD<T>,
+    },
+    /// h' of the fused LSTM cell (reads c' = `state`); `acts` = `[σ(o), tanh(c')]`: `[B, 2S]`.
+    LstmCellOutput {
+        gates: Var,
+        state: Var,
+        acts: ArrayD<T>,
+    },
     SoftmaxCrossEntropy {
         logits: Var,
         targets: Vec<usize>,
@@ -78,11 +95,14 @@ impl<T: Scalar> Op<T> {
             | Op::Relu(a)
             | Op::Softmax(a)
             | Op::Slice { a, .. }
+            | Op::Select { a, .. }
             | Op::Reshape(a)
             | Op::Permute { a, .. }
             | Op::Sum(a) => vec![*a],
             Op::LayerNorm { x, gamma, beta, .. } => vec![*x, *gamma, *beta],
             Op::Concat { parts, .. } => parts.clone(),
+            Op::LstmCellState { gates, c, .. } => vec![*gates, *c],
+            Op::LstmCellOutput { gates, state, .. } => vec![*gates, *state],
             Op::SoftmaxCrossEntropy { logits, .. } => vec![*logits],
         }
     }
@@ -119,9 +139,16 @@ impl<T: Scalar> Op<T> {
             } => normalize::layer_norm_backward(&ctx, *x, *gamma, *beta, xhat, inv_std, grads),
             Op::Concat { parts, axis } => shape::concat_backward(&ctx, parts, *axis, grads),
             Op::Slice { a, axis, start } => shape::slice_backward(&ctx, *a, *axis, *start, grads),
+            Op::Select { a, axis, index } => shape::select_backward(&ctx, *a, *axis, *index, grads),
             Op::Reshape(a) => shape::reshape_backward(&ctx, *a, grads),
             Op::Permute { a, axes } => shape::permute_backward(&ctx, *a, axes, grads),
             Op::Sum(a) => shape::sum_backward(&ctx, *a, grads),
+            Op::LstmCellState { gates, c, acts } => {
+                lstm_cell::lstm_state_backward(&ctx, *gates, *c, acts, grads)
+            }
+            Op::LstmCellOutput { gates, state, acts } => {
+                lstm_cell::lstm_output_backward(&ctx, *gates, *state, acts, grads)
+            }
             Op::SoftmaxCrossEntropy {
                 logits,
                 targets,

@@ -3,7 +3,7 @@
 
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
 
-use super::graph::{Graph, Var, accumulate};
+use super::graph::{Graph, Var, accumulate, accumulate_range, accumulate_view};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -70,10 +70,14 @@ impl<T: Scalar> Graph<T> {
     /// `a: [..., n, ...]` → `a`'s shape without `axis`.
     #[track_caller]
     pub fn select(&mut self, a: Var, axis: usize, i: usize) -> Var {
-        let s = self.slice(a, axis, i, i + 1);
-        let mut shape = self.shape(s).to_vec();
-        shape.remove(axis);
-        self.reshape(s, &shape)
+        let av = self.value(a);
+        assert!(
+            axis < av.ndim() && i < av.shape()[axis],
+            "select {i} along axis {axis} is out of bounds for shape {:?}",
+            av.shape()
+        );
+        let y = av.index_axis(Axis(axis), i).to_owned();
+        self.push(y, Op::Select { a, axis, index: i })
     }
 
     /// The same values in a new shape (row-major order).
@@ -142,9 +146,8 @@ pub(crate) fn concat_backward<T: Scalar>(
         if ctx.wants(p) {
             let g = ctx
                 .grad
-                .slice_axis(Axis(axis), Slice::from(offset..offset + n))
-                .to_owned();
-            accumulate(grads, p, g);
+                .slice_axis(Axis(axis), Slice::from(offset..offset + n));
+            accumulate_view(grads, p, g);
         }
         offset += n;
     }
@@ -158,11 +161,22 @@ pub(crate) fn slice_backward<T: Scalar>(
     grads: &mut [Option<ArrayD<T>>],
 ) {
     if ctx.wants(a) {
-        let mut g = ArrayD::zeros(ctx.value(a).raw_dim());
-        let n = ctx.grad.shape()[axis];
-        g.slice_axis_mut(Axis(axis), Slice::from(start..start + n))
-            .assign(ctx.grad);
-        accumulate(grads, a, g);
+        let dim = ctx.value(a).raw_dim();
+        accumulate_range(grads, a, &dim, axis, start, ctx.grad.view());
+    }
+}
+
+pub(crate) fn select_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    a: Var,
+    axis: usize,
+    index: usize,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    if ctx.wants(a) {
+        let dim = ctx.value(a).raw_dim();
+        let g = ctx.grad.view().insert_axis(Axis(axis));
+        accumulate_range(grads, a, &dim, axis, index, g);
     }
 }
 
@@ -174,10 +188,10 @@ pub(crate) fn reshape_backward<T: Scalar>(
     if ctx.wants(a) {
         let g = ctx
             .grad
-            .clone()
+            .view()
             .into_shape_with_order(ctx.value(a).raw_dim())
             .expect("same length");
-        accumulate(grads, a, g);
+        accumulate_view(grads, a, g);
     }
 }
 
@@ -192,8 +206,8 @@ pub(crate) fn permute_backward<T: Scalar>(
         for (i, &ax) in axes.iter().enumerate() {
             inverse[ax] = i;
         }
-        let g = ctx.grad.clone().permuted_axes(IxDyn(&inverse));
-        accumulate(grads, a, g);
+        let g = ctx.grad.view().permuted_axes(IxDyn(&inverse));
+        accumulate_view(grads, a, g);
     }
 }
 

@@ -129,22 +129,11 @@ impl LstmCell {
         h: Var,
         c: Var,
     ) -> (Var, Var) {
-        let s = self.hidden_size;
         let w = g.param(store, self.weight_hh);
         let b = g.param(store, self.bias_hh);
         let from_h = g.linear(h, w, Some(b)); // [B, 4S]
         let gates = g.add(x_proj, from_h); // [B, 4S]
-        let i = g.slice(gates, 1, 0, s);
-        let f = g.slice(gates, 1, s, 2 * s);
-        let gg = g.slice(gates, 1, 2 * s, 3 * s);
-        let o = g.slice(gates, 1, 3 * s, 4 * s);
-        let (i, f, gg, o) = (g.sigmoid(i), g.sigmoid(f), g.tanh(gg), g.sigmoid(o)); // [B, S] each
-        let keep = g.mul(f, c);
-        let write = g.mul(i, gg);
-        let c_new = g.add(keep, write); // [B, S]
-        let tc = g.tanh(c_new);
-        let h_new = g.mul(o, tc); // [B, S]
-        (h_new, c_new)
+        g.lstm_cell(gates, c) // [B, S], [B, S]
     }
 
     /// Zero initial state on the tape: `(h₀, c₀)`, both `[B, S]`.

@@ -1,0 +1,191 @@
+//! The fused LSTM cell: gate pre-activations and the old cell state in, new hidden and cell state
+//! out, in one pass over memory instead of four slices, four nonlinearities, three products and a
+//! sum (and their backward passes), each allocating its own `[B, S]` array.
+//!
+//! ```text
+//! [i, f, g, o] = gates                  (column blocks of width S, PyTorch's order)
+//! c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g)
+//! h' = σ(o) ⊙ tanh(c')
+//! ```
+//!
+//! It pushes two nodes, c' and then h' (which reads c'), so backward visits h' first and its
+//! contribution to dc' is in place when c' is visited. Each node keeps the activations its
+//! backward needs: c' keeps `[σ(i), σ(f), tanh(g)]`, h' keeps `[σ(o), tanh(c')]`.
+//!
+//! Backward, with δh = ∂L/∂h', δc = ∂L/∂c' (including h's share `δh ⊙ σ(o) ⊙ (1 − tanh²c')`):
+//! ```text
+//! ∂o_pre = δh ⊙ tanh(c') ⊙ σ(o)(1 − σ(o))
+//! ∂i_pre = δc ⊙ tanh(g) ⊙ σ(i)(1 − σ(i))     ∂f_pre = δc ⊙ c ⊙ σ(f)(1 − σ(f))
+//! ∂g_pre = δc ⊙ σ(i) ⊙ (1 − tanh²g)          ∂c = δc ⊙ σ(f)
+//! ```
+
+use ndarray::{ArrayD, IxDyn};
+
+use super::graph::{Graph, Var, grad_slot};
+use super::op::{Ctx, Op};
+use crate::Scalar;
+
+impl<T: Scalar> Graph<T> {
+    /// One LSTM cell update from the gate pre-activations.
+    ///
+    /// # Shapes
+    /// `gates: [B, 4S]` (blocks i, f, g, o), `c: [B, S]` → `(h' [B, S], c' [B, S])`.
+    #[track_caller]
+    pub fn lstm_cell(&mut self, gates: Var, c: Var) -> (Var, Var) {
+        let (gv, cv) = (self.value(gates), self.value(c));
+        assert!(
+            gv.ndim() == 2 && cv.ndim() == 2 && gv.shape() == [cv.shape()[0], 4 * cv.shape()[1]],
+            "lstm_cell: gates {:?} must be [B, 4S] for c {:?} = [B, S]",
+            gv.shape(),
+            cv.shape()
+        );
+        let (b, s) = (cv.shape()[0], cv.shape()[1]);
+        let gs = gv.as_slice().expect("tape values are in standard layout");
+        let cs = cv.as_slice().expect("tape values are in standard layout");
+        let mut acts = vec![T::zero(); b * 3 * s]; // [B, 3S]: σ(i), σ(f), tanh(g)
+        let mut out = vec![T::zero(); b * 2 * s]; // [B, 2S]: σ(o), tanh(c')
+        let mut c_new = vec![T::zero(); b * s]; // [B, S]
+        let mut h_new = vec![T::zero(); b * s]; // [B, S]
+        // Row by row, one pass per quantity over equal-length slices, so every loop vectorises.
+        for r in 0..b {
+            let g = &gs[r * 4 * s..(r + 1) * 4 * s];
+            let (gi, rest) = g.split_at(s);
+            let (gf, rest) = rest.split_at(s);
+            let (gg, go) = rest.split_at(s);
+            let a = &mut acts[r * 3 * s..(r + 1) * 3 * s];
+            let (ai, rest) = a.split_at_mut(s);
+            let (af, ag) = rest.split_at_mut(s);
+            let (oo, otc) = out[r * 2 * s..(r + 1) * 2 * s].split_at_mut(s);
+            let c_row = &cs[r * s..(r + 1) * s];
+            let cn = &mut c_new[r * s..(r + 1) * s];
+            let hn = &mut h_new[r * s..(r + 1) * s];
+            map_into(ai, gi, T::sigmoid_act);
+            map_into(af, gf, T::sigmoid_act);
+            map_into(ag, gg, T::tanh_act);
+            map_into(oo, go, T::sigmoid_act);
+            for ((((cn, &f), &c), &i), &gt) in
+                cn.iter_mut().zip(&*af).zip(c_row).zip(&*ai).zip(&*ag)
+            {
+                *cn = f * c + i * gt;
+            }
+            map_into(otc, cn, T::tanh_act);
+            for ((hn, &o), &tc) in hn.iter_mut().zip(&*oo).zip(&*otc) {
+                *hn = o * tc;
+            }
+        }
+        let shape =
+            |w: usize, v: Vec<T>| ArrayD::from_shape_vec(IxDyn(&[b, w]), v).expect("sized above");
+        let c_var = self.push(
+            shape(s, c_new),
+            Op::LstmCellState {
+                gates,
+                c,
+                acts: shape(3 * s, acts),
+            },
+        );
+        let h_var = self.push(
+            shape(s, h_new),
+            Op::LstmCellOutput {
+                gates,
+                state: c_var,
+                acts: shape(2 * s, out),
+            },
+        );
+        (h_var, c_var)
+    }
+}
+
+/// `dst[j] = f(src[j])`.
+#[inline(always)]
+fn map_into<T: Scalar>(dst: &mut [T], src: &[T], f: impl Fn(T) -> T) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        *d = f(x);
+    }
+}
+
+/// Backward of c': the i, f, g blocks of ∂gates and ∂c.
+pub(crate) fn lstm_state_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    gates: Var,
+    c: Var,
+    acts: &ArrayD<T>,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    let dc_new = ctx.grad.as_slice().expect("standard layout"); // [B, S]
+    let cv = ctx.value(c);
+    let (b, s) = (cv.shape()[0], cv.shape()[1]);
+    let a = acts.as_slice().expect("standard layout"); // [B, 3S]
+    if ctx.wants(gates) {
+        let cs = cv.as_slice().expect("standard layout");
+        let dg = grad_slot(grads, gates, &ctx.value(gates).raw_dim());
+        let dg = dg.as_slice_mut().expect("standard layout"); // [B, 4S]
+        for r in 0..b {
+            let (ai, af, ag) = (
+                &a[r * 3 * s..r * 3 * s + s],
+                &a[r * 3 * s + s..r * 3 * s + 2 * s],
+                &a[r * 3 * s + 2 * s..(r + 1) * 3 * s],
+            );
+            let (c_row, d_row) = (&cs[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
+            let row = &mut dg[r * 4 * s..r * 4 * s + 3 * s];
+            let (di, rest) = row.split_at_mut(s);
+            let (df, dgg) = rest.split_at_mut(s);
+            for (((di, &d), &i), &gt) in di.iter_mut().zip(d_row).zip(ai).zip(ag) {
+                *di += d * gt * i * (T::one() - i);
+            }
+            for (((df, &d), &f), &c) in df.iter_mut().zip(d_row).zip(af).zip(c_row) {
+                *df += d * c * f * (T::one() - f);
+            }
+            for (((dgg, &d), &i), &gt) in dgg.iter_mut().zip(d_row).zip(ai).zip(ag) {
+                *dgg += d * i * (T::one() - gt * gt);
+            }
+        }
+    }
+    if ctx.wants(c) {
+        let dc = grad_slot(grads, c, &cv.raw_dim());
+        let dc = dc.as_slice_mut().expect("standard layout"); // [B, S]
+        for r in 0..b {
+            let af = &a[r * 3 * s + s..r * 3 * s + 2 * s];
+            let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
+            for ((dc, &d), &f) in dc.iter_mut().zip(d_row).zip(af) {
+                *dc += d * f;
+            }
+        }
+    }
+}
+
+/// Backward of h': the o block of ∂gates and h's share of ∂c'.
+pub(crate) fn lstm_output_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    gates: Var,
+    state: Var,
+    acts: &ArrayD<T>,
+    grads: &mut [Option<ArrayD<T>>],
+) {
+    let dh = ctx.grad.as_slice().expect("standard layout"); // [B, S]
+    let sv = ctx.value(state);
+    let (b, s) = (sv.shape()[0], sv.shape()[1]);
+    let a = acts.as_slice().expect("standard layout"); // [B, 2S]: σ(o), tanh(c')
+    if ctx.wants(gates) {
+        let dg = grad_slot(grads, gates, &ctx.value(gates).raw_dim());
+        let dg = dg.as_slice_mut().expect("standard layout"); // [B, 4S]
+        for r in 0..b {
+            let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
+            let d_o = &mut dg[r * 4 * s + 3 * s..(r + 1) * 4 * s];
+            let d_row = &dh[r * s..(r + 1) * s];
+            for (((d_o, &d), &o), &tc) in d_o.iter_mut().zip(d_row).zip(o).zip(tc) {
+                *d_o += d * tc * o * (T::one() - o);
+            }
+        }
+    }
+    if ctx.wants(state) {
+        let dc = grad_slot(grads, state, &sv.raw_dim());
+        let dc = dc.as_slice_mut().expect("standard layout"); // [B, S]
+        for r in 0..b {
+            let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
+            let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dh[r * s..(r + 1) * s]);
+            for (((dc, &d), &o), &tc) in dc.iter_mut().zip(d_row).zip(o).zip(tc) {
+                *dc += d * o * (T::one() - tc * tc);
+            }
+        }
+    }
+}

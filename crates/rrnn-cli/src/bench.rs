@@ -1,0 +1,143 @@
+//! `rrnn bench`: times one full training step (forward over T steps, cross-entropy on the final
+//! logits, backward, Adam at lr 1e-4, f32) of a performance configuration (`perf/README.md`) and
+//! prints one JSON line, with the same fields as PyTorch's `bench_torch.py` so the two can be
+//! compared line by line (`ms_step` there is `ms_per_step` here, also reported as `ms_step`).
+//!
+//! Threads: matrix products run on matrixmultiply's thread pool, sized once per process from
+//! `MATMUL_NUM_THREADS`. When the variable does not already say `--threads`, the command re-runs
+//! itself with it set, so the setting always takes effect.
+
+use std::process::Command;
+use std::time::Instant;
+
+use clap::Args;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use relational_rnn::ParamStore;
+use relational_rnn::experiment::ModelKind;
+use relational_rnn::nn::SequenceClassifier;
+use relational_rnn::optim::{AdamConfig, OptimizerConfig};
+use relational_rnn::perf::PerfConfig;
+use relational_rnn::train::Trainer;
+
+/// The environment variable matrixmultiply reads its thread count from.
+const THREADS_VAR: &str = "MATMUL_NUM_THREADS";
+
+/// Adam's learning rate, as in `bench_torch.py`.
+const LR: f64 = 1e-4;
+
+/// Arguments of `rrnn bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Performance configuration: A (paper), B (small) or C (project default).
+    #[arg(long, value_parser = parse_config)]
+    config: PerfConfig,
+    /// Model: rmc or lstm.
+    #[arg(long, value_parser = parse_model)]
+    model: ModelKind,
+    /// Threads for the matrix products (1 to 4).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
+    threads: u32,
+    /// Timed steps (the median is reported).
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Seed of the parameters, inputs and labels.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+}
+
+fn parse_config(s: &str) -> Result<PerfConfig, String> {
+    s.parse()
+        .map_err(|e: relational_rnn::ConfigError| e.to_string())
+}
+
+fn parse_model(s: &str) -> Result<ModelKind, String> {
+    match s.parse() {
+        Ok(k @ (ModelKind::Rmc | ModelKind::Lstm)) => Ok(k),
+        Ok(other) => Err(format!(
+            "no PyTorch reference for `{other}`; use rmc or lstm"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Runs the benchmark (re-running the process when the thread count needs setting).
+pub fn run(args: &BenchArgs) -> Result<(), String> {
+    let wanted = args.threads.to_string();
+    if std::env::var(THREADS_VAR).ok().as_deref() != Some(wanted.as_str()) {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot re-run myself: {e}"))?;
+        let status = Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(THREADS_VAR, &wanted)
+            .status()
+            .map_err(|e| format!("cannot re-run myself: {e}"))?;
+        return if status.success() {
+            Ok(())
+        } else {
+            Err(format!("benchmark process failed ({status})"))
+        };
+    }
+    if args.steps == 0 {
+        return Err("--steps must be at least 1".into());
+    }
+    let cfg = args.config;
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let mut store = ParamStore::<f32>::new();
+    let model = SequenceClassifier::new(&cfg.classifier(args.model), &mut store, &mut rng)
+        .map_err(|e| e.to_string())?;
+    let batch = cfg.random_batch(args.seed);
+    let optimizer = OptimizerConfig::Adam(AdamConfig {
+        lr: LR,
+        ..AdamConfig::default()
+    });
+    let mut trainer = Trainer::new(&store, &optimizer).map_err(|e| e.to_string())?;
+    for _ in 0..args.warmup {
+        trainer.step(&model, &mut store, &batch, LR, None);
+    }
+    let mut times: Vec<f64> = (0..args.steps)
+        .map(|_| {
+            let t0 = Instant::now();
+            trainer.step(&model, &mut store, &batch, LR, None);
+            t0.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    let quantile = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
+    let ms = median(&times);
+    let gflop = cfg
+        .gflop_per_step(args.model)
+        .expect("rmc and lstm are timed");
+    let line = serde_json::json!({
+        "config": cfg.to_string(),
+        "batch": cfg.batch_size(),
+        "model": args.model.name(),
+        "threads": args.threads,
+        "ms_per_step": round3(ms),
+        "ms_step": round3(ms),
+        "ms_p10": round3(quantile(0.1)),
+        "ms_p90": round3(quantile(0.9)),
+        "steps": args.steps,
+        "gflop": (gflop * 1e4).round() / 1e4,
+        "gflops": (gflop / ms * 1e4).round() / 10.0,
+        "params": store.num_scalars(),
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// Median of sorted, non-empty `times`.
+fn median(times: &[f64]) -> f64 {
+    let n = times.len();
+    if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        0.5 * (times[n / 2 - 1] + times[n / 2])
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
