@@ -404,3 +404,72 @@ impl std::fmt::Display for Summary {
         )
     }
 }
+
+/// Reads the evaluation records of a run directory written by `rrnn train` (its `metrics.jsonl`).
+pub fn read_metrics(dir: impl AsRef<std::path::Path>) -> std::io::Result<Vec<EvalRecord>> {
+    let path = dir.as_ref().join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path)?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}:{}: {e}", path.display(), i + 1),
+                )
+            })
+        })
+        .collect()
+}
+
+/// One run of a sweep directory written by `rrnn sweep`: `<dir>/<combination>/seed=<s>/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepRun {
+    /// The grid combination, e.g. `heads=2` (nested keys joined by `/`).
+    pub combination: String,
+    /// The seed.
+    pub seed: u64,
+    /// Its evaluation records.
+    pub records: Vec<EvalRecord>,
+}
+
+/// Every run with a `metrics.jsonl` under a sweep directory, sorted by combination then seed.
+pub fn read_sweep(dir: impl AsRef<std::path::Path>) -> std::io::Result<Vec<SweepRun>> {
+    fn walk(
+        root: &std::path::Path,
+        dir: &std::path::Path,
+        out: &mut Vec<SweepRun>,
+    ) -> std::io::Result<()> {
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match name.strip_prefix("seed=").and_then(|s| s.parse().ok()) {
+                Some(seed) if path.join("metrics.jsonl").exists() => {
+                    let combination = dir
+                        .strip_prefix(root)
+                        .map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    out.push(SweepRun {
+                        combination,
+                        seed,
+                        records: read_metrics(&path)?,
+                    });
+                }
+                _ => walk(root, &path, out)?,
+            }
+        }
+        Ok(())
+    }
+    let root = dir.as_ref();
+    let mut out = Vec::new();
+    walk(root, root, &mut out)?;
+    out.sort_by(|a, b| (&a.combination, a.seed).cmp(&(&b.combination, b.seed)));
+    Ok(out)
+}

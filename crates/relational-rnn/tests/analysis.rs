@@ -82,3 +82,26 @@ fn every_task_example_renders_with_its_answer() {
         }
     }
 }
+
+#[test]
+fn sweep_directories_read_back() {
+    use relational_rnn::experiment::{read_metrics, read_sweep};
+    let root = std::env::temp_dir().join(format!("rrnn-sweep-read-{}", std::process::id()));
+    let line = r#"{"step":5,"train_loss":1.5,"train_accuracy":0.25,"test_loss":1.4,"test_accuracy":0.5,"lr":0.001,"elapsed_s":0.1}"#;
+    for (combo, seed) in [("heads=2", 1), ("heads=2", 0), ("heads=1", 0)] {
+        let d = root.join(combo).join(format!("seed={seed}"));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        std::fs::write(d.join("metrics.jsonl"), format!("{line}\n")).expect("write");
+    }
+    let runs = read_sweep(&root).expect("reads");
+    let keys: Vec<(&str, u64)> = runs
+        .iter()
+        .map(|r| (r.combination.as_str(), r.seed))
+        .collect();
+    assert_eq!(keys, vec![("heads=1", 0), ("heads=2", 0), ("heads=2", 1)]);
+    assert_eq!(runs[0].records[0].test_accuracy, 0.5);
+    std::fs::write(root.join("heads=1/seed=0/metrics.jsonl"), "{not json").expect("write");
+    let err = read_metrics(root.join("heads=1/seed=0")).unwrap_err();
+    assert!(err.to_string().contains("metrics.jsonl:1"), "{err}");
+    std::fs::remove_dir_all(root).expect("cleanup");
+}
