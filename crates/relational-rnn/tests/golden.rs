@@ -42,6 +42,14 @@ fn max_diff(what: &str, ours: &ArrayD<f64>, reference: &ArrayD<f64>) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// The core of `config` with freshly initialised parameters (the caller loads the reference's).
+fn build(config: &RmcConfig) -> (RelationalMemory, ParamStore<f64>) {
+    let mut store = ParamStore::<f64>::new();
+    let rmc = RelationalMemory::new(config, &mut store, "rmc", &mut ChaCha8Rng::seed_from_u64(0))
+        .expect("valid config");
+    (rmc, store)
+}
+
 struct Checker<'a> {
     file: &'a Path,
     reference: &'a Tensors,
@@ -85,14 +93,7 @@ fn check_file(file: &Path) -> (f64, String, usize) {
         "the crate's LayerNorm eps is 1e-5"
     );
 
-    let mut store = ParamStore::<f64>::new();
-    let rmc = RelationalMemory::new(
-        &config,
-        &mut store,
-        "rmc",
-        &mut ChaCha8Rng::seed_from_u64(0),
-    )
-    .expect("valid config");
+    let (rmc, mut store) = build(&config);
     // The file must hold exactly our parameters: no more (a tensor we never build) and no less.
     let file_params: Vec<&String> = reference.keys().filter(|k| k.starts_with("rmc.")).collect();
     let ours: Vec<&str> = store.iter().map(|(_, n, _)| n).collect();
@@ -195,14 +196,7 @@ fn a_perturbed_parameter_is_detected() {
     let config = config_from_metadata(&meta["config"]);
     let w = reference.get_mut("rmc.block0.qkv.weight").expect("present");
     w[[0, 0]] += 1e-6;
-    let mut store = ParamStore::<f64>::new();
-    let rmc = RelationalMemory::new(
-        &config,
-        &mut store,
-        "rmc",
-        &mut ChaCha8Rng::seed_from_u64(0),
-    )
-    .expect("valid");
+    let (rmc, mut store) = build(&config);
     checkpoint::load_into(&mut store, &reference, file).expect("loads");
     let mut g = Graph::<f64>::new();
     let inputs = g.constant(reference["inputs"].clone());

@@ -183,25 +183,8 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::optim::test_support::{assert_close, one_param, set};
     use ndarray::{ArrayD, arr1};
-
-    fn one_param(p0: [f64; 2]) -> (ParamStore<f64>, Grads<f64>) {
-        let mut s = ParamStore::new();
-        s.add("w", arr1(&p0).into_dyn());
-        let g = s.zeros_like();
-        (s, g)
-    }
-
-    fn set(g: &mut Grads<f64>, v: [f64; 2]) {
-        let id = g.iter().next().unwrap().0;
-        g.get_mut(id).assign(&arr1(&v).into_dyn());
-    }
-
-    fn assert_close(a: &ArrayD<f64>, want: [f64; 2]) {
-        for (x, w) in a.iter().zip(want) {
-            assert!((x - w).abs() < 1e-12, "got {a}, want {want:?}");
-        }
-    }
 
     /// The textbook update written out once more, independently of the optimiser:
     /// returns the new `(p, m, v)` for one element at step `t`.

@@ -36,6 +36,8 @@ pub mod clip;
 pub mod early_stopping;
 pub mod schedule;
 pub mod sgd;
+#[cfg(test)]
+mod test_support;
 
 use ndarray::ArrayD;
 use serde::{Deserialize, Serialize};

@@ -170,26 +170,8 @@ impl<T: Scalar> Optimizer<T> for Sgd<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ndarray::{ArrayD, arr1};
-
-    /// A store with one 2-element parameter `w = p0` and a gradient holder for it.
-    fn one_param(p0: [f64; 2]) -> (ParamStore<f64>, Grads<f64>) {
-        let mut s = ParamStore::new();
-        s.add("w", arr1(&p0).into_dyn());
-        let g = s.zeros_like();
-        (s, g)
-    }
-
-    fn set(g: &mut Grads<f64>, v: [f64; 2]) {
-        let id = g.iter().next().unwrap().0;
-        g.get_mut(id).assign(&arr1(&v).into_dyn());
-    }
-
-    fn assert_close(a: &ArrayD<f64>, want: [f64; 2]) {
-        for (x, w) in a.iter().zip(want) {
-            assert!((x - w).abs() < 1e-12, "got {a}, want {want:?}");
-        }
-    }
+    use crate::optim::test_support::{assert_close, one_param, set};
+    use ndarray::ArrayD;
 
     fn sgd(momentum: f64, nesterov: bool, weight_decay: f64) -> Sgd<f64> {
         Sgd::new(SgdConfig {
