@@ -11,10 +11,10 @@ use relational_rnn::nn::{
 use relational_rnn::optim::{AdamConfig, EarlyStoppingConfig, Mode, OptimizerConfig};
 use relational_rnn::tasks::Batch;
 use relational_rnn::train::{
-    Control, Event, Hooks, Progress, Snapshot, Stopped, TrainConfig, Trainer, evaluate, fit,
-    fit_from,
+    Control, Event, History, Hooks, Progress, Snapshot, Stopped, TrainConfig, Trainer, evaluate,
+    fit, fit_from,
 };
-use relational_rnn::{ParamStore, Scalar};
+use relational_rnn::{ConfigError, ParamStore, Scalar};
 
 const F: usize = 4;
 const C: usize = 4;
@@ -100,6 +100,27 @@ fn every_model_overfits_eight_examples() {
     }
 }
 
+/// `fit` on fresh random 3-step batches, with a callback that never stops the run.
+fn fit_random(
+    model: &SequenceClassifier,
+    store: &mut ParamStore<f32>,
+    trainer: &mut Trainer<f32>,
+    cfg: &TrainConfig,
+    start: u64,
+    test: &[Batch],
+) -> Result<History, ConfigError> {
+    fit(
+        model,
+        store,
+        trainer,
+        cfg,
+        start,
+        |rng, b| random_batch(rng, 3, b),
+        test,
+        |_, _| Control::Continue,
+    )
+}
+
 fn config(steps: u64) -> TrainConfig {
     TrainConfig {
         optimizer: OptimizerConfig::Adam(AdamConfig {
@@ -121,17 +142,7 @@ fn fit_records_every_evaluation_and_is_deterministic() {
         let (model, mut store) = build::<f32>(&cores()[1], 4);
         let cfg = config(12);
         let mut trainer = Trainer::new(&store, &cfg.optimizer).expect("valid");
-        let h = fit(
-            &model,
-            &mut store,
-            &mut trainer,
-            &cfg,
-            0,
-            |rng, b| random_batch(rng, 3, b),
-            &test,
-            |_, _| Control::Continue,
-        )
-        .expect("valid config");
+        let h = fit_random(&model, &mut store, &mut trainer, &cfg, 0, &test).expect("valid config");
         (h, store)
     };
     let (h1, s1) = run();
@@ -163,47 +174,16 @@ fn resuming_from_a_step_gives_the_uninterrupted_result() {
     // Batches come from per-step RNG streams, so stopping at step 6 and continuing with the same
     // parameters and optimiser reaches the same final parameters as a straight run.
     let test = vec![random_batch(&mut ChaCha8Rng::seed_from_u64(3), 3, 8)];
-    let sample = |rng: &mut ChaCha8Rng, b| random_batch(rng, 3, b);
     let (model, mut straight) = build::<f32>(&cores()[0], 5);
     let cfg = config(10);
     let mut trainer = Trainer::new(&straight, &cfg.optimizer).expect("valid");
-    fit(
-        &model,
-        &mut straight,
-        &mut trainer,
-        &cfg,
-        0,
-        sample,
-        &test,
-        |_, _| Control::Continue,
-    )
-    .expect("ok");
+    fit_random(&model, &mut straight, &mut trainer, &cfg, 0, &test).expect("ok");
 
     let (model, mut resumed) = build::<f32>(&cores()[0], 5);
     let mut trainer = Trainer::new(&resumed, &cfg.optimizer).expect("valid");
-    let h = fit(
-        &model,
-        &mut resumed,
-        &mut trainer,
-        &config(6),
-        0,
-        sample,
-        &test,
-        |_, _| Control::Continue,
-    )
-    .expect("ok");
+    let h = fit_random(&model, &mut resumed, &mut trainer, &config(6), 0, &test).expect("ok");
     assert_eq!(h.records.last().map(|r| r.step), Some(6));
-    fit(
-        &model,
-        &mut resumed,
-        &mut trainer,
-        &cfg,
-        6,
-        sample,
-        &test,
-        |_, _| Control::Continue,
-    )
-    .expect("ok");
+    fit_random(&model, &mut resumed, &mut trainer, &cfg, 6, &test).expect("ok");
     assert_eq!(straight, resumed);
 }
 
@@ -225,17 +205,7 @@ fn early_stopping_and_callbacks_end_the_run() {
         ..config(100)
     };
     let mut trainer = Trainer::new(&store, &cfg.optimizer).expect("valid");
-    let h = fit(
-        &model,
-        &mut store,
-        &mut trainer,
-        &cfg,
-        0,
-        |r, b| random_batch(r, 3, b),
-        &test,
-        |_, _| Control::Continue,
-    )
-    .expect("ok");
+    let h = fit_random(&model, &mut store, &mut trainer, &cfg, 0, &test).expect("ok");
     assert_eq!(h.stopped, Stopped::EarlyStopped { best_step: 5 });
     assert_eq!(h.records.len(), 3);
 
