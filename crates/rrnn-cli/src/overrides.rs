@@ -238,8 +238,14 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Experiment, String> {
         }
     }
     if let Some(task) = sources.task {
+        // The CLI name (`babi-qa2`) maps onto the config's serde tag (`task = "babi"`) plus, for
+        // bAbI, its `kind`.
         let kind: TaskKind = task.parse()?;
-        insert(&mut patch, "task.task", kind.name().into())?;
+        let tagged = serde_json::to_value(kind.default_config()).map_err(|e| e.to_string())?;
+        insert(&mut patch, "task.task", tagged["task"].clone())?;
+        if let Some(babi_kind) = tagged.get("kind") {
+            insert(&mut patch, "task.kind", babi_kind.clone())?;
+        }
     }
     if let Some(model) = sources.model {
         let kind: ModelKind = model
@@ -247,11 +253,17 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Experiment, String> {
             .map_err(|e: relational_rnn::ConfigError| e.to_string())?;
         insert(&mut patch, "model.core.kind", kind.name().into())?;
     }
-    let task: TaskKind = patch
-        .pointer("/task/task")
-        .and_then(Value::as_str)
-        .ok_or("no task: give --task or set task.task in the config")?
-        .parse()?;
+    let task: TaskKind = match patch.pointer("/task/task").and_then(Value::as_str) {
+        Some("babi") => {
+            let kind = patch
+                .pointer("/task/kind")
+                .and_then(Value::as_str)
+                .unwrap_or("qa1");
+            format!("babi-{kind}").parse()?
+        }
+        Some(name) => name.parse()?,
+        None => return Err("no task: give --task or set task.task in the config".into()),
+    };
     let model: ModelKind = patch
         .pointer("/model/core/kind")
         .and_then(Value::as_str)

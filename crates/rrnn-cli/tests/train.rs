@@ -390,3 +390,43 @@ fn sweep_prints_runs_and_summarizes() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn every_task_name_trains_including_babi_kinds() {
+    // Regression: `--task babi-qa2` must become `task = "babi", kind = "qa2"` in the config.
+    for task in ["babi-qa1", "babi-qa3", "tracking", "pairs", "sorting"] {
+        let dir = temp(&format!("task-{task}"));
+        let out = rrnn(&[
+            "train",
+            "--task",
+            task,
+            "--model",
+            "lstm",
+            "--steps",
+            "2",
+            "--batch",
+            "4",
+            "--set",
+            "test_size=8",
+            "--set",
+            "eval_every=2",
+            "--out",
+            dir.to_str().unwrap(),
+        ]);
+        ok(&out);
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        let t = &config["experiment"]["task"];
+        if let Some(kind) = task.strip_prefix("babi-") {
+            assert_eq!(
+                (t["task"].as_str(), t["kind"].as_str()),
+                (Some("babi"), Some(kind)),
+                "{config}"
+            );
+        } else {
+            assert_eq!(t["task"].as_str(), Some(task), "{config}");
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
