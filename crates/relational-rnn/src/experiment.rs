@@ -16,6 +16,7 @@ use crate::nn::{
     ClassifierConfig, CoreConfig, LstmConfig, RmcConfig, RrnnCellConfig, SequenceClassifier,
 };
 use crate::plot::{PlotError, Series};
+pub use crate::stats::mean_std;
 use crate::tasks::{Batch, Dataset, Split, Task, TaskConfig, generate_reasoning_data};
 use crate::train::{Control, EvalRecord, History, TrainConfig, Trainer, evaluate, fit};
 use crate::{ConfigError, ParamStore};
@@ -219,7 +220,7 @@ pub fn run(
     let task = experiment.validate()?;
     let t0 = Instant::now();
     let (test, hard) = experiment.eval_sets()?;
-    let test = test.batch.chunks(EVAL_CHUNK);
+    let test = eval_batches(&test);
     let (model, mut store) = experiment.init()?;
     let mut trainer = Trainer::new(&store, &experiment.train.optimizer)?;
     let history = fit(
@@ -235,7 +236,7 @@ pub fn run(
             Control::Continue
         },
     )?;
-    let hard = evaluate(&model, &store, &hard.batch.chunks(EVAL_CHUNK));
+    let hard = evaluate(&model, &store, &eval_batches(&hard));
     Ok(RunResult {
         experiment: experiment.clone(),
         params: store.num_scalars(),
@@ -245,18 +246,6 @@ pub fn run(
         hard,
         wall_s: t0.elapsed().as_secs_f64(),
     })
-}
-
-/// Mean and sample standard deviation (n − 1; 0 for one value).
-pub fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
 }
 
 /// Which curve of a run to draw.

@@ -48,6 +48,7 @@ pub mod params;
 pub mod perf;
 pub mod plot;
 pub mod scalar;
+pub mod stats;
 pub mod tasks;
 pub mod train;
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use relational_rnn::experiment::{EVAL_CHUNK, Experiment};
+use relational_rnn::experiment::{Experiment, eval_batches};
 use relational_rnn::tasks::{Batch, Split};
 use relational_rnn::train::{
     Control, EvalRecord, Event, Hooks, Progress, Snapshot, StepStats, Stopped, Trainer, evaluate,
@@ -67,7 +67,7 @@ struct Session {
 /// The fixed evaluation sets, in chunks.
 fn eval_sets(experiment: &Experiment) -> Result<(Vec<Batch>, Vec<Batch>), String> {
     let (test, hard) = experiment.eval_sets().map_err(|e| e.to_string())?;
-    Ok((test.batch.chunks(EVAL_CHUNK), hard.batch.chunks(EVAL_CHUNK)))
+    Ok((eval_batches(&test), eval_batches(&hard)))
 }
 
 /// Resolves, validates and builds everything, then creates the directory; a failure after

@@ -42,13 +42,7 @@ impl Bar {
         if values.is_empty() {
             return Err(PlotError::invalid(format!("bar `{label}`: no values")));
         }
-        let n = values.len() as f64;
-        let mean = values.iter().sum::<f64>() / n;
-        let std = if values.len() < 2 {
-            0.0
-        } else {
-            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt()
-        };
+        let (mean, std) = crate::stats::mean_std(values);
         Ok(Self::new(label, mean).with_err(std))
     }
 

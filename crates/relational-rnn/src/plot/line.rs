@@ -72,21 +72,9 @@ impl Series {
                 x.len()
             )));
         }
-        let r = runs.len() as f64;
-        let mean: Vec<f64> = (0..x.len())
-            .map(|t| runs.iter().map(|run| run[t]).sum::<f64>() / r)
-            .collect();
-        let std: Vec<f64> = mean
-            .iter()
-            .enumerate()
-            .map(|(t, m)| {
-                if runs.len() < 2 {
-                    return 0.0;
-                }
-                let ss: f64 = runs.iter().map(|run| (run[t] - m).powi(2)).sum();
-                (ss / (r - 1.0)).sqrt()
-            })
-            .collect();
+        let (mean, std): (Vec<f64>, Vec<f64>) = (0..x.len())
+            .map(|t| crate::stats::mean_std(&runs.iter().map(|run| run[t]).collect::<Vec<_>>()))
+            .unzip();
         let lower = mean.iter().zip(&std).map(|(m, s)| m - s).collect();
         let upper = mean.iter().zip(&std).map(|(m, s)| m + s).collect();
         Ok(Self {
