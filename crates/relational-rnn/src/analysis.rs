@@ -8,7 +8,7 @@ use ndarray::{Array2, Array3, ArrayD, Axis, s};
 
 use crate::experiment::RunResult;
 use crate::loss::argmax_rows;
-use crate::nn::{Core, SequenceClassifier};
+use crate::nn::SequenceClassifier;
 use crate::tasks::Batch;
 use crate::train::History;
 use crate::{Graph, ParamStore, Scalar};
@@ -212,9 +212,4 @@ pub fn convergence(runs: &[RunResult], threshold: f64) -> (Option<(f64, f64)>, u
         (reached > 0).then(|| crate::experiment::mean_std(&steps)),
         reached,
     )
-}
-
-/// Whether the model has attention to show (the RMC and the hybrid do, the LSTM does not).
-pub fn has_attention(model: &SequenceClassifier) -> bool {
-    !matches!(model.core(), Core::Lstm(_))
 }

@@ -26,6 +26,6 @@ pub use layer_norm::{LAYER_NORM_EPS, LayerNorm};
 pub use linear::Linear;
 pub use lstm::{Lstm, LstmCell, LstmConfig};
 pub use mlp::Mlp;
-pub use model::{Model, Unrolled, sequence_input};
+pub use model::{Model, Unrolled};
 pub use relational_memory::{GateStyle, RelationalMemory, RmcConfig, RmcStep};
 pub use rrnn_cell::{RelationalRNNCell, RrnnCellConfig, RrnnStep};

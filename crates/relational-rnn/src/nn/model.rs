@@ -1,8 +1,6 @@
 //! What the LSTM, the Relational Memory Core and the hybrid cell have in common: they turn a
 //! sequence of inputs into a sequence of outputs, one recurrent step at a time.
 
-use ndarray::Array3;
-
 use crate::{Graph, ParamStore, Scalar, Var};
 
 /// The result of unrolling a model over a sequence: per-step outputs plus what the notebook
@@ -31,12 +29,4 @@ pub trait Model<T: Scalar> {
     /// # Shapes
     /// `inputs: [T, B, F]` → T outputs `[B, output_size]`.
     fn unroll(&self, g: &mut Graph<T>, store: &ParamStore<T>, inputs: Var) -> Unrolled;
-}
-
-/// Puts a time-major data array on the tape as a constant (no gradient).
-///
-/// # Shapes
-/// `inputs: [T, B, F]` → a var of the same shape.
-pub fn sequence_input<T: Scalar>(g: &mut Graph<T>, inputs: &Array3<T>) -> Var {
-    g.constant(inputs.clone().into_dyn())
 }
