@@ -200,3 +200,43 @@ fn fused_lstm_cell_equals_the_composition() {
         assert!(diff.iter().all(|&d| d < 1e-15), "{diff}");
     }
 }
+
+#[test]
+fn packed_attention_output_and_weights() {
+    // B 2, R 3, H 2, K 2, V 3: p is [B, R, H·(2K+V)] = [2, 3, 14].
+    let p = randn(&[2, 3, 14], 46);
+    assert_grads(
+        |g, v| {
+            let (out, weights) = g.packed_attention(v[0], 2, 2);
+            // Read the weights too, so δA has a share from outside the op.
+            let w = g.reshape(weights, &[2, 2 * 3 * 3]); // [B, H·R·R]
+            let w = g.tanh(w);
+            let out = g.reshape(out, &[2, 3 * 6]); // [B, R·H·V]
+            g.concat(&[out, w], 1)
+        },
+        &[p],
+    );
+}
+
+#[test]
+fn packed_attention_equals_the_composition() {
+    use relational_rnn::nn::scaled_dot_product_attention;
+    let (b, r, h, k, v) = (2, 4, 3, 2, 5);
+    let mut g = Graph::<f64>::new();
+    let p = g.constant(randn(&[b, r, h * (2 * k + v)], 47));
+    let (out, weights) = g.packed_attention(p, h, k);
+    // The unfused reference: split heads, slice q/k/v, attend, merge heads.
+    let ph = g.reshape(p, &[b, r, h, 2 * k + v]);
+    let ph = g.permute(ph, &[0, 2, 1, 3]); // [B, H, R, 2K+V]
+    let q = g.slice(ph, 3, 0, k);
+    let kk = g.slice(ph, 3, k, 2 * k);
+    let vv = g.slice(ph, 3, 2 * k, 2 * k + v);
+    let (o, a) = scaled_dot_product_attention(&mut g, q, kk, vv);
+    let o = g.permute(o, &[0, 2, 1, 3]);
+    let o = g.reshape(o, &[b, r, h * v]);
+    for (fused, reference) in [(out, o), (weights, a)] {
+        assert_eq!(g.shape(fused), g.shape(reference));
+        let diff = (g.value(fused) - g.value(reference)).mapv(f64::abs);
+        assert!(diff.iter().all(|&d| d < 1e-14), "{diff}");
+    }
+}

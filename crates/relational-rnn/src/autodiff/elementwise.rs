@@ -1,9 +1,10 @@
 //! Element-wise ops. `add`, `sub` and `mul` broadcast like NumPy (trailing axes aligned, size-1
 //! axes stretched); their backward sums the gradient back down to each operand's shape.
 
-use ndarray::{ArrayD, Axis, Zip};
+use ndarray::{ArrayD, Axis, IxDyn, Zip};
 
-use super::graph::{Graph, Var, accumulate, accumulate_view};
+use super::buffers::GradSlots;
+use super::graph::{Graph, Var, accumulate, accumulate_view, accumulate_zip};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -13,32 +14,6 @@ pub(crate) fn standard<T: Scalar>(a: ArrayD<T>) -> ArrayD<T> {
         a
     } else {
         a.as_standard_layout().into_owned()
-    }
-}
-
-/// `f` of every element; over the flat slice when `a` is contiguous, so the loop vectorises.
-pub(crate) fn map_values<T: Scalar>(a: &ArrayD<T>, f: impl Fn(T) -> T) -> ArrayD<T> {
-    match a.as_slice() {
-        Some(s) => ArrayD::from_shape_vec(a.raw_dim(), s.iter().map(|&x| f(x)).collect())
-            .expect("same length"),
-        None => a.mapv(f),
-    }
-}
-
-/// `f(a, b)` element by element for equally shaped `a` and `b` (flat slices when contiguous).
-pub(crate) fn zip_values<T: Scalar>(
-    a: &ArrayD<T>,
-    b: &ArrayD<T>,
-    f: impl Fn(T, T) -> T,
-) -> ArrayD<T> {
-    debug_assert_eq!(a.shape(), b.shape());
-    match (a.as_slice(), b.as_slice()) {
-        (Some(x), Some(y)) => ArrayD::from_shape_vec(
-            a.raw_dim(),
-            x.iter().zip(y).map(|(&x, &y)| f(x, y)).collect(),
-        )
-        .expect("same length"),
-        _ => Zip::from(a).and(b).map_collect(|&x, &y| f(x, y)),
     }
 }
 
@@ -85,16 +60,44 @@ fn broadcast_shape(a: &[usize], b: &[usize], op: &str) -> Vec<usize> {
 }
 
 impl<T: Scalar> Graph<T> {
+    /// `f(a)` element by element into the next node's (reused) buffer.
+    fn unary(&mut self, a: Var, f: impl Fn(T) -> T) -> ArrayD<T> {
+        let mut y = self.buffer(0, self.value(a).raw_dim());
+        let ys = y.as_slice_mut().expect("buffers are in standard layout");
+        let xs = self
+            .value(a)
+            .as_slice()
+            .expect("tape values are in standard layout");
+        for (y, &x) in ys.iter_mut().zip(xs) {
+            *y = f(x);
+        }
+        y
+    }
+
+    /// `f(a, b)` element by element with broadcasting, into the next node's (reused) buffer;
+    /// over flat slices when the shapes are equal.
     #[track_caller]
     fn binary(&mut self, a: Var, b: Var, name: &str, f: impl Fn(T, T) -> T) -> ArrayD<T> {
-        let shape = broadcast_shape(self.shape(a), self.shape(b), name);
-        let (av, bv) = (self.value(a), self.value(b));
-        if av.shape() == bv.shape() {
-            return zip_values(av, bv, f);
+        if self.shape(a) == self.shape(b) {
+            let mut y = self.buffer(0, self.value(a).raw_dim());
+            let ys = y.as_slice_mut().expect("buffers are in standard layout");
+            let (av, bv) = (self.value(a), self.value(b));
+            let xs = av.as_slice().expect("tape values are in standard layout");
+            let zs = bv.as_slice().expect("tape values are in standard layout");
+            for ((y, &x), &z) in ys.iter_mut().zip(xs).zip(zs) {
+                *y = f(x, z);
+            }
+            return y;
         }
-        let av = av.broadcast(shape.clone()).expect("checked");
-        let bv = bv.broadcast(shape).expect("checked");
-        Zip::from(&av).and(&bv).map_collect(|&x, &y| f(x, y))
+        let shape = broadcast_shape(self.shape(a), self.shape(b), name);
+        let mut y = self.buffer(0, IxDyn(&shape));
+        let av = self.value(a).broadcast(y.raw_dim()).expect("checked");
+        let bv = self.value(b).broadcast(y.raw_dim()).expect("checked");
+        Zip::from(&mut y)
+            .and(&av)
+            .and(&bv)
+            .for_each(|y, &x, &z| *y = f(x, z));
+        y
     }
 
     /// `a + b` with broadcasting.
@@ -134,7 +137,7 @@ impl<T: Scalar> Graph<T> {
     /// `a: [...]` → same.
     pub fn affine(&mut self, a: Var, scale: f64, shift: f64) -> Var {
         let (s, c) = (T::from_f64_lossy(scale), T::from_f64_lossy(shift));
-        let y = map_values(self.value(a), |x| s * x + c);
+        let y = self.unary(a, |x| s * x + c);
         self.push(y, Op::Affine { a, scale: s })
     }
 
@@ -143,7 +146,7 @@ impl<T: Scalar> Graph<T> {
     /// # Shapes
     /// `a: [...]` → same.
     pub fn tanh(&mut self, a: Var) -> Var {
-        let y = map_values(self.value(a), T::tanh_act);
+        let y = self.unary(a, T::tanh_act);
         self.push(y, Op::Tanh(a))
     }
 
@@ -152,7 +155,7 @@ impl<T: Scalar> Graph<T> {
     /// # Shapes
     /// `a: [...]` → same.
     pub fn sigmoid(&mut self, a: Var) -> Var {
-        let y = map_values(self.value(a), T::sigmoid_act);
+        let y = self.unary(a, T::sigmoid_act);
         self.push(y, Op::Sigmoid(a))
     }
 
@@ -161,7 +164,7 @@ impl<T: Scalar> Graph<T> {
     /// # Shapes
     /// `a: [...]` → same.
     pub fn relu(&mut self, a: Var) -> Var {
-        let y = map_values(self.value(a), |x| x.max(T::zero()));
+        let y = self.unary(a, |x| x.max(T::zero()));
         self.push(y, Op::Relu(a))
     }
 }
@@ -172,7 +175,7 @@ pub(crate) fn add_backward<T: Scalar>(
     a: Var,
     b: Var,
     sign: T,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     if ctx.wants(a) {
         if ctx.grad.shape() == ctx.value(a).shape() {
@@ -198,27 +201,38 @@ pub(crate) fn add_backward<T: Scalar>(
     }
 }
 
-pub(crate) fn mul_backward<T: Scalar>(
+pub(crate) fn mul_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, b: Var, grads: &mut GradSlots<T>) {
+    let (av, bv) = (ctx.value(a), ctx.value(b));
+    for (target, other) in [(a, bv), (b, av)] {
+        if !ctx.wants(target) {
+            continue;
+        }
+        let tv = ctx.value(target);
+        if tv.shape() == ctx.grad.shape() && other.shape() == ctx.grad.shape() {
+            let g = ctx.grad.as_slice().expect("standard layout");
+            let o = other
+                .as_slice()
+                .expect("tape values are in standard layout");
+            accumulate_zip(grads, target, &tv.raw_dim(), g, o, |g, x| g * x);
+        } else {
+            accumulate(grads, target, unbroadcast(ctx.grad * other, tv.shape()));
+        }
+    }
+}
+
+/// `f(incoming gradient, y)` accumulated into `a`'s slot, for an element-wise op whose output
+/// is `y` (or whose input is `y`, for relu).
+fn elementwise_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
     a: Var,
-    b: Var,
-    grads: &mut [Option<ArrayD<T>>],
+    y: &ArrayD<T>,
+    grads: &mut GradSlots<T>,
+    f: impl Fn(T, T) -> T,
 ) {
-    let (av, bv) = (ctx.value(a), ctx.value(b));
-    let times = |other: &ArrayD<T>| {
-        if other.shape() == ctx.grad.shape() {
-            zip_values(ctx.grad, other, |g, x| g * x)
-        } else {
-            ctx.grad * other
-        }
-    };
     if ctx.wants(a) {
-        let g = times(bv);
-        accumulate(grads, a, unbroadcast(g, av.shape()));
-    }
-    if ctx.wants(b) {
-        let g = times(av);
-        accumulate(grads, b, unbroadcast(g, bv.shape()));
+        let g = ctx.grad.as_slice().expect("standard layout");
+        let ys = y.as_slice().expect("tape values are in standard layout");
+        accumulate_zip(grads, a, &ctx.value(a).raw_dim(), g, ys, f);
     }
 }
 
@@ -226,39 +240,24 @@ pub(crate) fn affine_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
     a: Var,
     scale: T,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
-    if ctx.wants(a) {
-        accumulate(grads, a, map_values(ctx.grad, |g| g * scale));
-    }
+    elementwise_backward(ctx, a, ctx.grad, grads, |g, _| g * scale);
 }
 
 /// d tanh = 1 − y².
-pub(crate) fn tanh_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut [Option<ArrayD<T>>]) {
-    if ctx.wants(a) {
-        let g = zip_values(ctx.grad, ctx.output(), |g, y| g * (T::one() - y * y));
-        accumulate(grads, a, g);
-    }
+pub(crate) fn tanh_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut GradSlots<T>) {
+    elementwise_backward(ctx, a, ctx.output(), grads, |g, y| g * (T::one() - y * y));
 }
 
 /// d σ = y (1 − y).
-pub(crate) fn sigmoid_backward<T: Scalar>(
-    ctx: &Ctx<'_, T>,
-    a: Var,
-    grads: &mut [Option<ArrayD<T>>],
-) {
-    if ctx.wants(a) {
-        let g = zip_values(ctx.grad, ctx.output(), |g, y| g * y * (T::one() - y));
-        accumulate(grads, a, g);
-    }
+pub(crate) fn sigmoid_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut GradSlots<T>) {
+    elementwise_backward(ctx, a, ctx.output(), grads, |g, y| g * y * (T::one() - y));
 }
 
 /// d relu = 1 where the input was positive (0 at exactly 0, as PyTorch).
-pub(crate) fn relu_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut [Option<ArrayD<T>>]) {
-    if ctx.wants(a) {
-        let g = zip_values(ctx.grad, ctx.value(a), |g, x| {
-            if x > T::zero() { g } else { T::zero() }
-        });
-        accumulate(grads, a, g);
-    }
+pub(crate) fn relu_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut GradSlots<T>) {
+    elementwise_backward(ctx, a, ctx.value(a), grads, |g, x| {
+        if x > T::zero() { g } else { T::zero() }
+    });
 }

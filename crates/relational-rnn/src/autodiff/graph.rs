@@ -2,8 +2,9 @@
 
 use std::collections::HashMap;
 
-use ndarray::{ArrayD, ArrayViewD, Axis, Slice};
+use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
 
+use super::buffers::{GradSlots, Recycler};
 use super::elementwise::standard;
 use super::op::Op;
 use crate::{Grads, ParamId, ParamStore, Scalar};
@@ -33,11 +34,16 @@ pub(crate) struct Node<T> {
 /// Build a computation by calling op methods (`g.linear(x, w, Some(b))`, `g.tanh(h)`, …), call
 /// [`backward`](Self::backward) on a scalar, then read [`grad`](Self::grad) of any node or collect
 /// the parameter gradients with [`param_grads`](Self::param_grads). [`clear`](Self::clear) empties
-/// the tape but keeps its allocation for the next step.
+/// the tape but keeps its arrays: the next step's ops reuse them (see `buffers`), so a training
+/// loop that clears and rebuilds the same tape allocates no large arrays after its first step.
 pub struct Graph<T> {
     pub(crate) nodes: Vec<Node<T>>,
     params: HashMap<(u64, ParamId), Var>,
-    grads: Vec<Option<ArrayD<T>>>,
+    grads: GradSlots<T>,
+    /// Node values of the previous tape, by node position.
+    values: Recycler<T>,
+    /// Arrays ops saved for backward (layer norm's x̂ and 1/σ, …), by `2 · position + part`.
+    saved: Recycler<T>,
 }
 
 impl<T: Scalar> Default for Graph<T> {
@@ -52,15 +58,35 @@ impl<T: Scalar> Graph<T> {
         Self {
             nodes: Vec::new(),
             params: HashMap::new(),
-            grads: Vec::new(),
+            grads: GradSlots::default(),
+            values: Recycler::default(),
+            saved: Recycler::default(),
         }
     }
 
-    /// Removes every node (and gradient), keeping the capacity.
+    /// Removes every node (and gradient), keeping their arrays for the next tape.
     pub fn clear(&mut self) {
-        self.nodes.clear();
+        for (i, node) in self.nodes.drain(..).enumerate() {
+            self.values.put(i, node.value);
+            for (part, a) in node.op.into_saved().into_iter().enumerate() {
+                self.saved.put(2 * i + part, a);
+            }
+        }
         self.params.clear();
-        self.grads.clear();
+        self.grads.reset(0);
+    }
+
+    /// An array of shape `dim` for the value of the node `ahead` positions past the end of the
+    /// tape (0: the next node), reused from the previous tape when it fits. Its contents are
+    /// **unspecified**: the op overwrites every element.
+    pub(crate) fn buffer(&mut self, ahead: usize, dim: IxDyn) -> ArrayD<T> {
+        self.values.take(self.nodes.len() + ahead, &dim)
+    }
+
+    /// Like [`buffer`](Self::buffer), for part `part` (0 or 1) of what the op saves for backward.
+    pub(crate) fn saved_buffer(&mut self, ahead: usize, part: usize, dim: IxDyn) -> ArrayD<T> {
+        debug_assert!(part < 2);
+        self.saved.take(2 * (self.nodes.len() + ahead) + part, &dim)
     }
 
     /// Number of nodes on the tape.
@@ -76,7 +102,8 @@ impl<T: Scalar> Graph<T> {
     /// Pushes a node computed from `parents`; it requires a gradient when any parent does.
     pub(crate) fn push(&mut self, value: ArrayD<T>, op: Op<T>) -> Var {
         let value = standard(value);
-        let requires_grad = op.parents().iter().any(|p| self.nodes[p.0].requires_grad);
+        let mut requires_grad = false;
+        op.for_each_parent(|p| requires_grad |= self.nodes[p.0].requires_grad);
         self.nodes.push(Node {
             value,
             op,
@@ -111,7 +138,10 @@ impl<T: Scalar> Graph<T> {
         if let Some(&v) = self.params.get(&key) {
             return v;
         }
-        let v = self.push_leaf(store.get(id).clone(), Op::Param, true);
+        let value = store.get(id);
+        let mut copy = self.buffer(0, value.raw_dim());
+        copy.assign(value);
+        let v = self.push_leaf(copy, Op::Param, true);
         self.params.insert(key, v);
         v
     }
@@ -172,27 +202,26 @@ impl<T: Scalar> Graph<T> {
             seed.shape(),
             self.shape(out)
         );
-        self.grads.clear();
-        self.grads.resize_with(self.nodes.len(), || None);
-        self.grads[out.0] = Some(seed);
+        self.grads.reset(self.nodes.len());
+        self.grads.set(out.0, seed);
         for i in (0..=out.0).rev() {
             if !self.nodes[i].requires_grad {
                 continue;
             }
-            let Some(grad) = self.grads[i].take() else {
+            let Some(grad) = self.grads.take(i) else {
                 continue;
             };
             self.nodes[i]
                 .op
                 .backward(&self.nodes, i, &grad, &mut self.grads);
-            self.grads[i] = Some(grad);
+            self.grads.set(i, grad);
         }
     }
 
     /// The gradient of the last backward pass with respect to `v` (`None` when nothing flowed
     /// into it).
     pub fn grad(&self, v: Var) -> Option<&ArrayD<T>> {
-        self.grads.get(v.0).and_then(Option::as_ref)
+        self.grads.get(v)
     }
 
     /// Parameter gradients of `store` from the last backward pass, zero for parameters that
@@ -217,28 +246,26 @@ impl<T: Scalar> Graph<T> {
     }
 }
 
-/// Adds `contribution` into the gradient slot of `v`.
-pub(crate) fn accumulate<T: Scalar>(
-    grads: &mut [Option<ArrayD<T>>],
-    v: Var,
-    contribution: ArrayD<T>,
-) {
-    match &mut grads[v.0] {
+/// Adds `contribution` into the gradient slot of `v` (moves it in when the slot is empty).
+pub(crate) fn accumulate<T: Scalar>(grads: &mut GradSlots<T>, v: Var, contribution: ArrayD<T>) {
+    match grads.slot_mut(v) {
         Some(g) => add_into(g, &contribution.view()),
-        slot @ None => *slot = Some(standard(contribution)),
+        None => grads.fill_empty(v, standard(contribution)),
     }
 }
 
-/// Adds the view `contribution` into the gradient slot of `v`, copying it only when the slot is
-/// still empty (no temporary when an op passes its incoming gradient straight through).
+/// Adds the view `contribution` into the gradient slot of `v`, copying it into a reused array when
+/// the slot is still empty (no temporary when an op passes its incoming gradient straight through).
 pub(crate) fn accumulate_view<T: Scalar>(
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
     v: Var,
     contribution: ArrayViewD<'_, T>,
 ) {
-    match &mut grads[v.0] {
-        Some(g) => add_into(g, &contribution),
-        slot @ None => *slot = Some(contribution.as_standard_layout().into_owned()),
+    let (g, fresh) = grads.slot_or_fresh(v, &contribution.raw_dim());
+    if fresh {
+        g.assign(&contribution);
+    } else {
+        add_into(g, &contribution);
     }
 }
 
@@ -246,7 +273,7 @@ pub(crate) fn accumulate_view<T: Scalar>(
 /// full shape is `dim` (zeros first when the slot is empty): the backward of slicing, without a
 /// zero-padded temporary per slice.
 pub(crate) fn accumulate_range<T: Scalar>(
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
     v: Var,
     dim: &ndarray::IxDyn,
     axis: usize,
@@ -254,9 +281,36 @@ pub(crate) fn accumulate_range<T: Scalar>(
     contribution: ArrayViewD<'_, T>,
 ) {
     let n = contribution.shape()[axis];
-    let g = grads[v.0].get_or_insert_with(|| ArrayD::zeros(dim.clone()));
+    let g = grads.zeroed(v, dim);
     let mut part = g.slice_axis_mut(Axis(axis), Slice::from(start..start + n));
     part += &contribution;
+}
+
+/// Writes `f(x_j, y_j)` into the gradient slot of `v` (shape `dim`, flat `x` and `y` of its
+/// length), or adds it when the slot already holds a gradient: the backward of element-wise ops
+/// without a temporary.
+pub(crate) fn accumulate_zip<T: Scalar>(
+    grads: &mut GradSlots<T>,
+    v: Var,
+    dim: &ndarray::IxDyn,
+    x: &[T],
+    y: &[T],
+    f: impl Fn(T, T) -> T,
+) {
+    let (g, fresh) = grads.slot_or_fresh(v, dim);
+    let g = g
+        .as_slice_mut()
+        .expect("gradient slots are in standard layout");
+    debug_assert!(g.len() == x.len() && g.len() == y.len());
+    if fresh {
+        for ((g, &x), &y) in g.iter_mut().zip(x).zip(y) {
+            *g = f(x, y);
+        }
+    } else {
+        for ((g, &x), &y) in g.iter_mut().zip(x).zip(y) {
+            *g += f(x, y);
+        }
+    }
 }
 
 /// `g += c` over flat slices when both are contiguous (the common case on the tape).
@@ -276,11 +330,11 @@ fn add_into<T: Scalar>(g: &mut ArrayD<T>, c: &ArrayViewD<'_, T>) {
 /// The gradient slot of `v`, zero-filled with shape `dim` when still empty: backward matrix
 /// products accumulate straight into it (`general_mat_mul` with β = 1).
 pub(crate) fn grad_slot<'g, T: Scalar>(
-    grads: &'g mut [Option<ArrayD<T>>],
+    grads: &'g mut GradSlots<T>,
     v: Var,
     dim: &ndarray::IxDyn,
 ) -> &'g mut ArrayD<T> {
-    let g = grads[v.0].get_or_insert_with(|| ArrayD::zeros(dim.clone()));
+    let g = grads.zeroed(v, dim);
     debug_assert!(g.is_standard_layout() && g.raw_dim() == *dim);
     g
 }

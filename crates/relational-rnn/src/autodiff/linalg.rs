@@ -5,9 +5,10 @@
 //! over T steps sums its T gradients in place, with no temporary per step).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, Array3, ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Axis, IxDyn};
+use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Dimension};
 
-use super::graph::{Graph, Var, accumulate, grad_slot};
+use super::buffers::GradSlots;
+use super::graph::{Graph, Var, grad_slot};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -57,25 +58,37 @@ impl<T: Scalar> Graph<T> {
             wv.shape()
         );
         let out_dim = wv.shape()[1];
+        if let Some(b) = b {
+            let bs = self.value(b).shape();
+            assert!(
+                bs == [out_dim],
+                "linear: bias {bs:?} does not match output width {out_dim}"
+            );
+        }
+        let mut dim = self.value(x).raw_dim();
+        let last = dim.ndim() - 1;
+        dim[last] = out_dim;
+        let mut y = self.buffer(0, dim); // [..., O]
+        let (xv, wv) = (self.value(x), self.value(w));
         let x2 = as_matrix(xv); // [M, I]
         let w2 = wv.view().into_dimensionality().expect("checked 2-d");
-        let mut y = Array2::zeros((x2.nrows(), out_dim)); // [M, O]
-        if let Some(b) = b {
-            let bv = self.value(b);
-            assert!(
-                bv.shape() == [out_dim],
-                "linear: bias {:?} does not match output width {out_dim}",
-                bv.shape()
-            );
-            y += &bv
-                .view()
-                .into_dimensionality::<ndarray::Ix1>()
-                .expect("1-d");
-        }
-        general_mat_mul(T::one(), &x2, &w2, T::one(), &mut y);
-        let mut shape = xv.shape().to_vec();
-        *shape.last_mut().expect("x has an axis") = out_dim;
-        let y = y.into_shape_with_order(IxDyn(&shape)).expect("same length");
+        let mut y2 = y
+            .view_mut()
+            .into_shape_with_order((x2.nrows(), out_dim))
+            .expect("buffers are in standard layout"); // [M, O]
+        let beta = match b {
+            Some(b) => {
+                let b1 = self.value(b).view().into_dimensionality::<ndarray::Ix1>();
+                y2.assign(
+                    &b1.expect("1-d")
+                        .broadcast((x2.nrows(), out_dim))
+                        .expect("row"),
+                );
+                T::one()
+            }
+            None => T::zero(), // β = 0: the buffer's old contents are never read
+        };
+        general_mat_mul(T::one(), &x2, &w2, beta, &mut y2);
         self.push(y, Op::Linear { x, w, b })
     }
 
@@ -97,16 +110,24 @@ impl<T: Scalar> Graph<T> {
             av.shape(),
             bv.shape()
         );
-        let (a3, b3) = (as_batch(av), as_batch(bv));
-        let cols = if transpose_b { b3.dim().1 } else { b3.dim().2 };
-        let mut c = Array3::zeros((a3.dim().0, a3.dim().1, cols)); // [G, M, Nc]
-        for ((ag, bg), mut cg) in a3.outer_iter().zip(b3.outer_iter()).zip(c.outer_iter_mut()) {
+        let cols = if transpose_b {
+            bv.shape()[n - 2]
+        } else {
+            bv.shape()[n - 1]
+        };
+        let mut dim = av.raw_dim();
+        dim[n - 1] = cols;
+        let mut c = self.buffer(0, dim); // [G..., M, Nc]
+        let (a3, b3) = (as_batch(self.value(a)), as_batch(self.value(b)));
+        let mut c3 = as_batch_mut(&mut c); // [G, M, Nc]
+        for ((ag, bg), mut cg) in a3
+            .outer_iter()
+            .zip(b3.outer_iter())
+            .zip(c3.outer_iter_mut())
+        {
             let bg = if transpose_b { bg.reversed_axes() } else { bg };
             general_mat_mul(T::one(), &ag, &bg, T::zero(), &mut cg);
         }
-        let mut shape = av.shape().to_vec();
-        shape[n - 1] = cols;
-        let c = c.into_shape_with_order(IxDyn(&shape)).expect("same length");
         self.push(c, Op::MatMul { a, b, transpose_b })
     }
 }
@@ -116,7 +137,7 @@ pub(crate) fn linear_backward<T: Scalar>(
     x: Var,
     w: Var,
     b: Option<Var>,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     let dy = as_matrix(ctx.grad); // [M, O]
     let xv = ctx.value(x);
@@ -135,7 +156,11 @@ pub(crate) fn linear_backward<T: Scalar>(
         general_mat_mul(T::one(), &as_matrix(xv).t(), &dy, T::one(), &mut dw);
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
-        accumulate(grads, b, dy.sum_axis(Axis(0)).into_dyn()); // [O]
+        let db = grad_slot(grads, b, &ctx.value(b).raw_dim()); // [O]
+        let db = db.as_slice_mut().expect("standard layout");
+        for row in dy.rows() {
+            db.iter_mut().zip(row).for_each(|(d, &g)| *d += g);
+        }
     }
 }
 
@@ -144,7 +169,7 @@ pub(crate) fn matmul_backward<T: Scalar>(
     a: Var,
     b: Var,
     transpose_b: bool,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     let dc = as_batch(ctx.grad); // [G, M, Nc]
     let (av, bv) = (ctx.value(a), ctx.value(b));

@@ -6,7 +6,8 @@
 
 use ndarray::{ArrayD, IxDyn};
 
-use super::graph::{Graph, Var, accumulate};
+use super::buffers::GradSlots;
+use super::graph::{Graph, Var};
 use super::linalg::as_matrix;
 use super::op::{Ctx, Op};
 use crate::Scalar;
@@ -47,7 +48,9 @@ impl<T: Scalar> Graph<T> {
         assert_eq!(w.len(), m, "{m} logit rows but {} weights", w.len());
         let total: f64 = w.iter().sum();
         assert!(total > 0.0, "cross-entropy with zero total weight");
-        let mut probs = as_matrix(lv).to_owned(); // [M, C]
+        let mut probs = self.saved_buffer(0, 0, IxDyn(&[m, c])); // [M, C]
+        probs.assign(&as_matrix(self.value(logits)));
+        let mut probs = probs.into_dimensionality::<ndarray::Ix2>().expect("2-d");
         let mut loss = 0.0;
         for ((mut row, &t), &wi) in probs.outer_iter_mut().zip(targets).zip(&w) {
             let max = row.fold(T::neg_infinity(), |a, &x| a.max(x));
@@ -84,20 +87,26 @@ pub(crate) fn cross_entropy_backward<T: Scalar>(
     targets: &[usize],
     weights: &[T],
     probs: &ArrayD<T>,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     if !ctx.wants(logits) {
         return;
     }
     let upstream = *ctx.grad.iter().next().expect("scalar gradient");
-    let mut g = probs.clone(); // [M, C]
-    for ((mut row, &t), &w) in g.outer_iter_mut().zip(targets).zip(weights) {
-        if w == T::zero() {
-            row.fill(T::zero());
-            continue;
+    let c = *probs.shape().last().expect("probs are [M, C]").max(&1);
+    let (slot, fresh) = grads.slot_or_fresh(logits, &probs.raw_dim());
+    let dx = slot.as_slice_mut().expect("standard layout"); // [M, C]
+    let ps = probs.as_slice().expect("standard layout");
+    let rows = dx.chunks_exact_mut(c).zip(ps.chunks_exact(c));
+    for (((d, p), &t), &w) in rows.zip(targets).zip(weights) {
+        for (j, (d, &p)) in d.iter_mut().zip(p).enumerate() {
+            let onehot = if j == t { T::one() } else { T::zero() };
+            let v = if w == T::zero() {
+                T::zero()
+            } else {
+                (p - onehot) * w * upstream
+            };
+            *d = if fresh { v } else { *d + v };
         }
-        row[t] -= T::one();
-        row.mapv_inplace(|p| p * w * upstream);
     }
-    accumulate(grads, logits, g);
 }

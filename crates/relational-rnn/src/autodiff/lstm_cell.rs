@@ -21,6 +21,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 
+use super::buffers::GradSlots;
 use super::graph::{Graph, Var, grad_slot};
 use super::op::{Ctx, Op};
 use crate::Scalar;
@@ -40,12 +41,16 @@ impl<T: Scalar> Graph<T> {
             cv.shape()
         );
         let (b, s) = (cv.shape()[0], cv.shape()[1]);
+        // c' is the next node (ahead 0), h' the one after (ahead 1); each saves its activations.
+        let mut acts_buf = self.saved_buffer(0, 0, IxDyn(&[b, 3 * s])); // σ(i), σ(f), tanh(g)
+        let mut out_buf = self.saved_buffer(1, 0, IxDyn(&[b, 2 * s])); // σ(o), tanh(c')
+        let mut c_buf = self.buffer(0, IxDyn(&[b, s])); // [B, S]
+        let mut h_buf = self.buffer(1, IxDyn(&[b, s])); // [B, S]
+        let (acts, out) = (slice(&mut acts_buf), slice(&mut out_buf));
+        let (c_new, h_new) = (slice(&mut c_buf), slice(&mut h_buf));
+        let (gv, cv) = (self.value(gates), self.value(c));
         let gs = gv.as_slice().expect("tape values are in standard layout");
         let cs = cv.as_slice().expect("tape values are in standard layout");
-        let mut acts = vec![T::zero(); b * 3 * s]; // [B, 3S]: σ(i), σ(f), tanh(g)
-        let mut out = vec![T::zero(); b * 2 * s]; // [B, 2S]: σ(o), tanh(c')
-        let mut c_new = vec![T::zero(); b * s]; // [B, S]
-        let mut h_new = vec![T::zero(); b * s]; // [B, S]
         // Row by row, one pass per quantity over equal-length slices, so every loop vectorises.
         for r in 0..b {
             let g = &gs[r * 4 * s..(r + 1) * 4 * s];
@@ -73,26 +78,29 @@ impl<T: Scalar> Graph<T> {
                 *hn = o * tc;
             }
         }
-        let shape =
-            |w: usize, v: Vec<T>| ArrayD::from_shape_vec(IxDyn(&[b, w]), v).expect("sized above");
         let c_var = self.push(
-            shape(s, c_new),
+            c_buf,
             Op::LstmCellState {
                 gates,
                 c,
-                acts: shape(3 * s, acts),
+                acts: acts_buf,
             },
         );
         let h_var = self.push(
-            shape(s, h_new),
+            h_buf,
             Op::LstmCellOutput {
                 gates,
                 state: c_var,
-                acts: shape(2 * s, out),
+                acts: out_buf,
             },
         );
         (h_var, c_var)
     }
+}
+
+/// The elements of a freshly taken buffer (standard layout) as one mutable slice.
+fn slice<T>(a: &mut ArrayD<T>) -> &mut [T] {
+    a.as_slice_mut().expect("buffers are in standard layout")
 }
 
 /// `dst[j] = f(src[j])`.
@@ -109,7 +117,7 @@ pub(crate) fn lstm_state_backward<T: Scalar>(
     gates: Var,
     c: Var,
     acts: &ArrayD<T>,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     let dc_new = ctx.grad.as_slice().expect("standard layout"); // [B, S]
     let cv = ctx.value(c);
@@ -159,7 +167,7 @@ pub(crate) fn lstm_output_backward<T: Scalar>(
     gates: Var,
     state: Var,
     acts: &ArrayD<T>,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     let dh = ctx.grad.as_slice().expect("standard layout"); // [B, S]
     let sv = ctx.value(state);

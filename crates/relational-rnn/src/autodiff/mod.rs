@@ -17,9 +17,12 @@
 //! | [`shape`](self) | `concat`, `slice`, `reshape`, `permute`, `sum` |
 //! | [`loss`](self) | `softmax_cross_entropy` with per-row weights (masking) |
 //! | [`lstm_cell`](self) | `lstm_cell`: the fused LSTM update (gates, c) → (h', c') |
+//! | [`attention`](self) | `packed_attention`: multi-head attention over the RMC's packed `[q \| k \| v]` rows |
 //!
 //! Every op is checked against central finite differences in f64 by [`gradcheck`].
 
+mod attention;
+mod buffers;
 mod elementwise;
 mod graph;
 mod linalg;

@@ -1,10 +1,10 @@
 //! Normalisations over the last axis: softmax (attention weights) and layer norm (the RMC's
 //! three LayerNorms per block).
 
-use ndarray::{Array1, ArrayD, Axis, Zip};
+use ndarray::{ArrayD, Axis, Dimension, RemoveAxis};
 
-use super::graph::{Graph, Var, accumulate};
-use super::linalg::as_matrix;
+use super::buffers::GradSlots;
+use super::graph::{Graph, Var, grad_slot};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -14,7 +14,8 @@ impl<T: Scalar> Graph<T> {
     /// # Shapes
     /// `a: [..., S]` → same; every row along the last axis sums to 1.
     pub fn softmax(&mut self, a: Var) -> Var {
-        let mut y = self.value(a).as_standard_layout().into_owned();
+        let mut y = self.buffer(0, self.value(a).raw_dim());
+        y.assign(self.value(a));
         let width = *y.shape().last().expect("softmax of a 0-d array");
         let flat = y.as_slice_mut().expect("standard layout");
         for row in flat.chunks_exact_mut(width.max(1)) {
@@ -49,34 +50,37 @@ impl<T: Scalar> Graph<T> {
         );
         let eps = T::from_f64_lossy(eps);
         let n = T::from_usize(d).expect("width fits the float type");
-        let x2 = as_matrix(xv); // [M, D]
-        let mut xhat = x2.to_owned(); // [M, D]
-        let mut inv_std = Array1::zeros(x2.nrows()); // [M]
-        for (mut row, s) in xhat.outer_iter_mut().zip(inv_std.iter_mut()) {
-            let mean = row.sum() / n;
-            row.mapv_inplace(|v| v - mean);
-            let var = row.fold(T::zero(), |acc, &v| acc + v * v) / n;
+        let dim = xv.raw_dim();
+        let rows_dim = dim.remove_axis(Axis(dim.ndim() - 1));
+        let mut y = self.buffer(0, dim.clone()); // [..., D]
+        let mut xhat = self.saved_buffer(0, 0, dim); // [..., D]
+        let mut inv_std = self.saved_buffer(0, 1, rows_dim); // [...]
+        let (xv, gv, bv) = (self.value(x), self.value(gamma), self.value(beta));
+        let (xs, gs, bs) = (flat(xv), flat(gv), flat(bv));
+        let rows = xhat
+            .as_slice_mut()
+            .expect("standard layout")
+            .chunks_exact_mut(d.max(1))
+            .zip(
+                y.as_slice_mut()
+                    .expect("standard layout")
+                    .chunks_exact_mut(d.max(1)),
+            )
+            .zip(inv_std.as_slice_mut().expect("standard layout"))
+            .zip(xs.chunks_exact(d.max(1)));
+        for (((xh, yr), s), xr) in rows {
+            let mean = xr.iter().fold(T::zero(), |acc, &v| acc + v) / n;
+            for (h, &v) in xh.iter_mut().zip(xr) {
+                *h = v - mean;
+            }
+            let var = xh.iter().fold(T::zero(), |acc, &v| acc + v * v) / n;
             *s = T::one() / (var + eps).sqrt();
             let s = *s;
-            row.mapv_inplace(|v| v * s);
+            for (((h, y), &g), &b) in xh.iter_mut().zip(yr.iter_mut()).zip(gs).zip(bs) {
+                *h *= s;
+                *y = *h * g + b;
+            }
         }
-        let g1 = gv
-            .view()
-            .into_dimensionality::<ndarray::Ix1>()
-            .expect("1-d");
-        let b1 = bv
-            .view()
-            .into_dimensionality::<ndarray::Ix1>()
-            .expect("1-d");
-        let y = &xhat * &g1 + b1; // [M, D]
-        let shape = xv.raw_dim();
-        let y = y.into_shape_with_order(shape.clone()).expect("same length");
-        let xhat = xhat.into_shape_with_order(shape).expect("same length");
-        let mut row_shape = xv.shape().to_vec();
-        row_shape.pop();
-        let inv_std = inv_std
-            .into_shape_with_order(ndarray::IxDyn(&row_shape))
-            .expect("same length");
         self.push(
             y,
             Op::LayerNorm {
@@ -90,33 +94,33 @@ impl<T: Scalar> Graph<T> {
     }
 }
 
+/// The elements of a tape value (always in standard layout) as one slice.
+fn flat<T>(a: &ArrayD<T>) -> &[T] {
+    a.as_slice().expect("tape values are in standard layout")
+}
+
 /// dx = y ⊙ (g − Σ_j g_j y_j), row by row.
-pub(crate) fn softmax_backward<T: Scalar>(
-    ctx: &Ctx<'_, T>,
-    a: Var,
-    grads: &mut [Option<ArrayD<T>>],
-) {
+pub(crate) fn softmax_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut GradSlots<T>) {
     if !ctx.wants(a) {
         return;
     }
     let y = ctx.output();
-    let width = *y.shape().last().expect("softmax of a 0-d array");
-    let mut dx = ctx.grad.as_standard_layout().into_owned();
-    let flat = dx.as_slice_mut().expect("standard layout");
+    let width = *y.shape().last().expect("softmax of a 0-d array").max(&1);
+    let (slot, fresh) = grads.slot_or_fresh(a, &y.raw_dim());
+    let dx = slot.as_slice_mut().expect("standard layout");
+    let gs = ctx.grad.as_slice().expect("standard layout");
     let ys = y.as_slice().expect("tape values are in standard layout");
-    for (row, yrow) in flat
-        .chunks_exact_mut(width.max(1))
-        .zip(ys.chunks_exact(width.max(1)))
-    {
-        let dot = row
-            .iter()
-            .zip(yrow)
-            .fold(T::zero(), |s, (&g, &y)| s + g * y); // Σ g_j y_j
-        row.iter_mut()
-            .zip(yrow)
-            .for_each(|(d, &y)| *d = y * (*d - dot));
+    let rows = dx
+        .chunks_exact_mut(width)
+        .zip(gs.chunks_exact(width))
+        .zip(ys.chunks_exact(width));
+    for ((d, g), y) in rows {
+        let dot = g.iter().zip(y).fold(T::zero(), |s, (&g, &y)| s + g * y); // Σ g_j y_j
+        for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
+            let v = y * (g - dot);
+            *d = if fresh { v } else { *d + v };
+        }
     }
-    accumulate(grads, a, dx);
 }
 
 /// With x̂ the normalised input and s = 1/σ:
@@ -129,38 +133,48 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
     beta: Var,
     xhat: &ArrayD<T>,
     inv_std: &ArrayD<T>,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
-    let g2 = as_matrix(ctx.grad); // [M, D]
-    let xh2 = as_matrix(xhat); // [M, D]
-    if ctx.wants(beta) {
-        accumulate(grads, beta, g2.sum_axis(Axis(0)).into_dyn());
-    }
-    if ctx.wants(gamma) {
-        accumulate(grads, gamma, (&g2 * &xh2).sum_axis(Axis(0)).into_dyn());
+    let d = *xhat
+        .shape()
+        .last()
+        .expect("layer norm of a 0-d array")
+        .max(&1);
+    let gs = ctx.grad.as_slice().expect("standard layout"); // [M, D]
+    let xhs = xhat.as_slice().expect("standard layout"); // [M, D]
+    for (param, with_xhat) in [(beta, false), (gamma, true)] {
+        if ctx.wants(param) {
+            let slot = grad_slot(grads, param, &ctx.value(param).raw_dim()); // [D]
+            let dp = slot.as_slice_mut().expect("standard layout");
+            for (g, xh) in gs.chunks_exact(d).zip(xhs.chunks_exact(d)) {
+                for ((dp, &g), &xh) in dp.iter_mut().zip(g).zip(xh) {
+                    *dp += if with_xhat { g * xh } else { g };
+                }
+            }
+        }
     }
     if ctx.wants(x) {
-        let gam = ctx
-            .value(gamma)
-            .view()
-            .into_dimensionality::<ndarray::Ix1>()
-            .expect("1-d");
-        let n = T::from_usize(gam.len()).expect("width fits the float type");
-        let mut dx = &g2 * &gam; // ĝ: [M, D]
-        for ((mut row, xrow), &s) in dx
-            .outer_iter_mut()
-            .zip(xh2.outer_iter())
-            .zip(inv_std.iter())
-        {
-            let mean_g = row.sum() / n;
-            let mean_gx = row.dot(&xrow) / n;
-            Zip::from(&mut row)
-                .and(&xrow)
-                .for_each(|d, &xh| *d = s * (*d - mean_g - xh * mean_gx));
+        let gam = ctx.value(gamma).as_slice().expect("standard layout"); // [D]
+        let n = T::from_usize(d).expect("width fits the float type");
+        let (slot, fresh) = grads.slot_or_fresh(x, &xhat.raw_dim());
+        let dx = slot.as_slice_mut().expect("standard layout");
+        let rows = dx
+            .chunks_exact_mut(d)
+            .zip(gs.chunks_exact(d))
+            .zip(xhs.chunks_exact(d))
+            .zip(inv_std.iter());
+        for (((dx, g), xh), &s) in rows {
+            // ĝ = g ⊙ γ; mean(ĝ) and mean(ĝ ⊙ x̂) over the row.
+            let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
+            for ((&g, &gm), &xh) in g.iter().zip(gam).zip(xh) {
+                sum_g += g * gm;
+                sum_gx += g * gm * xh;
+            }
+            let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
+            for (((dx, &g), &gm), &xh) in dx.iter_mut().zip(g).zip(gam).zip(xh) {
+                let v = s * (g * gm - mean_g - xh * mean_gx);
+                *dx = if fresh { v } else { *dx + v };
+            }
         }
-        let dx = dx
-            .into_shape_with_order(ctx.value(x).raw_dim())
-            .expect("same length");
-        accumulate(grads, x, dx);
     }
 }

@@ -3,6 +3,8 @@
 
 use ndarray::ArrayD;
 
+use super::attention::{self, Heads};
+use super::buffers::GradSlots;
 use super::graph::{Node, Var};
 use super::{elementwise, linalg, loss, lstm_cell, normalize, shape};
 use crate::Scalar;
@@ -72,6 +74,17 @@ pub(crate) enum Op<T> {
         state: Var,
         acts: ArrayD<T>,
     },
+    /// Attention weights of the fused packed attention, `[B, H, R, R]`, read from `p`.
+    AttentionWeights {
+        p: Var,
+        heads: Heads,
+    },
+    /// Output `A V` of the fused packed attention, `[B, R, H·V]`.
+    AttentionOutput {
+        p: Var,
+        weights: Var,
+        heads: Heads,
+    },
     SoftmaxCrossEntropy {
         logits: Var,
         targets: Vec<usize>,
@@ -83,12 +96,32 @@ pub(crate) enum Op<T> {
 }
 
 impl<T: Scalar> Op<T> {
-    /// The nodes this one was computed from.
-    pub(crate) fn parents(&self) -> Vec<Var> {
+    /// The arrays saved for backward (at most two), given back for reuse when the tape is cleared.
+    pub(crate) fn into_saved(self) -> impl IntoIterator<Item = ArrayD<T>> {
+        let (a, b) = match self {
+            Op::LayerNorm { xhat, inv_std, .. } => (Some(xhat), Some(inv_std)),
+            Op::LstmCellState { acts, .. } | Op::LstmCellOutput { acts, .. } => (Some(acts), None),
+            Op::SoftmaxCrossEntropy { probs, .. } => (Some(probs), None),
+            _ => (None, None),
+        };
+        a.into_iter().chain(b)
+    }
+
+    /// Calls `f` on each node this one was computed from.
+    pub(crate) fn for_each_parent(&self, mut f: impl FnMut(Var)) {
         match self {
-            Op::Leaf | Op::Param => vec![],
-            Op::Linear { x, w, b } => [Some(*x), Some(*w), *b].into_iter().flatten().collect(),
-            Op::MatMul { a, b, .. } | Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) => vec![*a, *b],
+            Op::Leaf | Op::Param => {}
+            Op::Linear { x, w, b } => {
+                f(*x);
+                f(*w);
+                if let Some(b) = b {
+                    f(*b);
+                }
+            }
+            Op::MatMul { a, b, .. } | Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) => {
+                f(*a);
+                f(*b);
+            }
             Op::Affine { a, .. }
             | Op::Tanh(a)
             | Op::Sigmoid(a)
@@ -98,12 +131,27 @@ impl<T: Scalar> Op<T> {
             | Op::Select { a, .. }
             | Op::Reshape(a)
             | Op::Permute { a, .. }
-            | Op::Sum(a) => vec![*a],
-            Op::LayerNorm { x, gamma, beta, .. } => vec![*x, *gamma, *beta],
-            Op::Concat { parts, .. } => parts.clone(),
-            Op::LstmCellState { gates, c, .. } => vec![*gates, *c],
-            Op::LstmCellOutput { gates, state, .. } => vec![*gates, *state],
-            Op::SoftmaxCrossEntropy { logits, .. } => vec![*logits],
+            | Op::Sum(a)
+            | Op::AttentionWeights { p: a, .. }
+            | Op::SoftmaxCrossEntropy { logits: a, .. } => f(*a),
+            Op::LayerNorm { x, gamma, beta, .. } => [*x, *gamma, *beta].into_iter().for_each(f),
+            Op::Concat { parts, .. } => parts.iter().copied().for_each(f),
+            Op::LstmCellState {
+                gates, c: other, ..
+            }
+            | Op::LstmCellOutput {
+                gates,
+                state: other,
+                ..
+            }
+            | Op::AttentionOutput {
+                p: gates,
+                weights: other,
+                ..
+            } => {
+                f(*gates);
+                f(*other);
+            }
         }
     }
 
@@ -113,7 +161,7 @@ impl<T: Scalar> Op<T> {
         nodes: &[Node<T>],
         out: usize,
         grad: &ArrayD<T>,
-        grads: &mut [Option<ArrayD<T>>],
+        grads: &mut GradSlots<T>,
     ) {
         let ctx = Ctx { nodes, out, grad };
         match self {
@@ -148,6 +196,12 @@ impl<T: Scalar> Op<T> {
             }
             Op::LstmCellOutput { gates, state, acts } => {
                 lstm_cell::lstm_output_backward(&ctx, *gates, *state, acts, grads)
+            }
+            Op::AttentionWeights { p, heads } => {
+                attention::attention_weights_backward(&ctx, *p, *heads, grads)
+            }
+            Op::AttentionOutput { p, weights, heads } => {
+                attention::attention_output_backward(&ctx, *p, *weights, *heads, grads)
             }
             Op::SoftmaxCrossEntropy {
                 logits,

@@ -1,9 +1,10 @@
 //! Ops that move values around without arithmetic: concatenate, slice, reshape, permute — and
 //! `sum`, which reduces everything to a scalar.
 
-use ndarray::{ArrayD, Axis, IxDyn, Slice};
+use ndarray::{ArrayD, Axis, IxDyn, RemoveAxis, Slice};
 
-use super::graph::{Graph, Var, accumulate, accumulate_range, accumulate_view};
+use super::buffers::GradSlots;
+use super::graph::{Graph, Var, accumulate_range, accumulate_view, grad_slot};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -15,11 +16,31 @@ impl<T: Scalar> Graph<T> {
     #[track_caller]
     pub fn concat(&mut self, parts: &[Var], axis: usize) -> Var {
         assert!(!parts.is_empty(), "concat of no parts");
-        let views: Vec<_> = parts.iter().map(|&p| self.value(p).view()).collect();
-        let y = ndarray::concatenate(Axis(axis), &views).unwrap_or_else(|e| {
+        let first = self.shape(parts[0]);
+        let fits = axis < first.len()
+            && parts.iter().all(|&p| {
+                let s = self.shape(p);
+                s.len() == first.len()
+                    && s.iter()
+                        .zip(first)
+                        .enumerate()
+                        .all(|(i, (a, b))| i == axis || a == b)
+            });
+        if !fits {
             let shapes: Vec<_> = parts.iter().map(|&p| self.shape(p).to_vec()).collect();
-            panic!("concat along axis {axis}: shapes {shapes:?} do not fit ({e})")
-        });
+            panic!("concat along axis {axis}: shapes {shapes:?} do not fit");
+        }
+        let mut dim = self.value(parts[0]).raw_dim();
+        dim[axis] = parts.iter().map(|&p| self.shape(p)[axis]).sum();
+        let mut y = self.buffer(0, dim);
+        let mut offset = 0;
+        for &p in parts {
+            let part = self.value(p);
+            let n = part.shape()[axis];
+            y.slice_axis_mut(Axis(axis), Slice::from(offset..offset + n))
+                .assign(part);
+            offset += n;
+        }
         self.push(
             y,
             Op::Concat {
@@ -58,9 +79,14 @@ impl<T: Scalar> Graph<T> {
             "slice {start}..{end} along axis {axis} is out of bounds for shape {:?}",
             av.shape()
         );
-        let y = av
-            .slice_axis(Axis(axis), Slice::from(start..end))
-            .to_owned();
+        let mut dim = av.raw_dim();
+        dim[axis] = end - start;
+        let mut y = self.buffer(0, dim);
+        y.assign(
+            &self
+                .value(a)
+                .slice_axis(Axis(axis), Slice::from(start..end)),
+        );
         self.push(y, Op::Slice { a, axis, start })
     }
 
@@ -76,7 +102,8 @@ impl<T: Scalar> Graph<T> {
             "select {i} along axis {axis} is out of bounds for shape {:?}",
             av.shape()
         );
-        let y = av.index_axis(Axis(axis), i).to_owned();
+        let mut y = self.buffer(0, av.raw_dim().remove_axis(Axis(axis)));
+        y.assign(&self.value(a).index_axis(Axis(axis), i));
         self.push(y, Op::Select { a, axis, index: i })
     }
 
@@ -93,10 +120,14 @@ impl<T: Scalar> Graph<T> {
             "reshape {:?} to {shape:?}: element counts differ",
             av.shape()
         );
-        let y = av
-            .clone()
-            .into_shape_with_order(IxDyn(shape))
-            .expect("standard layout, same length");
+        let mut y = self.buffer(0, IxDyn(shape));
+        let src = self
+            .value(a)
+            .as_slice()
+            .expect("tape values are in standard layout");
+        y.as_slice_mut()
+            .expect("buffers are in standard layout")
+            .copy_from_slice(src);
         self.push(y, Op::Reshape(a))
     }
 
@@ -114,7 +145,9 @@ impl<T: Scalar> Graph<T> {
             "permute: {axes:?} is not a permutation of the axes of {:?}",
             av.shape()
         );
-        let y = av.clone().permuted_axes(IxDyn(axes));
+        let permuted = av.view().permuted_axes(IxDyn(axes));
+        let mut y = self.buffer(0, permuted.raw_dim());
+        y.assign(&self.value(a).view().permuted_axes(IxDyn(axes)));
         self.push(
             y,
             Op::Permute {
@@ -138,7 +171,7 @@ pub(crate) fn concat_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
     parts: &[Var],
     axis: usize,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     let mut offset = 0;
     for &p in parts {
@@ -158,7 +191,7 @@ pub(crate) fn slice_backward<T: Scalar>(
     a: Var,
     axis: usize,
     start: usize,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     if ctx.wants(a) {
         let dim = ctx.value(a).raw_dim();
@@ -171,7 +204,7 @@ pub(crate) fn select_backward<T: Scalar>(
     a: Var,
     axis: usize,
     index: usize,
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     if ctx.wants(a) {
         let dim = ctx.value(a).raw_dim();
@@ -180,11 +213,7 @@ pub(crate) fn select_backward<T: Scalar>(
     }
 }
 
-pub(crate) fn reshape_backward<T: Scalar>(
-    ctx: &Ctx<'_, T>,
-    a: Var,
-    grads: &mut [Option<ArrayD<T>>],
-) {
+pub(crate) fn reshape_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut GradSlots<T>) {
     if ctx.wants(a) {
         let g = ctx
             .grad
@@ -199,7 +228,7 @@ pub(crate) fn permute_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
     a: Var,
     axes: &[usize],
-    grads: &mut [Option<ArrayD<T>>],
+    grads: &mut GradSlots<T>,
 ) {
     if ctx.wants(a) {
         let mut inverse = vec![0; axes.len()];
@@ -211,9 +240,9 @@ pub(crate) fn permute_backward<T: Scalar>(
     }
 }
 
-pub(crate) fn sum_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut [Option<ArrayD<T>>]) {
+pub(crate) fn sum_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut GradSlots<T>) {
     if ctx.wants(a) {
         let g = *ctx.grad.iter().next().expect("scalar gradient");
-        accumulate(grads, a, ArrayD::from_elem(ctx.value(a).raw_dim(), g));
+        grad_slot(grads, a, &ctx.value(a).raw_dim()).mapv_inplace(|x| x + g);
     }
 }

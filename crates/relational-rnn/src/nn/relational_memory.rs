@@ -30,7 +30,6 @@ use ndarray::Array3;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::attention::scaled_dot_product_attention;
 use super::{LayerNorm, Linear, Mlp, Model, Unrolled};
 use crate::{ConfigError, Graph, ParamStore, Scalar, Var};
 
@@ -384,18 +383,10 @@ impl RelationalMemory {
         z: Var,
     ) -> (Var, Var) {
         let c = &self.config;
-        let (h, k, v) = (c.num_heads, c.key_size(), c.head_size);
-        let (b, r) = (g.shape(z)[0], g.shape(z)[1]);
         let p = block.qkv.forward(g, store, z); // [B, R, H·(2K+V)]
         let p = block.qkv_ln.forward(g, store, p);
-        let p = g.reshape(p, &[b, r, h, 2 * k + v]); // [B, R, H, 2K+V]
-        let p = g.permute(p, &[0, 2, 1, 3]); // [B, H, R, 2K+V]
-        let q = g.slice(p, 3, 0, k); // [B, H, R, K]
-        let kk = g.slice(p, 3, k, 2 * k); // [B, H, R, K]
-        let vv = g.slice(p, 3, 2 * k, 2 * k + v); // [B, H, R, V]
-        let (o, a) = scaled_dot_product_attention(g, q, kk, vv); // [B, H, R, V], [B, H, R, R]
-        let o = g.permute(o, &[0, 2, 1, 3]); // [B, R, H, V]
-        (g.reshape(o, &[b, r, h * v]), a) // [B, R, D]
+        // Per head h, columns h·(2K+V)..: [q | k | v]; fused split + attention + merge.
+        g.packed_attention(p, c.num_heads, c.key_size()) // [B, R, D], [B, H, R, R]
     }
 
     /// Unrolls over `inputs` from a given initial memory (a constant, or an input whose gradient

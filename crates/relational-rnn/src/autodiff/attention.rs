@@ -1,0 +1,268 @@
+//! Fused multi-head dot-product attention over Sonnet's packed `[q | k | v]` layout: the RMC's
+//! relational step in two nodes instead of eleven (reshape, permute copy, three slice copies, scale,
+//! batched matmul, softmax, batched matmul, permute copy, reshape), with no head-split copies and
+//! no per-head matrix-product calls (an R × R attention with R = N + 1 ≈ 5 is far below the size
+//! where a packed GEMM pays for its setup).
+//!
+//! Row r of `p` holds, for each head h, the columns `h·(2K+V) ..`: K query, K key, V value entries.
+//! For every batch element and head:
+//!
+//! ```text
+//! A = softmax_row(Q Kᵀ / √K)     [R, R]    (node 1: the attention weights)
+//! O = A V                        [R, V]    (node 2: written to columns h·V .. (h+1)·V of the output)
+//! ```
+//!
+//! Backward, with δO = ∂L/∂O and δA = ∂L/∂A (node 2's share plus any other reader of A):
+//!
+//! ```text
+//! node 2:  δA += δO Vᵀ                      δV += Aᵀ δO
+//! node 1:  δS  = A ⊙ (δA − rowsum(A ⊙ δA)) / √K
+//!          δQ += δS K                       δK += δSᵀ Q
+//! ```
+//!
+//! δQ, δK and δV accumulate straight into the matching columns of `p`'s gradient slot. The
+//! composition of the unfused ops ([`crate::nn::multi_head_attention`]) is the readable reference;
+//! a test checks that both agree in f64.
+
+use ndarray::IxDyn;
+
+use super::buffers::GradSlots;
+use super::graph::{Graph, Var, grad_slot};
+use super::op::{Ctx, Op};
+use crate::Scalar;
+
+/// The geometry of one packed attention: batch, rows, heads, key and value sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Heads {
+    pub(crate) batch: usize,
+    pub(crate) rows: usize,
+    pub(crate) heads: usize,
+    pub(crate) key: usize,
+    pub(crate) value: usize,
+}
+
+impl Heads {
+    /// Width of one packed row, H·(2K+V).
+    fn width(self) -> usize {
+        self.heads * self.per_head()
+    }
+
+    /// Columns per head, 2K+V.
+    fn per_head(self) -> usize {
+        2 * self.key + self.value
+    }
+
+    /// Offset in the flat `p` of row `r` of batch element `b`, head `h`.
+    fn p_at(self, b: usize, r: usize, h: usize) -> usize {
+        (b * self.rows + r) * self.width() + h * self.per_head()
+    }
+
+    /// Offset in the flat output `[B, R, H·V]` of row `r`, head `h`.
+    fn out_at(self, b: usize, r: usize, h: usize) -> usize {
+        ((b * self.rows + r) * self.heads + h) * self.value
+    }
+
+    /// Offset in the flat weights `[B, H, R, R]` of row `i` of head `h`.
+    fn a_at(self, b: usize, h: usize, i: usize) -> usize {
+        ((b * self.heads + h) * self.rows + i) * self.rows
+    }
+
+    fn scale<T: Scalar>(self) -> T {
+        T::from_f64_lossy(1.0 / (self.key as f64).sqrt())
+    }
+}
+
+/// Σ a_i b_i with eight partial sums, so the loop vectorises (a float fold would not).
+#[inline(always)]
+fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [T::zero(); 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .fold(T::zero(), |s, (&x, &y)| s + x * y);
+    for (x, y) in a8.zip(b8) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().fold(tail, |s, &x| s + x)
+}
+
+/// `y += alpha · x`.
+#[inline(always)]
+fn axpy<T: Scalar>(y: &mut [T], alpha: T, x: &[T]) {
+    y.iter_mut().zip(x).for_each(|(y, &x)| *y += alpha * x);
+}
+
+impl<T: Scalar> Graph<T> {
+    /// Multi-head scaled dot-product attention of the rows of `p` over each other, reading each
+    /// head's queries, keys and values from its packed column block (Sonnet's layout).
+    ///
+    /// # Shapes
+    /// `p: [B, R, H·(2K+V)]` → `(out [B, R, H·V], weights [B, H, R, R])`; out's columns are
+    /// head-major (h·V + j), every row of `weights` sums to 1.
+    ///
+    /// # Panics
+    /// If `p` is not 3-d or its width is not `num_heads · (2·key_size + V)` for some V ≥ 1.
+    #[track_caller]
+    pub fn packed_attention(&mut self, p: Var, num_heads: usize, key_size: usize) -> (Var, Var) {
+        let s = self.shape(p).to_vec();
+        let ok = s.len() == 3
+            && num_heads > 0
+            && s[2] % num_heads == 0
+            && s[2] / num_heads > 2 * key_size;
+        assert!(
+            ok,
+            "packed_attention: p {s:?} is not [B, R, H·(2K+V)] for H = {num_heads}, K = {key_size}"
+        );
+        let hd = Heads {
+            batch: s[0],
+            rows: s[1],
+            heads: num_heads,
+            key: key_size,
+            value: s[2] / num_heads - 2 * key_size,
+        };
+        let (r, k, v) = (hd.rows, hd.key, hd.value);
+        let scale = hd.scale::<T>();
+        let mut a_buf = self.buffer(0, IxDyn(&[hd.batch, hd.heads, r, r])); // [B, H, R, R]
+        let mut out_buf = self.buffer(1, IxDyn(&[hd.batch, r, hd.heads * v])); // [B, R, H·V]
+        let a = a_buf
+            .as_slice_mut()
+            .expect("buffers are in standard layout");
+        let out = out_buf
+            .as_slice_mut()
+            .expect("buffers are in standard layout");
+        out.fill(T::zero());
+        let pv = self
+            .value(p)
+            .as_slice()
+            .expect("tape values are in standard layout");
+        for b in 0..hd.batch {
+            for h in 0..hd.heads {
+                for i in 0..r {
+                    let q = &pv[hd.p_at(b, i, h)..][..k];
+                    let row = &mut a[hd.a_at(b, h, i)..][..r];
+                    for (j, x) in row.iter_mut().enumerate() {
+                        *x = scale * dot(q, &pv[hd.p_at(b, j, h) + k..][..k]);
+                    }
+                    softmax_in_place(row);
+                    let o = &mut out[hd.out_at(b, i, h)..][..v];
+                    for (j, &w) in row.iter().enumerate() {
+                        axpy(o, w, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+                    }
+                }
+            }
+        }
+        let weights = self.push(a_buf, Op::AttentionWeights { p, heads: hd });
+        let out = self.push(
+            out_buf,
+            Op::AttentionOutput {
+                p,
+                weights,
+                heads: hd,
+            },
+        );
+        (out, weights)
+    }
+}
+
+/// The numerically stable softmax of one row, in place.
+fn softmax_in_place<T: Scalar>(row: &mut [T]) {
+    let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+    let mut sum = T::zero();
+    for x in row.iter_mut() {
+        *x = (*x - max).exp_act();
+        sum += *x;
+    }
+    let inv = T::one() / sum;
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// Backward of `out = A V`: δA into the weights' slot, δV into the value columns of `p`'s slot.
+pub(crate) fn attention_output_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    p: Var,
+    weights: Var,
+    hd: Heads,
+    grads: &mut GradSlots<T>,
+) {
+    let (r, k, v) = (hd.rows, hd.key, hd.value);
+    let d_out = ctx.grad.as_slice().expect("standard layout"); // [B, R, H·V]
+    let pv = ctx.value(p).as_slice().expect("standard layout"); // [B, R, H·(2K+V)]
+    let av = ctx.value(weights).as_slice().expect("standard layout"); // [B, H, R, R]
+    if ctx.wants(weights) {
+        let slot = grad_slot(grads, weights, &ctx.value(weights).raw_dim());
+        let da = slot.as_slice_mut().expect("standard layout");
+        for b in 0..hd.batch {
+            for h in 0..hd.heads {
+                for i in 0..r {
+                    let dout = &d_out[hd.out_at(b, i, h)..][..v];
+                    let row = &mut da[hd.a_at(b, h, i)..][..r];
+                    for (j, x) in row.iter_mut().enumerate() {
+                        *x += dot(dout, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+                    }
+                }
+            }
+        }
+    }
+    if ctx.wants(p) {
+        let slot = grad_slot(grads, p, &ctx.value(p).raw_dim());
+        let dp = slot.as_slice_mut().expect("standard layout");
+        for b in 0..hd.batch {
+            for h in 0..hd.heads {
+                for i in 0..r {
+                    let dout = &d_out[hd.out_at(b, i, h)..][..v];
+                    let row = &av[hd.a_at(b, h, i)..][..r];
+                    for (j, &w) in row.iter().enumerate() {
+                        axpy(&mut dp[hd.p_at(b, j, h) + 2 * k..][..v], w, dout);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Backward of `A = softmax(Q Kᵀ / √K)`: δQ and δK into the query and key columns of `p`'s slot.
+pub(crate) fn attention_weights_backward<T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    p: Var,
+    hd: Heads,
+    grads: &mut GradSlots<T>,
+) {
+    if !ctx.wants(p) {
+        return;
+    }
+    let (r, k) = (hd.rows, hd.key);
+    let scale = hd.scale::<T>();
+    let da = ctx.grad.as_slice().expect("standard layout"); // [B, H, R, R]
+    let av = ctx.output().as_slice().expect("standard layout");
+    let pv = ctx.value(p).as_slice().expect("standard layout");
+    let slot = grad_slot(grads, p, &ctx.value(p).raw_dim());
+    let dp = slot.as_slice_mut().expect("standard layout");
+    let mut ds = vec![T::zero(); r]; // one row of δS
+    let mut dq = vec![T::zero(); k]; // δq_i
+    for b in 0..hd.batch {
+        for h in 0..hd.heads {
+            for i in 0..r {
+                let at = hd.a_at(b, h, i);
+                let (a_row, da_row) = (&av[at..][..r], &da[at..][..r]);
+                let centre = dot(a_row, da_row);
+                for ((d, &a), &g) in ds.iter_mut().zip(a_row).zip(da_row) {
+                    *d = scale * a * (g - centre);
+                }
+                let qi = hd.p_at(b, i, h);
+                dq.fill(T::zero());
+                for (j, &d) in ds.iter().enumerate() {
+                    let kj = hd.p_at(b, j, h) + k;
+                    axpy(&mut dq, d, &pv[kj..][..k]); // δq_i += δS_ij k_j
+                    axpy(&mut dp[kj..][..k], d, &pv[qi..][..k]); // δk_j += δS_ij q_i
+                }
+                axpy(&mut dp[qi..][..k], T::one(), &dq);
+            }
+        }
+    }
+}
