@@ -50,6 +50,8 @@ fn broadcasting_add_sub_mul() {
         assert_grads(|g, v| g.sub(v[0], v[1]), &[a.clone(), b.clone()]);
         assert_grads(|g, v| g.mul(v[0], v[1]), &[a.clone(), b.clone()]);
         // Broadcast on the left operand too.
+        assert_grads(|g, v| g.add(v[1], v[0]), &[a.clone(), b.clone()]);
+        assert_grads(|g, v| g.sub(v[1], v[0]), &[a.clone(), b.clone()]);
         assert_grads(|g, v| g.mul(v[1], v[0]), &[a.clone(), b]);
     }
 }

@@ -1,10 +1,12 @@
 //! Element-wise ops. `add`, `sub` and `mul` broadcast like NumPy (trailing axes aligned, size-1
 //! axes stretched); their backward sums the gradient back down to each operand's shape.
 
-use ndarray::{ArrayD, Axis, IxDyn, Zip};
+use ndarray::{ArrayD, Axis, Dimension, IxDyn, Zip};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, accumulate, accumulate_view, accumulate_zip};
+use super::graph::{
+    Graph, Var, accumulate, accumulate_unbroadcast, accumulate_view, accumulate_zip,
+};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -177,27 +179,16 @@ pub(crate) fn add_backward<T: Scalar>(
     sign: T,
     grads: &mut GradSlots<T>,
 ) {
-    if ctx.wants(a) {
-        if ctx.grad.shape() == ctx.value(a).shape() {
-            accumulate_view(grads, a, ctx.grad.view());
+    for (v, scale) in [(a, T::one()), (b, sign)] {
+        if !ctx.wants(v) {
+            continue;
+        }
+        let dim = ctx.value(v).raw_dim();
+        if scale == T::one() && dim.slice() == ctx.grad.shape() {
+            accumulate_view(grads, v, ctx.grad.view());
         } else {
-            accumulate(
-                grads,
-                a,
-                unbroadcast(ctx.grad.clone(), ctx.value(a).shape()),
-            );
+            accumulate_unbroadcast(grads, v, &dim, ctx.grad, scale);
         }
-    }
-    if ctx.wants(b) {
-        if sign == T::one() && ctx.grad.shape() == ctx.value(b).shape() {
-            accumulate_view(grads, b, ctx.grad.view());
-            return;
-        }
-        let mut gb = unbroadcast(ctx.grad.clone(), ctx.value(b).shape());
-        if sign != T::one() {
-            gb.mapv_inplace(|x| x * sign);
-        }
-        accumulate(grads, b, gb);
     }
 }
 

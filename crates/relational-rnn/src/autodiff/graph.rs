@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Slice};
+use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice};
 
 use super::buffers::{GradSlots, Recycler};
 use super::elementwise::standard;
@@ -74,6 +74,17 @@ impl<T: Scalar> Graph<T> {
         }
         self.params.clear();
         self.grads.reset(0);
+    }
+
+    /// A constant leaf holding `f` of every element of `src`, written into an array the tape
+    /// reuses from its previous step (no allocation once warm): data batches, initial states.
+    ///
+    /// # Shapes
+    /// `src: [...]` (any layout, e.g. a broadcast view) → same.
+    pub fn constant_map<S: Copy>(&mut self, src: ArrayViewD<'_, S>, f: impl Fn(S) -> T) -> Var {
+        let mut a = self.buffer(0, src.raw_dim());
+        a.zip_mut_with(&src, |d, &s| *d = f(s));
+        self.push_leaf(a, Op::Leaf, false)
     }
 
     /// An array of shape `dim` for the value of the node `ahead` positions past the end of the
@@ -284,6 +295,66 @@ pub(crate) fn accumulate_range<T: Scalar>(
     let g = grads.zeroed(v, dim);
     let mut part = g.slice_axis_mut(Axis(axis), Slice::from(start..start + n));
     part += &contribution;
+}
+
+/// Adds `scale · c`, summed over the axes that broadcasting stretched, into the gradient slot of
+/// `v` (shape `dim`, right-aligned with `c`'s shape, 1 where `c` was stretched): the backward of a
+/// broadcasting op, without the temporaries of repeated `sum_axis`.
+pub(crate) fn accumulate_unbroadcast<T: Scalar>(
+    grads: &mut GradSlots<T>,
+    v: Var,
+    dim: &IxDyn,
+    c: &ArrayD<T>,
+    scale: T,
+) {
+    const MAX_AXES: usize = 8;
+    let (cshape, tshape) = (c.shape(), dim.slice());
+    let (n, m) = (cshape.len(), tshape.len());
+    assert!(
+        m <= n && n <= MAX_AXES,
+        "cannot unbroadcast {cshape:?} to {tshape:?}"
+    );
+    let g = grads.zeroed(v, dim);
+    let gs = g
+        .as_slice_mut()
+        .expect("gradient slots are in standard layout");
+    let cs = c.as_slice().expect("gradients are in standard layout");
+    if n == 0 {
+        gs[0] += scale * cs[0];
+        return;
+    }
+    // The target's stride along each of c's axes: 0 where c was stretched (or had extra axes).
+    let mut stride = [0usize; MAX_AXES];
+    let mut s = 1;
+    for k in (0..m).rev() {
+        let ck = k + n - m;
+        stride[ck] = if tshape[k] == 1 && cshape[ck] != 1 {
+            0
+        } else {
+            s
+        };
+        s *= tshape[k];
+    }
+    let last = cshape[n - 1].max(1);
+    let mut index = [0usize; MAX_AXES];
+    for row in cs.chunks_exact(last) {
+        let at: usize = (0..n - 1).map(|k| index[k] * stride[k]).sum();
+        if stride[n - 1] == 0 {
+            gs[at] += scale * row.iter().fold(T::zero(), |acc, &x| acc + x);
+        } else {
+            for (g, &x) in gs[at..at + last].iter_mut().zip(row) {
+                *g += scale * x;
+            }
+        }
+        // Next row: advance the index over c's leading axes, last fastest.
+        for k in (0..n - 1).rev() {
+            index[k] += 1;
+            if index[k] < cshape[k] {
+                break;
+            }
+            index[k] = 0;
+        }
+    }
 }
 
 /// Writes `f(x_j, y_j)` into the gradient slot of `v` (shape `dim`, flat `x` and `y` of its

@@ -226,7 +226,9 @@ impl SequenceClassifier {
         store: &ParamStore<T>,
         batch: &Batch,
     ) -> BatchLoss {
-        let inputs = g.constant(batch.inputs_as::<T>().into_dyn()); // [T, B, F]
+        let inputs = g.constant_map(batch.inputs.view().into_dyn(), |x| {
+            T::from_f64_lossy(f64::from(x))
+        }); // [T, B, F]
         let (steps, targets, weights) = loss_targets(batch);
         let (logits, unrolled) = self.logits(g, store, inputs, &steps);
         let loss = g.softmax_cross_entropy(logits, &targets, Some(&weights));

@@ -11,7 +11,7 @@
 //! Parameters: `<name>.weight_ih [F, 4S]`, `<name>.weight_hh [S, 4S]`, `<name>.bias_ih [4S]`,
 //! `<name>.bias_hh [4S]`.
 
-use ndarray::{Array2, ArrayD, IxDyn, s};
+use ndarray::{ArrayD, IxDyn, s};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -138,8 +138,12 @@ impl LstmCell {
 
     /// Zero initial state on the tape: `(h₀, c₀)`, both `[B, S]`.
     pub fn zero_state<T: Scalar>(&self, g: &mut Graph<T>, batch: usize) -> (Var, Var) {
-        let z = Array2::<T>::zeros((batch, self.hidden_size)).into_dyn();
-        (g.constant(z.clone()), g.constant(z))
+        let zero = ndarray::arr0(T::zero());
+        let z = zero
+            .broadcast((batch, self.hidden_size))
+            .expect("a scalar broadcasts");
+        let h0 = g.constant_map(z.into_dyn(), |x| x);
+        (h0, g.constant_map(z.into_dyn(), |x| x))
     }
 }
 

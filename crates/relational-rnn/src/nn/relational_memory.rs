@@ -290,6 +290,18 @@ impl RelationalMemory {
         )
     }
 
+    /// [`initial_memory`](Self::initial_memory) as a constant on the tape, in an array the tape
+    /// reuses across steps.
+    ///
+    /// # Shapes
+    /// returns `[B, N, D]`.
+    pub fn initial_memory_on<T: Scalar>(&self, g: &mut Graph<T>, batch: usize) -> Var {
+        let one = self.initial_memory::<T>(1); // [1, N, D]
+        let (n, d) = (self.config.mem_slots, self.config.mem_width());
+        let all = one.broadcast((batch, n, d)).expect("batch axis of 1");
+        g.constant_map(all.into_dyn(), |x| x)
+    }
+
     /// One step from the raw input.
     ///
     /// # Shapes
@@ -430,7 +442,7 @@ impl<T: Scalar> Model<T> for RelationalMemory {
 
     fn unroll(&self, g: &mut Graph<T>, store: &ParamStore<T>, inputs: Var) -> Unrolled {
         let batch = g.shape(inputs)[1];
-        let m0 = g.constant(self.initial_memory::<T>(batch).into_dyn()); // [B, N, D]
+        let m0 = self.initial_memory_on(g, batch); // [B, N, D]
         let steps = self.unroll_from(g, store, inputs, m0);
         Unrolled {
             outputs: steps.iter().map(|s| s.output).collect(),

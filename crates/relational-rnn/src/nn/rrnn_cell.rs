@@ -201,7 +201,7 @@ impl<T: Scalar> Model<T> for RelationalRNNCell {
     fn unroll(&self, g: &mut Graph<T>, store: &ParamStore<T>, inputs: Var) -> Unrolled {
         let (steps, batch) = (g.shape(inputs)[0], g.shape(inputs)[1]);
         let mut state = self.lstm.zero_state(g, batch);
-        let mut memory = g.constant(self.rmc.initial_memory::<T>(batch).into_dyn());
+        let mut memory = self.rmc.initial_memory_on(g, batch); // [B, N, D]
         let mut out = Unrolled::default();
         for t in 0..steps {
             let x = g.select(inputs, 0, t); // [B, F]
