@@ -1,0 +1,102 @@
+//! Criterion benchmarks: one f32 training step of the perf configs (as `rrnn bench`), and the
+//! main tape ops forward + backward at the shapes config C gives them.
+//!
+//! ```sh
+//! MATMUL_NUM_THREADS=1 cargo bench -p relational-rnn --bench train_step
+//! cargo bench -p relational-rnn --bench train_step -- 'step/C'   # a subset
+//! ```
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ndarray::{ArrayD, IxDyn};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use relational_rnn::experiment::ModelKind;
+use relational_rnn::nn::SequenceClassifier;
+use relational_rnn::optim::{AdamConfig, OptimizerConfig};
+use relational_rnn::perf::PerfConfig;
+use relational_rnn::train::Trainer;
+use relational_rnn::{Graph, ParamStore, Var};
+
+fn train_steps(c: &mut Criterion) {
+    let mut group = c.benchmark_group("step");
+    group.sample_size(20);
+    for config in [PerfConfig::B, PerfConfig::C] {
+        for kind in [ModelKind::Rmc, ModelKind::Lstm] {
+            let mut store = ParamStore::<f32>::new();
+            let mut rng = ChaCha8Rng::seed_from_u64(0);
+            let model = SequenceClassifier::new(&config.classifier(kind), &mut store, &mut rng)
+                .expect("valid perf config");
+            let batch = config.random_batch(0);
+            let adam = OptimizerConfig::Adam(AdamConfig {
+                lr: 1e-4,
+                ..AdamConfig::default()
+            });
+            let mut trainer = Trainer::new(&store, &adam).expect("valid");
+            group.bench_function(format!("{config}/{kind:?}"), |b| {
+                b.iter(|| trainer.step(&model, &mut store, &batch, 1e-4, None))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn uniform(shape: &[usize], rng: &mut ChaCha8Rng) -> ArrayD<f32> {
+    ArrayD::from_shape_simple_fn(IxDyn(shape), || rng.random_range(-1.0..1.0))
+}
+
+/// Times `op` forward and backward on a reused tape, inputs `shapes` (all requiring gradients).
+fn bench_op(
+    c: &mut Criterion,
+    name: &str,
+    shapes: &[&[usize]],
+    op: impl Fn(&mut Graph<f32>, &[Var]) -> Var,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let values: Vec<ArrayD<f32>> = shapes.iter().map(|s| uniform(s, &mut rng)).collect();
+    let mut g = Graph::<f32>::new();
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            g.clear();
+            let inputs: Vec<Var> = values.iter().map(|v| g.input(v.clone())).collect();
+            let out = op(&mut g, &inputs);
+            let loss = g.sum(out);
+            g.backward(loss);
+            black_box(g.scalar(loss))
+        })
+    });
+}
+
+/// Config C's shapes: batch 128, R = N + 1 = 5 rows, D = 64, H = 4 heads of K = V = 16, LSTM S 128.
+fn ops(c: &mut Criterion) {
+    let (b, r, d) = (128, 5, 64);
+    bench_op(
+        c,
+        "op/linear [640,64]x[64,192]",
+        &[&[b, r, d], &[d, 192], &[192]],
+        |g, v| g.linear(v[0], v[1], Some(v[2])),
+    );
+    bench_op(
+        c,
+        "op/packed_attention [128,5,192] H4",
+        &[&[b, r, 192]],
+        |g, v| g.packed_attention(v[0], 4, 16).0,
+    );
+    bench_op(
+        c,
+        "op/layer_norm [128,5,192]",
+        &[&[b, r, 192], &[192], &[192]],
+        |g, v| g.layer_norm(v[0], v[1], v[2], 1e-5),
+    );
+    bench_op(
+        c,
+        "op/lstm_cell [128,512]",
+        &[&[128, 512], &[128, 128]],
+        |g, v| g.lstm_cell(v[0], v[1]).0,
+    );
+    bench_op(c, "op/tanh [128,4,64]", &[&[b, 4, d]], |g, v| g.tanh(v[0]));
+}
+
+criterion_group!(benches, train_steps, ops);
+criterion_main!(benches);
