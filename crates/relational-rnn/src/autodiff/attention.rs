@@ -29,6 +29,7 @@ use ndarray::IxDyn;
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var, grad_slot};
 use super::op::{Ctx, Op};
+use super::reduce::dot;
 use crate::Scalar;
 
 /// The geometry of one packed attention: batch, rows, heads, key and value sizes.
@@ -70,26 +71,6 @@ impl Heads {
     fn scale<T: Scalar>(self) -> T {
         T::from_f64_lossy(1.0 / (self.key as f64).sqrt())
     }
-}
-
-/// Σ a_i b_i with eight partial sums, so the loop vectorises (a float fold would not).
-#[inline(always)]
-fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let mut acc = [T::zero(); 8];
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .fold(T::zero(), |s, (&x, &y)| s + x * y);
-    for (x, y) in a8.zip(b8) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    acc.iter().fold(tail, |s, &x| s + x)
 }
 
 /// `y += alpha · x`.

@@ -29,6 +29,7 @@ mod linalg;
 mod loss;
 mod lstm_cell;
 mod normalize;
+mod reduce;
 mod shape;
 
 pub mod gradcheck;

@@ -6,6 +6,7 @@ use ndarray::{ArrayD, Axis, Dimension, RemoveAxis};
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var, grad_slot};
 use super::op::{Ctx, Op};
+use super::reduce;
 use crate::Scalar;
 
 impl<T: Scalar> Graph<T> {
@@ -69,11 +70,11 @@ impl<T: Scalar> Graph<T> {
             .zip(inv_std.as_slice_mut().expect("standard layout"))
             .zip(xs.chunks_exact(d.max(1)));
         for (((xh, yr), s), xr) in rows {
-            let mean = xr.iter().fold(T::zero(), |acc, &v| acc + v) / n;
+            let mean = reduce::sum(xr) / n;
             for (h, &v) in xh.iter_mut().zip(xr) {
                 *h = v - mean;
             }
-            let var = xh.iter().fold(T::zero(), |acc, &v| acc + v * v) / n;
+            let var = reduce::dot(xh, xh) / n;
             *s = T::one() / (var + eps).sqrt();
             let s = *s;
             for (((h, y), &g), &b) in xh.iter_mut().zip(yr.iter_mut()).zip(gs).zip(bs) {
@@ -115,7 +116,7 @@ pub(crate) fn softmax_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut 
         .zip(gs.chunks_exact(width))
         .zip(ys.chunks_exact(width));
     for ((d, g), y) in rows {
-        let dot = g.iter().zip(y).fold(T::zero(), |s, (&g, &y)| s + g * y); // Σ g_j y_j
+        let dot = reduce::dot(g, y); // Σ g_j y_j
         for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
             let v = y * (g - dot);
             *d = if fresh { v } else { *d + v };
@@ -156,6 +157,7 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
     if ctx.wants(x) {
         let gam = ctx.value(gamma).as_slice().expect("standard layout"); // [D]
         let n = T::from_usize(d).expect("width fits the float type");
+        let mut scratch = vec![T::zero(); d]; // ĝ of one row
         let (slot, fresh) = grads.slot_or_fresh(x, &xhat.raw_dim());
         let dx = slot.as_slice_mut().expect("standard layout");
         let rows = dx
@@ -164,15 +166,13 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
             .zip(xhs.chunks_exact(d))
             .zip(inv_std.iter());
         for (((dx, g), xh), &s) in rows {
-            // ĝ = g ⊙ γ; mean(ĝ) and mean(ĝ ⊙ x̂) over the row.
-            let (mut sum_g, mut sum_gx) = (T::zero(), T::zero());
-            for ((&g, &gm), &xh) in g.iter().zip(gam).zip(xh) {
-                sum_g += g * gm;
-                sum_gx += g * gm * xh;
+            // ĝ = g ⊙ γ (into dx first); mean(ĝ) and mean(ĝ ⊙ x̂) over the row.
+            for ((d, &g), &gm) in scratch.iter_mut().zip(g).zip(gam) {
+                *d = g * gm;
             }
-            let (mean_g, mean_gx) = (sum_g / n, sum_gx / n);
-            for (((dx, &g), &gm), &xh) in dx.iter_mut().zip(g).zip(gam).zip(xh) {
-                let v = s * (g * gm - mean_g - xh * mean_gx);
+            let (mean_g, mean_gx) = (reduce::sum(&scratch) / n, reduce::dot(&scratch, xh) / n);
+            for ((dx, &gh), &xh) in dx.iter_mut().zip(&scratch).zip(xh) {
+                let v = s * (gh - mean_g - xh * mean_gx);
                 *dx = if fresh { v } else { *dx + v };
             }
         }
