@@ -30,6 +30,7 @@ use super::buffers::GradSlots;
 use super::graph::{Graph, Var, grad_slot};
 use super::op::{Ctx, Op};
 use super::reduce::dot;
+use super::simd;
 use crate::Scalar;
 
 /// The geometry of one packed attention: batch, rows, heads, key and value sizes.
@@ -122,22 +123,24 @@ impl<T: Scalar> Graph<T> {
             .value(p)
             .as_slice()
             .expect("tape values are in standard layout");
-        for b in 0..hd.batch {
-            for h in 0..hd.heads {
-                for i in 0..r {
-                    let q = &pv[hd.p_at(b, i, h)..][..k];
-                    let row = &mut a[hd.a_at(b, h, i)..][..r];
-                    for (j, x) in row.iter_mut().enumerate() {
-                        *x = scale * dot(q, &pv[hd.p_at(b, j, h) + k..][..k]);
-                    }
-                    softmax_in_place(row);
-                    let o = &mut out[hd.out_at(b, i, h)..][..v];
-                    for (j, &w) in row.iter().enumerate() {
-                        axpy(o, w, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+        simd::wide(|| {
+            for b in 0..hd.batch {
+                for h in 0..hd.heads {
+                    for i in 0..r {
+                        let q = &pv[hd.p_at(b, i, h)..][..k];
+                        let row = &mut a[hd.a_at(b, h, i)..][..r];
+                        for (j, x) in row.iter_mut().enumerate() {
+                            *x = scale * dot(q, &pv[hd.p_at(b, j, h) + k..][..k]);
+                        }
+                        softmax_in_place(row);
+                        let o = &mut out[hd.out_at(b, i, h)..][..v];
+                        for (j, &w) in row.iter().enumerate() {
+                            axpy(o, w, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+                        }
                     }
                 }
             }
-        }
+        });
         let weights = self.push(a_buf, Op::AttentionWeights { p, heads: hd });
         let out = self.push(
             out_buf,
@@ -178,32 +181,36 @@ pub(crate) fn attention_output_backward<T: Scalar>(
     if ctx.wants(weights) {
         let slot = grad_slot(grads, weights, &ctx.value(weights).raw_dim());
         let da = slot.as_slice_mut().expect("standard layout");
-        for b in 0..hd.batch {
-            for h in 0..hd.heads {
-                for i in 0..r {
-                    let dout = &d_out[hd.out_at(b, i, h)..][..v];
-                    let row = &mut da[hd.a_at(b, h, i)..][..r];
-                    for (j, x) in row.iter_mut().enumerate() {
-                        *x += dot(dout, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+        simd::wide(|| {
+            for b in 0..hd.batch {
+                for h in 0..hd.heads {
+                    for i in 0..r {
+                        let dout = &d_out[hd.out_at(b, i, h)..][..v];
+                        let row = &mut da[hd.a_at(b, h, i)..][..r];
+                        for (j, x) in row.iter_mut().enumerate() {
+                            *x += dot(dout, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+                        }
                     }
                 }
             }
-        }
+        });
     }
     if ctx.wants(p) {
         let slot = grad_slot(grads, p, &ctx.value(p).raw_dim());
         let dp = slot.as_slice_mut().expect("standard layout");
-        for b in 0..hd.batch {
-            for h in 0..hd.heads {
-                for i in 0..r {
-                    let dout = &d_out[hd.out_at(b, i, h)..][..v];
-                    let row = &av[hd.a_at(b, h, i)..][..r];
-                    for (j, &w) in row.iter().enumerate() {
-                        axpy(&mut dp[hd.p_at(b, j, h) + 2 * k..][..v], w, dout);
+        simd::wide(|| {
+            for b in 0..hd.batch {
+                for h in 0..hd.heads {
+                    for i in 0..r {
+                        let dout = &d_out[hd.out_at(b, i, h)..][..v];
+                        let row = &av[hd.a_at(b, h, i)..][..r];
+                        for (j, &w) in row.iter().enumerate() {
+                            axpy(&mut dp[hd.p_at(b, j, h) + 2 * k..][..v], w, dout);
+                        }
                     }
                 }
             }
-        }
+        });
     }
 }
 
@@ -226,24 +233,26 @@ pub(crate) fn attention_weights_backward<T: Scalar>(
     let dp = slot.as_slice_mut().expect("standard layout");
     let mut ds = vec![T::zero(); r]; // one row of δS
     let mut dq = vec![T::zero(); k]; // δq_i
-    for b in 0..hd.batch {
-        for h in 0..hd.heads {
-            for i in 0..r {
-                let at = hd.a_at(b, h, i);
-                let (a_row, da_row) = (&av[at..][..r], &da[at..][..r]);
-                let centre = dot(a_row, da_row);
-                for ((d, &a), &g) in ds.iter_mut().zip(a_row).zip(da_row) {
-                    *d = scale * a * (g - centre);
+    simd::wide(|| {
+        for b in 0..hd.batch {
+            for h in 0..hd.heads {
+                for i in 0..r {
+                    let at = hd.a_at(b, h, i);
+                    let (a_row, da_row) = (&av[at..][..r], &da[at..][..r]);
+                    let centre = dot(a_row, da_row);
+                    for ((d, &a), &g) in ds.iter_mut().zip(a_row).zip(da_row) {
+                        *d = scale * a * (g - centre);
+                    }
+                    let qi = hd.p_at(b, i, h);
+                    dq.fill(T::zero());
+                    for (j, &d) in ds.iter().enumerate() {
+                        let kj = hd.p_at(b, j, h) + k;
+                        axpy(&mut dq, d, &pv[kj..][..k]); // δq_i += δS_ij k_j
+                        axpy(&mut dp[kj..][..k], d, &pv[qi..][..k]); // δk_j += δS_ij q_i
+                    }
+                    axpy(&mut dp[qi..][..k], T::one(), &dq);
                 }
-                let qi = hd.p_at(b, i, h);
-                dq.fill(T::zero());
-                for (j, &d) in ds.iter().enumerate() {
-                    let kj = hd.p_at(b, j, h) + k;
-                    axpy(&mut dq, d, &pv[kj..][..k]); // δq_i += δS_ij k_j
-                    axpy(&mut dp[kj..][..k], d, &pv[qi..][..k]); // δk_j += δS_ij q_i
-                }
-                axpy(&mut dp[qi..][..k], T::one(), &dq);
             }
         }
-    }
+    });
 }

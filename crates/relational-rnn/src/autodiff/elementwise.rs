@@ -8,6 +8,7 @@ use super::graph::{
     Graph, Var, accumulate, accumulate_unbroadcast, accumulate_view, accumulate_zip,
 };
 use super::op::{Ctx, Op};
+use super::simd;
 use crate::Scalar;
 
 /// `a` in standard (row-major) layout, copying only when needed.
@@ -70,9 +71,11 @@ impl<T: Scalar> Graph<T> {
             .value(a)
             .as_slice()
             .expect("tape values are in standard layout");
-        for (y, &x) in ys.iter_mut().zip(xs) {
-            *y = f(x);
-        }
+        simd::wide(|| {
+            for (y, &x) in ys.iter_mut().zip(xs) {
+                *y = f(x);
+            }
+        });
         y
     }
 
@@ -86,9 +89,11 @@ impl<T: Scalar> Graph<T> {
             let (av, bv) = (self.value(a), self.value(b));
             let xs = av.as_slice().expect("tape values are in standard layout");
             let zs = bv.as_slice().expect("tape values are in standard layout");
-            for ((y, &x), &z) in ys.iter_mut().zip(xs).zip(zs) {
-                *y = f(x, z);
-            }
+            simd::wide(|| {
+                for ((y, &x), &z) in ys.iter_mut().zip(xs).zip(zs) {
+                    *y = f(x, z);
+                }
+            });
             return y;
         }
         let shape = broadcast_shape(self.shape(a), self.shape(b), name);

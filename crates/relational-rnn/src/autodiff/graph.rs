@@ -7,6 +7,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice};
 use super::buffers::{GradSlots, Recycler};
 use super::elementwise::standard;
 use super::op::Op;
+use super::simd;
 use crate::{Grads, ParamId, ParamStore, Scalar};
 
 /// A value on the tape: an index into its [`Graph`]. Cheap to copy; only meaningful for the graph
@@ -373,15 +374,17 @@ pub(crate) fn accumulate_zip<T: Scalar>(
         .as_slice_mut()
         .expect("gradient slots are in standard layout");
     debug_assert!(g.len() == x.len() && g.len() == y.len());
-    if fresh {
-        for ((g, &x), &y) in g.iter_mut().zip(x).zip(y) {
-            *g = f(x, y);
+    simd::wide(|| {
+        if fresh {
+            for ((g, &x), &y) in g.iter_mut().zip(x).zip(y) {
+                *g = f(x, y);
+            }
+        } else {
+            for ((g, &x), &y) in g.iter_mut().zip(x).zip(y) {
+                *g += f(x, y);
+            }
         }
-    } else {
-        for ((g, &x), &y) in g.iter_mut().zip(x).zip(y) {
-            *g += f(x, y);
-        }
-    }
+    });
 }
 
 /// `g += c` over flat slices when both are contiguous (the common case on the tape).

@@ -24,6 +24,7 @@ use ndarray::{ArrayD, IxDyn};
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var, grad_slot};
 use super::op::{Ctx, Op};
+use super::simd;
 use crate::Scalar;
 
 impl<T: Scalar> Graph<T> {
@@ -52,32 +53,34 @@ impl<T: Scalar> Graph<T> {
         let gs = gv.as_slice().expect("tape values are in standard layout");
         let cs = cv.as_slice().expect("tape values are in standard layout");
         // Row by row, one pass per quantity over equal-length slices, so every loop vectorises.
-        for r in 0..b {
-            let g = &gs[r * 4 * s..(r + 1) * 4 * s];
-            let (gi, rest) = g.split_at(s);
-            let (gf, rest) = rest.split_at(s);
-            let (gg, go) = rest.split_at(s);
-            let a = &mut acts[r * 3 * s..(r + 1) * 3 * s];
-            let (ai, rest) = a.split_at_mut(s);
-            let (af, ag) = rest.split_at_mut(s);
-            let (oo, otc) = out[r * 2 * s..(r + 1) * 2 * s].split_at_mut(s);
-            let c_row = &cs[r * s..(r + 1) * s];
-            let cn = &mut c_new[r * s..(r + 1) * s];
-            let hn = &mut h_new[r * s..(r + 1) * s];
-            map_into(ai, gi, T::sigmoid_act);
-            map_into(af, gf, T::sigmoid_act);
-            map_into(ag, gg, T::tanh_act);
-            map_into(oo, go, T::sigmoid_act);
-            for ((((cn, &f), &c), &i), &gt) in
-                cn.iter_mut().zip(&*af).zip(c_row).zip(&*ai).zip(&*ag)
-            {
-                *cn = f * c + i * gt;
+        simd::wide(|| {
+            for r in 0..b {
+                let g = &gs[r * 4 * s..(r + 1) * 4 * s];
+                let (gi, rest) = g.split_at(s);
+                let (gf, rest) = rest.split_at(s);
+                let (gg, go) = rest.split_at(s);
+                let a = &mut acts[r * 3 * s..(r + 1) * 3 * s];
+                let (ai, rest) = a.split_at_mut(s);
+                let (af, ag) = rest.split_at_mut(s);
+                let (oo, otc) = out[r * 2 * s..(r + 1) * 2 * s].split_at_mut(s);
+                let c_row = &cs[r * s..(r + 1) * s];
+                let cn = &mut c_new[r * s..(r + 1) * s];
+                let hn = &mut h_new[r * s..(r + 1) * s];
+                map_into(ai, gi, T::sigmoid_act);
+                map_into(af, gf, T::sigmoid_act);
+                map_into(ag, gg, T::tanh_act);
+                map_into(oo, go, T::sigmoid_act);
+                for ((((cn, &f), &c), &i), &gt) in
+                    cn.iter_mut().zip(&*af).zip(c_row).zip(&*ai).zip(&*ag)
+                {
+                    *cn = f * c + i * gt;
+                }
+                map_into(otc, cn, T::tanh_act);
+                for ((hn, &o), &tc) in hn.iter_mut().zip(&*oo).zip(&*otc) {
+                    *hn = o * tc;
+                }
             }
-            map_into(otc, cn, T::tanh_act);
-            for ((hn, &o), &tc) in hn.iter_mut().zip(&*oo).zip(&*otc) {
-                *hn = o * tc;
-            }
-        }
+        });
         let c_var = self.push(
             c_buf,
             Op::LstmCellState {
@@ -127,37 +130,41 @@ pub(crate) fn lstm_state_backward<T: Scalar>(
         let cs = cv.as_slice().expect("standard layout");
         let dg = grad_slot(grads, gates, &ctx.value(gates).raw_dim());
         let dg = dg.as_slice_mut().expect("standard layout"); // [B, 4S]
-        for r in 0..b {
-            let (ai, af, ag) = (
-                &a[r * 3 * s..r * 3 * s + s],
-                &a[r * 3 * s + s..r * 3 * s + 2 * s],
-                &a[r * 3 * s + 2 * s..(r + 1) * 3 * s],
-            );
-            let (c_row, d_row) = (&cs[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
-            let row = &mut dg[r * 4 * s..r * 4 * s + 3 * s];
-            let (di, rest) = row.split_at_mut(s);
-            let (df, dgg) = rest.split_at_mut(s);
-            for (((di, &d), &i), &gt) in di.iter_mut().zip(d_row).zip(ai).zip(ag) {
-                *di += d * gt * i * (T::one() - i);
+        simd::wide(|| {
+            for r in 0..b {
+                let (ai, af, ag) = (
+                    &a[r * 3 * s..r * 3 * s + s],
+                    &a[r * 3 * s + s..r * 3 * s + 2 * s],
+                    &a[r * 3 * s + 2 * s..(r + 1) * 3 * s],
+                );
+                let (c_row, d_row) = (&cs[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
+                let row = &mut dg[r * 4 * s..r * 4 * s + 3 * s];
+                let (di, rest) = row.split_at_mut(s);
+                let (df, dgg) = rest.split_at_mut(s);
+                for (((di, &d), &i), &gt) in di.iter_mut().zip(d_row).zip(ai).zip(ag) {
+                    *di += d * gt * i * (T::one() - i);
+                }
+                for (((df, &d), &f), &c) in df.iter_mut().zip(d_row).zip(af).zip(c_row) {
+                    *df += d * c * f * (T::one() - f);
+                }
+                for (((dgg, &d), &i), &gt) in dgg.iter_mut().zip(d_row).zip(ai).zip(ag) {
+                    *dgg += d * i * (T::one() - gt * gt);
+                }
             }
-            for (((df, &d), &f), &c) in df.iter_mut().zip(d_row).zip(af).zip(c_row) {
-                *df += d * c * f * (T::one() - f);
-            }
-            for (((dgg, &d), &i), &gt) in dgg.iter_mut().zip(d_row).zip(ai).zip(ag) {
-                *dgg += d * i * (T::one() - gt * gt);
-            }
-        }
+        });
     }
     if ctx.wants(c) {
         let dc = grad_slot(grads, c, &cv.raw_dim());
         let dc = dc.as_slice_mut().expect("standard layout"); // [B, S]
-        for r in 0..b {
-            let af = &a[r * 3 * s + s..r * 3 * s + 2 * s];
-            let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
-            for ((dc, &d), &f) in dc.iter_mut().zip(d_row).zip(af) {
-                *dc += d * f;
+        simd::wide(|| {
+            for r in 0..b {
+                let af = &a[r * 3 * s + s..r * 3 * s + 2 * s];
+                let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
+                for ((dc, &d), &f) in dc.iter_mut().zip(d_row).zip(af) {
+                    *dc += d * f;
+                }
             }
-        }
+        });
     }
 }
 
@@ -176,24 +183,28 @@ pub(crate) fn lstm_output_backward<T: Scalar>(
     if ctx.wants(gates) {
         let dg = grad_slot(grads, gates, &ctx.value(gates).raw_dim());
         let dg = dg.as_slice_mut().expect("standard layout"); // [B, 4S]
-        for r in 0..b {
-            let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
-            let d_o = &mut dg[r * 4 * s + 3 * s..(r + 1) * 4 * s];
-            let d_row = &dh[r * s..(r + 1) * s];
-            for (((d_o, &d), &o), &tc) in d_o.iter_mut().zip(d_row).zip(o).zip(tc) {
-                *d_o += d * tc * o * (T::one() - o);
+        simd::wide(|| {
+            for r in 0..b {
+                let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
+                let d_o = &mut dg[r * 4 * s + 3 * s..(r + 1) * 4 * s];
+                let d_row = &dh[r * s..(r + 1) * s];
+                for (((d_o, &d), &o), &tc) in d_o.iter_mut().zip(d_row).zip(o).zip(tc) {
+                    *d_o += d * tc * o * (T::one() - o);
+                }
             }
-        }
+        });
     }
     if ctx.wants(state) {
         let dc = grad_slot(grads, state, &sv.raw_dim());
         let dc = dc.as_slice_mut().expect("standard layout"); // [B, S]
-        for r in 0..b {
-            let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
-            let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dh[r * s..(r + 1) * s]);
-            for (((dc, &d), &o), &tc) in dc.iter_mut().zip(d_row).zip(o).zip(tc) {
-                *dc += d * o * (T::one() - tc * tc);
+        simd::wide(|| {
+            for r in 0..b {
+                let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
+                let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dh[r * s..(r + 1) * s]);
+                for (((dc, &d), &o), &tc) in dc.iter_mut().zip(d_row).zip(o).zip(tc) {
+                    *dc += d * o * (T::one() - tc * tc);
+                }
             }
-        }
+        });
     }
 }

@@ -31,6 +31,7 @@ mod lstm_cell;
 mod normalize;
 mod reduce;
 mod shape;
+mod simd;
 
 pub mod gradcheck;
 pub(crate) mod op;

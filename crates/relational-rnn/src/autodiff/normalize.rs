@@ -7,6 +7,7 @@ use super::buffers::GradSlots;
 use super::graph::{Graph, Var, grad_slot};
 use super::op::{Ctx, Op};
 use super::reduce;
+use super::simd;
 use crate::Scalar;
 
 impl<T: Scalar> Graph<T> {
@@ -19,16 +20,18 @@ impl<T: Scalar> Graph<T> {
         y.assign(self.value(a));
         let width = *y.shape().last().expect("softmax of a 0-d array");
         let flat = y.as_slice_mut().expect("standard layout");
-        for row in flat.chunks_exact_mut(width.max(1)) {
-            let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
-            let mut sum = T::zero();
-            for x in row.iter_mut() {
-                *x = (*x - max).exp_act();
-                sum += *x;
+        simd::wide(|| {
+            for row in flat.chunks_exact_mut(width.max(1)) {
+                let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+                let mut sum = T::zero();
+                for x in row.iter_mut() {
+                    *x = (*x - max).exp_act();
+                    sum += *x;
+                }
+                let inv = T::one() / sum;
+                row.iter_mut().for_each(|x| *x *= inv);
             }
-            let inv = T::one() / sum;
-            row.iter_mut().for_each(|x| *x *= inv);
-        }
+        });
         self.push(y, Op::Softmax(a))
     }
 
@@ -69,19 +72,21 @@ impl<T: Scalar> Graph<T> {
             )
             .zip(inv_std.as_slice_mut().expect("standard layout"))
             .zip(xs.chunks_exact(d.max(1)));
-        for (((xh, yr), s), xr) in rows {
-            let mean = reduce::sum(xr) / n;
-            for (h, &v) in xh.iter_mut().zip(xr) {
-                *h = v - mean;
+        simd::wide(|| {
+            for (((xh, yr), s), xr) in rows {
+                let mean = reduce::sum(xr) / n;
+                for (h, &v) in xh.iter_mut().zip(xr) {
+                    *h = v - mean;
+                }
+                let var = reduce::dot(xh, xh) / n;
+                *s = T::one() / (var + eps).sqrt();
+                let s = *s;
+                for (((h, y), &g), &b) in xh.iter_mut().zip(yr.iter_mut()).zip(gs).zip(bs) {
+                    *h *= s;
+                    *y = *h * g + b;
+                }
             }
-            let var = reduce::dot(xh, xh) / n;
-            *s = T::one() / (var + eps).sqrt();
-            let s = *s;
-            for (((h, y), &g), &b) in xh.iter_mut().zip(yr.iter_mut()).zip(gs).zip(bs) {
-                *h *= s;
-                *y = *h * g + b;
-            }
-        }
+        });
         self.push(
             y,
             Op::LayerNorm {
@@ -115,13 +120,15 @@ pub(crate) fn softmax_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut 
         .chunks_exact_mut(width)
         .zip(gs.chunks_exact(width))
         .zip(ys.chunks_exact(width));
-    for ((d, g), y) in rows {
-        let dot = reduce::dot(g, y); // Σ g_j y_j
-        for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
-            let v = y * (g - dot);
-            *d = if fresh { v } else { *d + v };
+    simd::wide(|| {
+        for ((d, g), y) in rows {
+            let dot = reduce::dot(g, y); // Σ g_j y_j
+            for ((d, &g), &y) in d.iter_mut().zip(g).zip(y) {
+                let v = y * (g - dot);
+                *d = if fresh { v } else { *d + v };
+            }
         }
-    }
+    });
 }
 
 /// With x̂ the normalised input and s = 1/σ:
@@ -165,16 +172,18 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
             .zip(gs.chunks_exact(d))
             .zip(xhs.chunks_exact(d))
             .zip(inv_std.iter());
-        for (((dx, g), xh), &s) in rows {
-            // ĝ = g ⊙ γ (into dx first); mean(ĝ) and mean(ĝ ⊙ x̂) over the row.
-            for ((d, &g), &gm) in scratch.iter_mut().zip(g).zip(gam) {
-                *d = g * gm;
+        simd::wide(|| {
+            for (((dx, g), xh), &s) in rows {
+                // ĝ = g ⊙ γ (into dx first); mean(ĝ) and mean(ĝ ⊙ x̂) over the row.
+                for ((d, &g), &gm) in scratch.iter_mut().zip(g).zip(gam) {
+                    *d = g * gm;
+                }
+                let (mean_g, mean_gx) = (reduce::sum(&scratch) / n, reduce::dot(&scratch, xh) / n);
+                for ((dx, &gh), &xh) in dx.iter_mut().zip(&scratch).zip(xh) {
+                    let v = s * (gh - mean_g - xh * mean_gx);
+                    *dx = if fresh { v } else { *dx + v };
+                }
             }
-            let (mean_g, mean_gx) = (reduce::sum(&scratch) / n, reduce::dot(&scratch, xh) / n);
-            for ((dx, &gh), &xh) in dx.iter_mut().zip(&scratch).zip(xh) {
-                let v = s * (gh - mean_g - xh * mean_gx);
-                *dx = if fresh { v } else { *dx + v };
-            }
-        }
+        });
     }
 }

@@ -1,0 +1,72 @@
+//! Run-time selection of wider vector instructions for the element-wise kernels.
+//!
+//! The crate is compiled for the baseline x86-64 target (SSE2: four f32 lanes), so that one build
+//! runs on any x86-64 CPU. [`wide`] runs a kernel compiled with AVX2 + FMA (eight lanes) when the
+//! CPU has them, checked once at run time. The results are bit-identical either way: the kernels
+//! are element-wise IEEE arithmetic (Rust never contracts `a * b + c` into a fused multiply-add,
+//! and the reductions have a fixed order, `reduce.rs`); only the number of lanes changes.
+//! matrixmultiply already picks its GEMM kernel at run time the same way.
+//!
+//! The only `unsafe` in the crate: calling a `#[target_feature]` function, after the feature check.
+#![allow(unsafe_code)]
+
+/// Runs `kernel`, compiled with AVX2 and FMA enabled when this CPU supports them.
+///
+/// The kernel's loops are inlined into a function carrying those target features, so the
+/// compiler vectorises them eight f32 lanes wide.
+#[inline(always)]
+pub(crate) fn wide<R>(kernel: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { avx2_fma(kernel) };
+        }
+    }
+    kernel()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn avx2_fma<R>(kernel: impl FnOnce() -> R) -> R {
+    kernel()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wide;
+    use crate::Scalar;
+
+    /// The activations and a gate-update expression give the same bits through the AVX2 path as
+    /// through the baseline path.
+    #[test]
+    fn the_wide_path_is_bit_identical_to_the_baseline() {
+        let xs: Vec<f32> = (0..100_003)
+            .map(|i| ((i as f32) * 0.000_37 - 18.0) * (1.0 + (i % 7) as f32 * 0.1))
+            .collect();
+        let kernel = |out: &mut Vec<f32>| {
+            out.clear();
+            out.extend(xs.iter().map(|&x| {
+                let (s, t, e) = (x.sigmoid_act(), x.tanh_act(), (x * 0.25).exp_act());
+                s * t + (1.0 - s) * e - t * t * x
+            }));
+        };
+        let (mut baseline, mut widened) = (Vec::new(), Vec::new());
+        kernel(&mut baseline);
+        wide(|| kernel(&mut widened));
+        let same = baseline
+            .iter()
+            .zip(&widened)
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same && baseline.len() == xs.len());
+    }
+}
