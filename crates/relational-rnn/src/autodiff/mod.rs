@@ -20,6 +20,11 @@
 //! | [`attention`](self) | `packed_attention`: multi-head attention over the RMC's packed `[q \| k \| v]` rows |
 //!
 //! Every op is checked against central finite differences in f64 by [`gradcheck`].
+//!
+//! Three helpers keep a training step lean without changing any result: `buffers` hands each
+//! node's arrays from one step to the next (a warm step allocates no arrays), `reduce` sums in
+//! eight lanes so float reductions vectorise, and `simd` runs the element-wise kernels as AVX2 code
+//! when the CPU has it (bit-identical to the baseline build).
 
 mod attention;
 mod buffers;

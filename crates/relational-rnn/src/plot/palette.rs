@@ -29,9 +29,9 @@ pub fn color(index: usize) -> RGBColor {
 /// Neutral colours for reference lines (chance, plateau), so they never look like a model.
 pub(crate) fn reference(index: usize) -> RGBColor {
     const GREYS: [RGBColor; 3] = [
-        RGBColor(70, 70, 70),
-        RGBColor(150, 150, 150),
-        RGBColor(110, 110, 110),
+        RGBColor(40, 40, 40),
+        RGBColor(175, 175, 175),
+        RGBColor(105, 105, 105),
     ];
     GREYS[index % GREYS.len()]
 }
