@@ -28,6 +28,7 @@ use ndarray::IxDyn;
 
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var, grad_slot};
+use super::normalize::softmax_row;
 use super::op::{Ctx, Op};
 use super::reduce::dot;
 use super::simd;
@@ -132,7 +133,7 @@ impl<T: Scalar> Graph<T> {
                         for (j, x) in row.iter_mut().enumerate() {
                             *x = scale * dot(q, &pv[hd.p_at(b, j, h) + k..][..k]);
                         }
-                        softmax_in_place(row);
+                        softmax_row(row);
                         let o = &mut out[hd.out_at(b, i, h)..][..v];
                         for (j, &w) in row.iter().enumerate() {
                             axpy(o, w, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
@@ -152,18 +153,6 @@ impl<T: Scalar> Graph<T> {
         );
         (out, weights)
     }
-}
-
-/// The numerically stable softmax of one row, in place.
-fn softmax_in_place<T: Scalar>(row: &mut [T]) {
-    let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
-    let mut sum = T::zero();
-    for x in row.iter_mut() {
-        *x = (*x - max).exp_act();
-        sum += *x;
-    }
-    let inv = T::one() / sum;
-    row.iter_mut().for_each(|x| *x *= inv);
 }
 
 /// Backward of `out = A V`: δA into the weights' slot, δV into the value columns of `p`'s slot.

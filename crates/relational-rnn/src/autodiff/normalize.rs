@@ -22,14 +22,7 @@ impl<T: Scalar> Graph<T> {
         let flat = y.as_slice_mut().expect("standard layout");
         simd::wide(|| {
             for row in flat.chunks_exact_mut(width.max(1)) {
-                let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
-                let mut sum = T::zero();
-                for x in row.iter_mut() {
-                    *x = (*x - max).exp_act();
-                    sum += *x;
-                }
-                let inv = T::one() / sum;
-                row.iter_mut().for_each(|x| *x *= inv);
+                softmax_row(row);
             }
         });
         self.push(y, Op::Softmax(a))
@@ -98,6 +91,19 @@ impl<T: Scalar> Graph<T> {
             },
         )
     }
+}
+
+/// The numerically stable softmax of one row, in place: `exp(x − max x)`, normalised.
+#[inline(always)]
+pub(crate) fn softmax_row<T: Scalar>(row: &mut [T]) {
+    let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+    let mut sum = T::zero();
+    for x in row.iter_mut() {
+        *x = (*x - max).exp_act();
+        sum += *x;
+    }
+    let inv = T::one() / sum;
+    row.iter_mut().for_each(|x| *x *= inv);
 }
 
 /// The elements of a tape value (always in standard layout) as one slice.
