@@ -27,7 +27,7 @@
 use ndarray::IxDyn;
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, grad_slot};
+use super::graph::{Graph, Var};
 use super::normalize::softmax_row;
 use super::op::{Ctx, Op};
 use super::reduce::dot;
@@ -168,8 +168,7 @@ pub(crate) fn attention_output_backward<T: Scalar>(
     let pv = ctx.value(p).as_slice().expect("standard layout"); // [B, R, H·(2K+V)]
     let av = ctx.value(weights).as_slice().expect("standard layout"); // [B, H, R, R]
     if ctx.wants(weights) {
-        let slot = grad_slot(grads, weights, &ctx.value(weights).raw_dim());
-        let da = slot.as_slice_mut().expect("standard layout");
+        let da = ctx.grad_slice(grads, weights);
         simd::wide(|| {
             for b in 0..hd.batch {
                 for h in 0..hd.heads {
@@ -185,8 +184,7 @@ pub(crate) fn attention_output_backward<T: Scalar>(
         });
     }
     if ctx.wants(p) {
-        let slot = grad_slot(grads, p, &ctx.value(p).raw_dim());
-        let dp = slot.as_slice_mut().expect("standard layout");
+        let dp = ctx.grad_slice(grads, p);
         simd::wide(|| {
             for b in 0..hd.batch {
                 for h in 0..hd.heads {
@@ -218,8 +216,7 @@ pub(crate) fn attention_weights_backward<T: Scalar>(
     let da = ctx.grad.as_slice().expect("standard layout"); // [B, H, R, R]
     let av = ctx.output().as_slice().expect("standard layout");
     let pv = ctx.value(p).as_slice().expect("standard layout");
-    let slot = grad_slot(grads, p, &ctx.value(p).raw_dim());
-    let dp = slot.as_slice_mut().expect("standard layout");
+    let dp = ctx.grad_slice(grads, p);
     let mut ds = vec![T::zero(); r]; // one row of δS
     let mut dq = vec![T::zero(); k]; // δq_i
     simd::wide(|| {

@@ -26,23 +26,29 @@ impl<T> Default for Recycler<T> {
 }
 
 impl<T: Scalar> Recycler<T> {
+    /// The array kept under `slot`, if it has shape `dim` (and standard layout).
+    fn reuse(&mut self, slot: usize, dim: &IxDyn) -> Option<ArrayD<T>> {
+        self.spare
+            .get_mut(slot)
+            .and_then(Option::take)
+            .filter(|a| a.raw_dim() == *dim && a.is_standard_layout())
+    }
+
     /// An array of shape `dim` whose contents are **unspecified** (the previous step's values
     /// when recycled): the caller overwrites every element.
     pub(crate) fn take(&mut self, slot: usize, dim: &IxDyn) -> ArrayD<T> {
-        match self.spare.get_mut(slot).and_then(Option::take) {
-            Some(a) if a.raw_dim() == *dim && a.is_standard_layout() => a,
-            _ => ArrayD::zeros(dim.clone()),
-        }
+        self.reuse(slot, dim)
+            .unwrap_or_else(|| ArrayD::zeros(dim.clone()))
     }
 
     /// A zero-filled array of shape `dim`.
     pub(crate) fn take_zeroed(&mut self, slot: usize, dim: &IxDyn) -> ArrayD<T> {
-        match self.spare.get_mut(slot).and_then(Option::take) {
-            Some(mut a) if a.raw_dim() == *dim && a.is_standard_layout() => {
+        match self.reuse(slot, dim) {
+            Some(mut a) => {
                 a.fill(T::zero());
                 a
             }
-            _ => ArrayD::zeros(dim.clone()),
+            None => ArrayD::zeros(dim.clone()),
         }
     }
 

@@ -400,15 +400,3 @@ fn add_into<T: Scalar>(g: &mut ArrayD<T>, c: &ArrayViewD<'_, T>) {
         _ => *g += c,
     }
 }
-
-/// The gradient slot of `v`, zero-filled with shape `dim` when still empty: backward matrix
-/// products accumulate straight into it (`general_mat_mul` with β = 1).
-pub(crate) fn grad_slot<'g, T: Scalar>(
-    grads: &'g mut GradSlots<T>,
-    v: Var,
-    dim: &ndarray::IxDyn,
-) -> &'g mut ArrayD<T> {
-    let g = grads.zeroed(v, dim);
-    debug_assert!(g.is_standard_layout() && g.raw_dim() == *dim);
-    g
-}

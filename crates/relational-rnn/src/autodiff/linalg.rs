@@ -8,7 +8,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Dimension};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, grad_slot};
+use super::graph::{Graph, Var};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -143,7 +143,7 @@ pub(crate) fn linear_backward<T: Scalar>(
     let xv = ctx.value(x);
     let w2: ArrayView2<'_, T> = ctx.value(w).view().into_dimensionality().expect("2-d");
     if ctx.wants(x) {
-        let slot = grad_slot(grads, x, &xv.raw_dim());
+        let slot = ctx.grad_slot(grads, x);
         let mut dx = slot
             .view_mut()
             .into_shape_with_order((dy.nrows(), w2.nrows()))
@@ -151,13 +151,12 @@ pub(crate) fn linear_backward<T: Scalar>(
         general_mat_mul(T::one(), &dy, &w2.t(), T::one(), &mut dx);
     }
     if ctx.wants(w) {
-        let slot = grad_slot(grads, w, &ctx.value(w).raw_dim());
+        let slot = ctx.grad_slot(grads, w);
         let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
         general_mat_mul(T::one(), &as_matrix(xv).t(), &dy, T::one(), &mut dw);
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
-        let db = grad_slot(grads, b, &ctx.value(b).raw_dim()); // [O]
-        let db = db.as_slice_mut().expect("standard layout");
+        let db = ctx.grad_slice(grads, b); // [O]
         for row in dy.rows() {
             db.iter_mut().zip(row).for_each(|(d, &g)| *d += g);
         }
@@ -175,7 +174,7 @@ pub(crate) fn matmul_backward<T: Scalar>(
     let (av, bv) = (ctx.value(a), ctx.value(b));
     let (a3, b3) = (as_batch(av), as_batch(bv));
     if ctx.wants(a) {
-        let slot = grad_slot(grads, a, &av.raw_dim());
+        let slot = ctx.grad_slot(grads, a);
         let mut da = as_batch_mut(slot); // [G, M, K]
         for ((dcg, bg), mut dag) in dc
             .outer_iter()
@@ -188,7 +187,7 @@ pub(crate) fn matmul_backward<T: Scalar>(
         }
     }
     if ctx.wants(b) {
-        let slot = grad_slot(grads, b, &bv.raw_dim());
+        let slot = ctx.grad_slot(grads, b);
         let mut db = as_batch_mut(slot);
         for ((dcg, ag), mut dbg) in dc
             .outer_iter()

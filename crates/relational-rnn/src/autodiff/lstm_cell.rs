@@ -22,7 +22,7 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, grad_slot};
+use super::graph::{Graph, Var};
 use super::op::{Ctx, Op};
 use super::simd;
 use crate::Scalar;
@@ -128,8 +128,7 @@ pub(crate) fn lstm_state_backward<T: Scalar>(
     let a = acts.as_slice().expect("standard layout"); // [B, 3S]
     if ctx.wants(gates) {
         let cs = cv.as_slice().expect("standard layout");
-        let dg = grad_slot(grads, gates, &ctx.value(gates).raw_dim());
-        let dg = dg.as_slice_mut().expect("standard layout"); // [B, 4S]
+        let dg = ctx.grad_slice(grads, gates); // [B, 4S]
         simd::wide(|| {
             for r in 0..b {
                 let (ai, af, ag) = (
@@ -154,8 +153,7 @@ pub(crate) fn lstm_state_backward<T: Scalar>(
         });
     }
     if ctx.wants(c) {
-        let dc = grad_slot(grads, c, &cv.raw_dim());
-        let dc = dc.as_slice_mut().expect("standard layout"); // [B, S]
+        let dc = ctx.grad_slice(grads, c); // [B, S]
         simd::wide(|| {
             for r in 0..b {
                 let af = &a[r * 3 * s + s..r * 3 * s + 2 * s];
@@ -181,8 +179,7 @@ pub(crate) fn lstm_output_backward<T: Scalar>(
     let (b, s) = (sv.shape()[0], sv.shape()[1]);
     let a = acts.as_slice().expect("standard layout"); // [B, 2S]: σ(o), tanh(c')
     if ctx.wants(gates) {
-        let dg = grad_slot(grads, gates, &ctx.value(gates).raw_dim());
-        let dg = dg.as_slice_mut().expect("standard layout"); // [B, 4S]
+        let dg = ctx.grad_slice(grads, gates); // [B, 4S]
         simd::wide(|| {
             for r in 0..b {
                 let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
@@ -195,8 +192,7 @@ pub(crate) fn lstm_output_backward<T: Scalar>(
         });
     }
     if ctx.wants(state) {
-        let dc = grad_slot(grads, state, &sv.raw_dim());
-        let dc = dc.as_slice_mut().expect("standard layout"); // [B, S]
+        let dc = ctx.grad_slice(grads, state); // [B, S]
         simd::wide(|| {
             for r in 0..b {
                 let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);

@@ -4,7 +4,7 @@
 use ndarray::{ArrayD, Axis, Dimension, RemoveAxis};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, grad_slot};
+use super::graph::{Graph, Var};
 use super::op::{Ctx, Op};
 use super::reduce;
 use super::simd;
@@ -158,8 +158,7 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
     let xhs = xhat.as_slice().expect("standard layout"); // [M, D]
     for (param, with_xhat) in [(beta, false), (gamma, true)] {
         if ctx.wants(param) {
-            let slot = grad_slot(grads, param, &ctx.value(param).raw_dim()); // [D]
-            let dp = slot.as_slice_mut().expect("standard layout");
+            let dp = ctx.grad_slice(grads, param); // [D]
             for (g, xh) in gs.chunks_exact(d).zip(xhs.chunks_exact(d)) {
                 for ((dp, &g), &xh) in dp.iter_mut().zip(g).zip(xh) {
                     *dp += if with_xhat { g * xh } else { g };
@@ -180,7 +179,7 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
             .zip(inv_std.iter());
         simd::wide(|| {
             for (((dx, g), xh), &s) in rows {
-                // ĝ = g ⊙ γ (into dx first); mean(ĝ) and mean(ĝ ⊙ x̂) over the row.
+                // ĝ = g ⊙ γ (into the scratch row); mean(ĝ) and mean(ĝ ⊙ x̂) over the row.
                 for ((d, &g), &gm) in scratch.iter_mut().zip(g).zip(gam) {
                     *d = g * gm;
                 }

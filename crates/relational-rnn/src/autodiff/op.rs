@@ -118,7 +118,17 @@ impl<T: Scalar> Op<T> {
                     f(*b);
                 }
             }
-            Op::MatMul { a, b, .. } | Op::Add(a, b) | Op::Sub(a, b) | Op::Mul(a, b) => {
+            Op::MatMul { a, b, .. }
+            | Op::Add(a, b)
+            | Op::Sub(a, b)
+            | Op::Mul(a, b)
+            | Op::LstmCellState { gates: a, c: b, .. }
+            | Op::LstmCellOutput {
+                gates: a, state: b, ..
+            }
+            | Op::AttentionOutput {
+                p: a, weights: b, ..
+            } => {
                 f(*a);
                 f(*b);
             }
@@ -136,22 +146,6 @@ impl<T: Scalar> Op<T> {
             | Op::SoftmaxCrossEntropy { logits: a, .. } => f(*a),
             Op::LayerNorm { x, gamma, beta, .. } => [*x, *gamma, *beta].into_iter().for_each(f),
             Op::Concat { parts, .. } => parts.iter().copied().for_each(f),
-            Op::LstmCellState {
-                gates, c: other, ..
-            }
-            | Op::LstmCellOutput {
-                gates,
-                state: other,
-                ..
-            }
-            | Op::AttentionOutput {
-                p: gates,
-                weights: other,
-                ..
-            } => {
-                f(*gates);
-                f(*other);
-            }
         }
     }
 
@@ -231,5 +225,21 @@ impl<T: Scalar> Ctx<'_, T> {
 
     pub(crate) fn wants(&self, v: Var) -> bool {
         self.nodes[v.0].requires_grad
+    }
+
+    /// The gradient slot of `v`, zero-filled with `v`'s shape when still empty: backward products
+    /// and sums accumulate straight into it (`general_mat_mul` with β = 1, `+=` loops).
+    pub(crate) fn grad_slot<'g>(&self, grads: &'g mut GradSlots<T>, v: Var) -> &'g mut ArrayD<T> {
+        let dim = self.value(v).raw_dim();
+        let g = grads.zeroed(v, &dim);
+        debug_assert!(g.is_standard_layout() && g.raw_dim() == dim);
+        g
+    }
+
+    /// [`grad_slot`](Self::grad_slot) as one flat slice.
+    pub(crate) fn grad_slice<'g>(&self, grads: &'g mut GradSlots<T>, v: Var) -> &'g mut [T] {
+        self.grad_slot(grads, v)
+            .as_slice_mut()
+            .expect("gradient slots are in standard layout")
     }
 }

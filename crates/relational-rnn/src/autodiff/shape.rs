@@ -4,7 +4,7 @@
 use ndarray::{ArrayD, Axis, IxDyn, RemoveAxis, Slice};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, accumulate_range, accumulate_view, grad_slot};
+use super::graph::{Graph, Var, accumulate_range, accumulate_view};
 use super::op::{Ctx, Op};
 use crate::Scalar;
 
@@ -243,6 +243,6 @@ pub(crate) fn permute_backward<T: Scalar>(
 pub(crate) fn sum_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut GradSlots<T>) {
     if ctx.wants(a) {
         let g = *ctx.grad.iter().next().expect("scalar gradient");
-        grad_slot(grads, a, &ctx.value(a).raw_dim()).mapv_inplace(|x| x + g);
+        ctx.grad_slot(grads, a).mapv_inplace(|x| x + g);
     }
 }
