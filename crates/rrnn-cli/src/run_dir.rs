@@ -95,6 +95,23 @@ fn io_err(path: &Path, e: impl std::fmt::Display) -> String {
     format!("{}: {e}", path.display())
 }
 
+/// Reads `dir/name` as JSON; when the file cannot be read, the error says `dir` is not a `kind`
+/// directory (a run's `config.json`, a sweep's `sweep.json`).
+pub fn read_dir_json<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    name: &str,
+    kind: &str,
+) -> Result<T, String> {
+    let file = dir.join(name);
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        format!(
+            "{} is not a {kind} directory (cannot read {name}: {e})",
+            dir.display()
+        )
+    })?;
+    serde_json::from_str(&text).map_err(|e| io_err(&file, e))
+}
+
 fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serialises")
 }
@@ -131,14 +148,7 @@ impl RunDir {
 
     /// An existing run directory (one with `config.json`).
     pub fn open(path: &Path) -> Result<(Self, RunConfig), String> {
-        let file = path.join("config.json");
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            format!(
-                "{} is not a run directory (cannot read config.json: {e})",
-                path.display()
-            )
-        })?;
-        let config = serde_json::from_str(&text).map_err(|e| io_err(&file, e))?;
+        let config = read_dir_json(path, "config.json", "run")?;
         Ok((
             Self {
                 path: path.to_owned(),

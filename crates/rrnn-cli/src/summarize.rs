@@ -6,6 +6,7 @@ use std::path::Path;
 
 use relational_rnn::experiment::mean_std;
 
+use crate::run_dir::read_dir_json;
 use crate::sweep::SweepFile;
 
 /// Result fields aggregated, in column order.
@@ -19,15 +20,7 @@ const METRICS: [&str; 5] = [
 
 /// Runs the summary.
 pub fn run(dir: &Path) -> Result<(), String> {
-    let file = dir.join("sweep.json");
-    let text = std::fs::read_to_string(&file).map_err(|e| {
-        format!(
-            "{} is not a sweep directory (cannot read sweep.json: {e})",
-            dir.display()
-        )
-    })?;
-    let sweep: SweepFile =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let sweep: SweepFile = read_dir_json(dir, "sweep.json", "sweep")?;
     // Grid points in job order, each with the results of its finished seeds.
     let mut order: Vec<Vec<String>> = Vec::new();
     let mut results: BTreeMap<Vec<String>, (usize, Vec<serde_json::Value>)> = BTreeMap::new();
