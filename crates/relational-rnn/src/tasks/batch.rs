@@ -2,8 +2,6 @@
 
 use ndarray::{Array2, Array3, s};
 
-use crate::Scalar;
-
 /// A batch of sequences, time-major.
 ///
 /// Every task returns this form, whether it answers once at the end (Nth-farthest, tracking,
@@ -58,11 +56,6 @@ impl Batch {
     /// Input width `F`.
     pub fn input_size(&self) -> usize {
         self.inputs.dim().2
-    }
-
-    /// The inputs converted to the model's float type: `[T, B, F]`.
-    pub fn inputs_as<T: Scalar>(&self) -> Array3<T> {
-        self.inputs.mapv(|x| T::from_f64_lossy(f64::from(x)))
     }
 
     /// Splits the batch along `B` into consecutive batches of at most `max_batch` sequences
