@@ -56,6 +56,40 @@ pub struct Trainer<T: Scalar> {
     graph: Graph<T>,
     grads: Grads<T>,
     optimizer: Box<dyn Optimizer<T> + Send>,
+    /// Tapes and gradients of the extra shards of [`Trainer::step_sharded`] (empty until used).
+    shards: Vec<(Graph<T>, Grads<T>)>,
+}
+
+/// What one shard's forward and backward pass reports.
+struct ShardPass {
+    loss: f64,
+    correct: usize,
+    count: usize,
+    /// Σ of the shard's loss weights: its share of the batch mean.
+    weight: f64,
+}
+
+/// Forward and backward of `model` on `batch` into `graph`, parameter gradients into `grads`.
+fn shard_pass<T: Scalar>(
+    model: &SequenceClassifier,
+    store: &ParamStore<T>,
+    graph: &mut Graph<T>,
+    grads: &mut Grads<T>,
+    batch: &Batch,
+) -> ShardPass {
+    graph.clear();
+    let out = model.loss(graph, store, batch);
+    let loss = graph.scalar(out.loss);
+    let (correct, count) = count_correct(graph.value(out.logits), &out.targets, &out.weights);
+    graph.backward(out.loss);
+    grads.zero();
+    graph.accumulate_param_grads(store, grads);
+    ShardPass {
+        loss,
+        correct,
+        count,
+        weight: out.weights.iter().sum(),
+    }
 }
 
 impl<T: Scalar> Trainer<T> {
@@ -70,6 +104,7 @@ impl<T: Scalar> Trainer<T> {
             graph: Graph::new(),
             grads: store.zeros_like(),
             optimizer,
+            shards: Vec::new(),
         }
     }
 
@@ -89,24 +124,89 @@ impl<T: Scalar> Trainer<T> {
         lr: f64,
         clip: Option<f64>,
     ) -> StepStats {
-        let g = &mut self.graph;
-        g.clear();
-        let out = model.loss(g, store, batch);
-        let loss = g.scalar(out.loss);
-        let (correct, count) = count_correct(g.value(out.logits), &out.targets, &out.weights);
-        g.backward(out.loss);
-        self.grads.zero();
-        g.accumulate_param_grads(store, &mut self.grads);
+        let pass = shard_pass(model, store, &mut self.graph, &mut self.grads, batch);
+        self.update(store, &pass, lr, clip)
+    }
+
+    /// [`step`](Self::step) with the batch split into `shards` row blocks whose forward and
+    /// backward passes run on their own threads (data parallelism; each shard has its own tape).
+    /// The shards' gradients are combined with weights = their share of the batch's loss
+    /// weights, so the update is the full-batch one up to float rounding (the summation order
+    /// differs from [`step`](Self::step)'s, so the bits can too). `shards` ≤ 1 is
+    /// [`step`](Self::step). Each step copies the shard batches (a few small allocations).
+    pub fn step_sharded(
+        &mut self,
+        model: &SequenceClassifier,
+        store: &mut ParamStore<T>,
+        batch: &Batch,
+        lr: f64,
+        clip: Option<f64>,
+        shards: usize,
+    ) -> StepStats {
+        let rows = batch.batch_size();
+        if shards <= 1 || rows <= 1 {
+            return self.step(model, store, batch, lr, clip);
+        }
+        let parts = batch.chunks(rows.div_ceil(shards.min(rows)));
+        while self.shards.len() + 1 < parts.len() {
+            self.shards.push((Graph::new(), store.zeros_like()));
+        }
+        let shared: &ParamStore<T> = store;
+        let (first, rest) = parts.split_first().expect("at least one shard");
+        let passes: Vec<ShardPass> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .shards
+                .iter_mut()
+                .zip(rest)
+                .map(|((graph, grads), part)| {
+                    scope.spawn(move || shard_pass(model, shared, graph, grads, part))
+                })
+                .collect();
+            let mine = shard_pass(model, shared, &mut self.graph, &mut self.grads, first);
+            std::iter::once(mine)
+                .chain(
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("a shard thread panicked")),
+                )
+                .collect()
+        });
+        let total: f64 = passes.iter().map(|p| p.weight).sum();
+        let share = |p: &ShardPass| if total > 0.0 { p.weight / total } else { 0.0 };
+        self.grads.scale(T::from_f64_lossy(share(&passes[0])));
+        for ((_, grads), pass) in self.shards.iter().zip(&passes[1..]) {
+            let w = T::from_f64_lossy(share(pass));
+            for ((_, into), (_, from)) in self.grads.iter_mut().zip(grads.iter()) {
+                into.scaled_add(w, from);
+            }
+        }
+        let combined = ShardPass {
+            loss: passes.iter().map(|p| p.loss * share(p)).sum(),
+            correct: passes.iter().map(|p| p.correct).sum(),
+            count: passes.iter().map(|p| p.count).sum(),
+            weight: total,
+        };
+        self.update(store, &combined, lr, clip)
+    }
+
+    /// Clipping and the optimiser update after a pass (skipped when anything is non-finite).
+    fn update(
+        &mut self,
+        store: &mut ParamStore<T>,
+        pass: &ShardPass,
+        lr: f64,
+        clip: Option<f64>,
+    ) -> StepStats {
         let grad_norm = match clip {
             Some(max) => clip_global_norm(&mut self.grads, max),
             None => self.grads.global_norm(),
         };
-        if loss.is_finite() && grad_norm.is_finite() {
+        if pass.loss.is_finite() && grad_norm.is_finite() {
             self.optimizer.step(store, &self.grads, lr);
         }
         StepStats {
-            loss,
-            accuracy: correct as f64 / count.max(1) as f64,
+            loss: pass.loss,
+            accuracy: pass.correct as f64 / pass.count.max(1) as f64,
             grad_norm,
             lr,
         }

@@ -425,3 +425,35 @@ fn fit_from_a_mid_interval_snapshot_reproduces_records_and_parameters() {
         assert_eq!(strip(&resumed), strip(&full.records));
     }
 }
+
+/// Data-parallel steps (the batch cut into 2 or 3 shards, each on its own thread and tape) make
+/// the same update as one full-batch step, up to float rounding, for every core — also when the
+/// shards are unequal (7 rows in 3 shards) and when some rows carry no loss (masked out).
+#[test]
+fn sharded_steps_match_the_full_batch_step() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for core in cores() {
+        for (rows, shards) in [(6, 2), (7, 3)] {
+            let mut batch = random_batch(&mut rng, 5, rows);
+            batch.mask[[4, 1]] = false; // shard 0 carries less loss weight
+            let (model, store) = build::<f64>(&core, 3);
+            let opt = OptimizerConfig::Adam(AdamConfig::default());
+            let (mut whole, mut split) = (store.clone(), store.clone());
+            let mut t1 = Trainer::new(&whole, &opt).expect("valid");
+            let mut t2 = Trainer::new(&split, &opt).expect("valid");
+            for _ in 0..3 {
+                let a = t1.step(&model, &mut whole, &batch, 1e-2, Some(1.0));
+                let b = t2.step_sharded(&model, &mut split, &batch, 1e-2, Some(1.0), shards);
+                assert!((a.loss - b.loss).abs() < 1e-12, "{} vs {}", a.loss, b.loss);
+                assert!((a.grad_norm - b.grad_norm).abs() < 1e-10);
+                assert_eq!(a.accuracy, b.accuracy);
+            }
+            let worst = whole
+                .iter()
+                .zip(split.iter())
+                .flat_map(|((_, _, x), (_, _, y))| x.iter().zip(y).map(|(x, y)| (x - y).abs()))
+                .fold(0.0, f64::max);
+            assert!(worst < 1e-10, "{core:?}: parameters differ by {worst}");
+        }
+    }
+}

@@ -3,9 +3,16 @@
 //! prints one JSON line, with the same fields as PyTorch's `bench_torch.py` so the two can be
 //! compared line by line (`ms_step` there is `ms_per_step` here, also reported as `ms_step`).
 //!
-//! Threads: matrix products run on matrixmultiply's thread pool, sized once per process from
-//! `MATMUL_NUM_THREADS`. When the variable does not already say `--threads`, the command re-runs
-//! itself with it set, so the setting always takes effect.
+//! Threads (`--threads N`, two ways to use them, `--split`):
+//! - `batch` (default): data parallelism. The batch is cut into N row blocks whose forward and
+//!   backward passes run on N threads, each on its own tape with single-threaded matrix products
+//!   ([`Trainer::step_sharded`]); the gradients are combined before one Adam update. Same update
+//!   as one thread up to float rounding (the gradient sums in a different order).
+//! - `gemm`: one tape; only the matrix products are threaded, on matrixmultiply's pool.
+//!
+//! matrixmultiply sizes its pool once per process from `MATMUL_NUM_THREADS` (1 for `batch`, N for
+//! `gemm`). When the variable does not already say so, the command re-runs itself with it set, so
+//! the setting always takes effect.
 
 use std::process::Command;
 use std::time::Instant;
@@ -35,9 +42,13 @@ pub struct BenchArgs {
     /// Model: rmc or lstm.
     #[arg(long, value_parser = parse_model)]
     model: ModelKind,
-    /// Threads for the matrix products (1 to 4).
+    /// Threads (1 to 4).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
     threads: u32,
+    /// How threads share a step: `batch` (data parallel, one tape per thread) or `gemm`
+    /// (threaded matrix products only).
+    #[arg(long, value_enum, default_value_t = Split::Batch)]
+    split: Split,
     /// Timed steps (the median is reported).
     #[arg(long, default_value_t = 30)]
     steps: usize,
@@ -47,6 +58,24 @@ pub struct BenchArgs {
     /// Seed of the parameters, inputs and labels.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+/// How `--threads` are used (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    /// One shard of the batch per thread.
+    Batch,
+    /// matrixmultiply's threaded products.
+    Gemm,
+}
+
+impl Split {
+    fn name(self) -> &'static str {
+        match self {
+            Split::Batch => "batch",
+            Split::Gemm => "gemm",
+        }
+    }
 }
 
 fn parse_config(s: &str) -> Result<PerfConfig, String> {
@@ -66,7 +95,15 @@ fn parse_model(s: &str) -> Result<ModelKind, String> {
 
 /// Runs the benchmark (re-running the process when the thread count needs setting).
 pub fn run(args: &BenchArgs) -> Result<(), String> {
-    let wanted = args.threads.to_string();
+    let gemm_threads = match args.split {
+        Split::Batch => 1,
+        Split::Gemm => args.threads,
+    };
+    let shards = match args.split {
+        Split::Batch => args.threads as usize,
+        Split::Gemm => 1,
+    };
+    let wanted = gemm_threads.to_string();
     if std::env::var(THREADS_VAR).ok().as_deref() != Some(wanted.as_str()) {
         let exe = std::env::current_exe().map_err(|e| format!("cannot re-run myself: {e}"))?;
         let status = Command::new(exe)
@@ -95,12 +132,12 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     });
     let mut trainer = Trainer::new(&store, &optimizer).map_err(|e| e.to_string())?;
     for _ in 0..args.warmup {
-        trainer.step(&model, &mut store, &batch, LR, None);
+        trainer.step_sharded(&model, &mut store, &batch, LR, None, shards);
     }
     let mut times: Vec<f64> = (0..args.steps)
         .map(|_| {
             let t0 = Instant::now();
-            trainer.step(&model, &mut store, &batch, LR, None);
+            trainer.step_sharded(&model, &mut store, &batch, LR, None, shards);
             t0.elapsed().as_secs_f64() * 1e3
         })
         .collect();
@@ -115,6 +152,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "batch": cfg.batch_size(),
         "model": args.model.name(),
         "threads": args.threads,
+        "split": args.split.name(),
         "ms_per_step": round3(ms),
         "ms_step": round3(ms),
         "ms_p10": round3(quantile(0.1)),
