@@ -19,7 +19,6 @@
 //! The state (`m`, `v`, t) is [`AdamState`]; a checkpoint saves it and [`Adam::from_state`]
 //! restores it exactly, so a resumed run continues bit for bit.
 
-use ndarray::Zip;
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -122,6 +121,51 @@ impl<T: Scalar> Adam<T> {
     }
 }
 
+/// One Adam step's scalars, in the parameters' precision.
+#[derive(Clone, Copy)]
+struct Constants<T> {
+    step_size: T,
+    bias_correction2_sqrt: T,
+    beta1: T,
+    beta2: T,
+    one_minus_beta1: T,
+    one_minus_beta2: T,
+    eps: T,
+    /// L2 weight decay added to the gradient (`None`: off).
+    weight_decay: Option<T>,
+}
+
+/// The update of one tensor, element by element (a loop the compiler vectorises: the scalars are
+/// locals and the four slices cannot alias):
+/// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `p ← p − α/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`.
+#[inline]
+fn update<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+    // Locals, not loads through `k` inside the loop: the vectoriser must see that the stores
+    // below cannot change them.
+    let Constants {
+        step_size,
+        bias_correction2_sqrt,
+        beta1,
+        beta2,
+        one_minus_beta1,
+        one_minus_beta2,
+        eps,
+        weight_decay,
+    } = *k;
+    let n = p.len();
+    let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+    for i in 0..n {
+        let g = match weight_decay {
+            Some(wd) => g[i] + wd * p[i],
+            None => g[i],
+        };
+        m[i] = beta1 * m[i] + one_minus_beta1 * g;
+        v[i] = beta2 * v[i] + one_minus_beta2 * g * g;
+        let denom = v[i].sqrt() / bias_correction2_sqrt + eps;
+        p[i] -= step_size * m[i] / denom;
+    }
+}
+
 impl<T: Scalar> Optimizer<T> for Adam<T> {
     #[track_caller]
     fn step(&mut self, store: &mut ParamStore<T>, grads: &Grads<T>, lr: f64) {
@@ -139,15 +183,16 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
         let t = *step as f64;
         let bias_correction1 = 1.0 - c.beta1.powf(t);
         let bias_correction2 = 1.0 - c.beta2.powf(t);
-        let step_size = T::from_f64_lossy(lr / bias_correction1);
-        let bias_correction2_sqrt = T::from_f64_lossy(bias_correction2.sqrt());
-        let beta1 = T::from_f64_lossy(c.beta1);
-        let beta2 = T::from_f64_lossy(c.beta2);
-        let one_minus_beta1 = T::from_f64_lossy(1.0 - c.beta1);
-        let one_minus_beta2 = T::from_f64_lossy(1.0 - c.beta2);
-        let eps = T::from_f64_lossy(c.eps);
-        let wd = T::from_f64_lossy(c.weight_decay);
-        let decay = c.weight_decay != 0.0;
+        let k = Constants {
+            step_size: T::from_f64_lossy(lr / bias_correction1),
+            bias_correction2_sqrt: T::from_f64_lossy(bias_correction2.sqrt()),
+            beta1: T::from_f64_lossy(c.beta1),
+            beta2: T::from_f64_lossy(c.beta2),
+            one_minus_beta1: T::from_f64_lossy(1.0 - c.beta1),
+            one_minus_beta2: T::from_f64_lossy(1.0 - c.beta2),
+            eps: T::from_f64_lossy(c.eps),
+            weight_decay: (c.weight_decay != 0.0).then(|| T::from_f64_lossy(c.weight_decay)),
+        };
 
         for id in store.ids() {
             let (g, m, v) = (grads.get(id), m.get_mut(id), v.get_mut(id));
@@ -155,17 +200,17 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
             assert_same_shape("gradient", name, store.get(id), g);
             assert_same_shape("Adam's m", name, store.get(id), m);
             assert_same_shape("Adam's v", name, store.get(id), v);
-            Zip::from(store.get_mut(id))
-                .and(g)
-                .and(m)
-                .and(v)
-                .for_each(|p, &g, m, v| {
-                    let g = if decay { g + wd * *p } else { g };
-                    *m = beta1 * *m + one_minus_beta1 * g;
-                    *v = beta2 * *v + one_minus_beta2 * g * g;
-                    let denom = v.sqrt() / bias_correction2_sqrt + eps;
-                    *p -= step_size * *m / denom;
-                });
+            let slice = "parameters, gradients and moments are in standard layout";
+            let (p, g) = (
+                store.get_mut(id).as_slice_mut().expect(slice),
+                g.as_slice().expect(slice),
+            );
+            let (m, v) = (
+                m.as_slice_mut().expect(slice),
+                v.as_slice_mut().expect(slice),
+            );
+            // Element-wise IEEE arithmetic, so the wide (AVX2) build gives the same bits.
+            update(&k, p, g, m, v);
         }
     }
 
