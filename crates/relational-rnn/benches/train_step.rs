@@ -2,7 +2,7 @@
 //! main tape ops forward + backward at the shapes config C gives them.
 //!
 //! ```sh
-//! MATMUL_NUM_THREADS=1 cargo bench -p relational-rnn --bench train_step
+//! cargo bench -p relational-rnn --bench train_step
 //! cargo bench -p relational-rnn --bench train_step -- 'step/C'   # a subset
 //! ```
 

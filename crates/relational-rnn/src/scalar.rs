@@ -9,7 +9,12 @@ use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
-use ndarray::{LinalgScalar, ScalarOperand};
+use std::cell::RefCell;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ScalarOperand};
+
+use crate::autodiff::PackCache;
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 
 /// A float the crate computes in: implemented for `f32` and `f64`.
@@ -48,6 +53,20 @@ pub trait Scalar:
     /// The logistic sigmoid `1 / (1 + e^{−x})`, stable for both signs and exactly 0 or 1 at ∓∞
     /// (libm `exp` for f64, ≤ 4 ulp for f32).
     fn sigmoid_act(self) -> Self;
+    /// `c ← a b + β c`, the tape's one matrix product. f32: the crate's AVX-512 GEMM when the
+    /// CPU has it (`autodiff/gemm.rs`; the same bits as matrixmultiply), taking `b`'s packing
+    /// from `cache` under `key` when given (`b` must then be the same matrix every time that key
+    /// is used on that cache); f64: ndarray's `general_mat_mul` (the cache is not used).
+    ///
+    /// # Shapes
+    /// `a: [m, k]`, `b: [k, n]`, `c: [m, n]`.
+    fn mat_mul(
+        a: &ArrayView2<'_, Self>,
+        b: &ArrayView2<'_, Self>,
+        beta: Self,
+        c: &mut ArrayViewMut2<'_, Self>,
+        cache: Option<(&RefCell<PackCache>, (usize, bool))>,
+    );
 }
 
 /// σ(x) through libm's `exp`, stable for both signs.
@@ -81,6 +100,19 @@ impl Scalar for f32 {
     fn sigmoid_act(self) -> Self {
         crate::fast_math::sigmoid_f32(self)
     }
+    fn mat_mul(
+        a: &ArrayView2<'_, Self>,
+        b: &ArrayView2<'_, Self>,
+        beta: Self,
+        c: &mut ArrayViewMut2<'_, Self>,
+        cache: Option<(&RefCell<PackCache>, (usize, bool))>,
+    ) {
+        use crate::autodiff::gemm;
+        match cache {
+            Some((cache, key)) => gemm::mat_mul_f32_cached(a, b, beta, c, cache, key),
+            None => gemm::mat_mul_f32(a, b, beta, c),
+        }
+    }
 }
 
 impl Scalar for f64 {
@@ -103,5 +135,14 @@ impl Scalar for f64 {
     #[inline(always)]
     fn sigmoid_act(self) -> Self {
         sigmoid_libm(self)
+    }
+    fn mat_mul(
+        a: &ArrayView2<'_, Self>,
+        b: &ArrayView2<'_, Self>,
+        beta: Self,
+        c: &mut ArrayViewMut2<'_, Self>,
+        _cache: Option<(&RefCell<PackCache>, (usize, bool))>,
+    ) {
+        general_mat_mul(1.0, a, b, beta, c);
     }
 }

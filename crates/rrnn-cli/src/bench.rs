@@ -3,18 +3,11 @@
 //! prints one JSON line, with the same fields as PyTorch's `bench_torch.py` so the two can be
 //! compared line by line (`ms_step` there is `ms_per_step` here, also reported as `ms_step`).
 //!
-//! Threads (`--threads N`, two ways to use them, `--split`):
-//! - `batch` (default): data parallelism. The batch is cut into N row blocks whose forward and
-//!   backward passes run on N threads, each on its own tape with single-threaded matrix products
-//!   ([`Trainer::step_sharded`]); the gradients are combined before one Adam update. Same update
-//!   as one thread up to float rounding (the gradient sums in a different order).
-//! - `gemm`: one tape; only the matrix products are threaded, on matrixmultiply's pool.
-//!
-//! matrixmultiply sizes its pool once per process from `MATMUL_NUM_THREADS` (1 for `batch`, N for
-//! `gemm`). When the variable does not already say so, the command re-runs itself with it set, so
-//! the setting always takes effect.
+//! Threads (`--threads N`): data parallelism. The batch is cut into N row blocks whose forward
+//! and backward passes run on N threads, each on its own tape ([`Trainer::step_sharded`]); the
+//! gradients are combined before one Adam update — the full-batch update up to float rounding (the
+//! gradient sums in a different order). Matrix products themselves are single-threaded.
 
-use std::process::Command;
 use std::time::Instant;
 
 use clap::Args;
@@ -26,9 +19,6 @@ use relational_rnn::nn::SequenceClassifier;
 use relational_rnn::optim::{AdamConfig, OptimizerConfig};
 use relational_rnn::perf::PerfConfig;
 use relational_rnn::train::Trainer;
-
-/// The environment variable matrixmultiply reads its thread count from.
-const THREADS_VAR: &str = "MATMUL_NUM_THREADS";
 
 /// Adam's learning rate, as in `bench_torch.py`.
 const LR: f64 = 1e-4;
@@ -42,13 +32,9 @@ pub struct BenchArgs {
     /// Model: rmc or lstm.
     #[arg(long, value_parser = parse_model)]
     model: ModelKind,
-    /// Threads (1 to 4).
+    /// Threads (1 to 4), each running the forward and backward pass of a block of batch rows.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
     threads: u32,
-    /// How threads share a step: `batch` (data parallel, one tape per thread) or `gemm`
-    /// (threaded matrix products only).
-    #[arg(long, value_enum, default_value_t = Split::Batch)]
-    split: Split,
     /// Timed steps (the median is reported).
     #[arg(long, default_value_t = 30)]
     steps: usize,
@@ -58,24 +44,6 @@ pub struct BenchArgs {
     /// Seed of the parameters, inputs and labels.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-}
-
-/// How `--threads` are used (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Split {
-    /// One shard of the batch per thread.
-    Batch,
-    /// matrixmultiply's threaded products.
-    Gemm,
-}
-
-impl Split {
-    fn name(self) -> &'static str {
-        match self {
-            Split::Batch => "batch",
-            Split::Gemm => "gemm",
-        }
-    }
 }
 
 fn parse_config(s: &str) -> Result<PerfConfig, String> {
@@ -93,34 +61,13 @@ fn parse_model(s: &str) -> Result<ModelKind, String> {
     }
 }
 
-/// Runs the benchmark (re-running the process when the thread count needs setting).
+/// Runs the benchmark.
 pub fn run(args: &BenchArgs) -> Result<(), String> {
-    let gemm_threads = match args.split {
-        Split::Batch => 1,
-        Split::Gemm => args.threads,
-    };
-    let shards = match args.split {
-        Split::Batch => args.threads as usize,
-        Split::Gemm => 1,
-    };
-    let wanted = gemm_threads.to_string();
-    if std::env::var(THREADS_VAR).ok().as_deref() != Some(wanted.as_str()) {
-        let exe = std::env::current_exe().map_err(|e| format!("cannot re-run myself: {e}"))?;
-        let status = Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env(THREADS_VAR, &wanted)
-            .status()
-            .map_err(|e| format!("cannot re-run myself: {e}"))?;
-        return if status.success() {
-            Ok(())
-        } else {
-            Err(format!("benchmark process failed ({status})"))
-        };
-    }
     if args.steps == 0 {
         return Err("--steps must be at least 1".into());
     }
     let cfg = args.config;
+    let shards = args.threads as usize;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut store = ParamStore::<f32>::new();
     let model = SequenceClassifier::new(&cfg.classifier(args.model), &mut store, &mut rng)
@@ -152,7 +99,6 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "batch": cfg.batch_size(),
         "model": args.model.name(),
         "threads": args.threads,
-        "split": args.split.name(),
         "ms_per_step": round3(ms),
         "ms_step": round3(ms),
         "ms_p10": round3(quantile(0.1)),

@@ -96,7 +96,7 @@ impl<T: Scalar> Graph<T> {
         let s = self.shape(p).to_vec();
         let ok = s.len() == 3
             && num_heads > 0
-            && s[2] % num_heads == 0
+            && s[2].is_multiple_of(num_heads)
             && s[2] / num_heads > 2 * key_size;
         assert!(
             ok,

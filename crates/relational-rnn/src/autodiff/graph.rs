@@ -1,11 +1,13 @@
 //! The tape itself: nodes, leaves, parameters, and the backward sweep.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 
 use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice};
 
 use super::buffers::{GradSlots, Recycler};
 use super::elementwise::standard;
+use super::gemm::PackCache;
 use super::op::Op;
 use super::simd;
 use crate::{Grads, ParamId, ParamStore, Scalar};
@@ -45,6 +47,8 @@ pub struct Graph<T> {
     values: Recycler<T>,
     /// Arrays ops saved for backward (layer norm's x̂ and 1/σ, …), by `2 · position + part`.
     saved: Recycler<T>,
+    /// Packed weights of this tape's matrix products (see `gemm.rs`).
+    pub(crate) packs: RefCell<PackCache>,
 }
 
 impl<T: Scalar> Default for Graph<T> {
@@ -62,6 +66,7 @@ impl<T: Scalar> Graph<T> {
             grads: GradSlots::default(),
             values: Recycler::default(),
             saved: Recycler::default(),
+            packs: RefCell::default(),
         }
     }
 
@@ -74,6 +79,7 @@ impl<T: Scalar> Graph<T> {
             }
         }
         self.params.clear();
+        self.packs.get_mut().clear();
         self.grads.reset(0);
     }
 
@@ -225,7 +231,7 @@ impl<T: Scalar> Graph<T> {
             };
             self.nodes[i]
                 .op
-                .backward(&self.nodes, i, &grad, &mut self.grads);
+                .backward(&self.nodes, &self.packs, i, &grad, &mut self.grads);
             self.grads.set(i, grad);
         }
     }

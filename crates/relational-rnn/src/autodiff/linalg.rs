@@ -1,10 +1,10 @@
 //! Matrix products: the dense layer `x W + b` and the batched product attention needs.
 //!
-//! Both go through ndarray's `general_mat_mul` (matrixmultiply's packed SGEMM/DGEMM kernels);
+//! Both go through [`Scalar::mat_mul`] (f32: the crate's AVX-512 GEMM, `gemm.rs`, same bits as
+//! matrixmultiply, with each weight packed once per tape; f64: ndarray's `general_mat_mul`);
 //! backward accumulates with β = 1 straight into the operands' gradient slots (a weight shared
 //! over T steps sums its T gradients in place, with no temporary per step).
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Dimension};
 
 use super::buffers::GradSlots;
@@ -88,7 +88,8 @@ impl<T: Scalar> Graph<T> {
             }
             None => T::zero(), // β = 0: the buffer's old contents are never read
         };
-        general_mat_mul(T::one(), &x2, &w2, beta, &mut y2);
+        // The weight's packing is made once per tape and shared by every step that uses it.
+        T::mat_mul(&x2, &w2, beta, &mut y2, Some((&self.packs, (w.0, false))));
         self.push(y, Op::Linear { x, w, b })
     }
 
@@ -126,7 +127,7 @@ impl<T: Scalar> Graph<T> {
             .zip(c3.outer_iter_mut())
         {
             let bg = if transpose_b { bg.reversed_axes() } else { bg };
-            general_mat_mul(T::one(), &ag, &bg, T::zero(), &mut cg);
+            T::mat_mul(&ag, &bg, T::zero(), &mut cg, None);
         }
         self.push(c, Op::MatMul { a, b, transpose_b })
     }
@@ -148,12 +149,18 @@ pub(crate) fn linear_backward<T: Scalar>(
             .view_mut()
             .into_shape_with_order((dy.nrows(), w2.nrows()))
             .expect("standard layout"); // [M, I]
-        general_mat_mul(T::one(), &dy, &w2.t(), T::one(), &mut dx);
+        T::mat_mul(
+            &dy,
+            &w2.t(),
+            T::one(),
+            &mut dx,
+            Some((ctx.packs, (w.0, true))),
+        );
     }
     if ctx.wants(w) {
         let slot = ctx.grad_slot(grads, w);
         let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
-        general_mat_mul(T::one(), &as_matrix(xv).t(), &dy, T::one(), &mut dw);
+        T::mat_mul(&as_matrix(xv).t(), &dy, T::one(), &mut dw, None);
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
         let db = ctx.grad_slice(grads, b); // [O]
@@ -183,7 +190,7 @@ pub(crate) fn matmul_backward<T: Scalar>(
         {
             // c = a b → da = dc bᵀ;  c = a bᵀ → da = dc b.
             let bg = if transpose_b { bg } else { bg.reversed_axes() };
-            general_mat_mul(T::one(), &dcg, &bg, T::one(), &mut dag);
+            T::mat_mul(&dcg, &bg, T::one(), &mut dag, None);
         }
     }
     if ctx.wants(b) {
@@ -196,10 +203,10 @@ pub(crate) fn matmul_backward<T: Scalar>(
         {
             if transpose_b {
                 // c = a bᵀ → db = dcᵀ a.
-                general_mat_mul(T::one(), &dcg.t(), &ag, T::one(), &mut dbg);
+                T::mat_mul(&dcg.t(), &ag, T::one(), &mut dbg, None);
             } else {
                 // c = a b → db = aᵀ dc.
-                general_mat_mul(T::one(), &ag.t(), &dcg, T::one(), &mut dbg);
+                T::mat_mul(&ag.t(), &dcg, T::one(), &mut dbg, None);
             }
         }
     }

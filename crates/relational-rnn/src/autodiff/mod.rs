@@ -29,6 +29,7 @@
 mod attention;
 mod buffers;
 mod elementwise;
+pub(crate) mod gemm;
 mod graph;
 mod linalg;
 mod loss;
@@ -41,4 +42,5 @@ mod simd;
 pub mod gradcheck;
 pub(crate) mod op;
 
+pub use gemm::PackCache;
 pub use graph::{Graph, Var};

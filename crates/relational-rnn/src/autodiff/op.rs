@@ -1,10 +1,13 @@
 //! What each node remembers about how it was made, and the dispatch to its backward function.
 //! The backward functions live next to their forwards in the op files.
 
+use std::cell::RefCell;
+
 use ndarray::ArrayD;
 
 use super::attention::{self, Heads};
 use super::buffers::GradSlots;
+use super::gemm::PackCache;
 use super::graph::{Node, Var};
 use super::{elementwise, linalg, loss, lstm_cell, normalize, shape};
 use crate::Scalar;
@@ -153,11 +156,17 @@ impl<T: Scalar> Op<T> {
     pub(crate) fn backward(
         &self,
         nodes: &[Node<T>],
+        packs: &RefCell<PackCache>,
         out: usize,
         grad: &ArrayD<T>,
         grads: &mut GradSlots<T>,
     ) {
-        let ctx = Ctx { nodes, out, grad };
+        let ctx = Ctx {
+            nodes,
+            packs,
+            out,
+            grad,
+        };
         match self {
             Op::Leaf | Op::Param => {}
             Op::Linear { x, w, b } => linalg::linear_backward(&ctx, *x, *w, *b, grads),
@@ -210,6 +219,8 @@ impl<T: Scalar> Op<T> {
 /// What a backward function may read: the tape, its own output index and the incoming gradient.
 pub(crate) struct Ctx<'a, T> {
     pub(crate) nodes: &'a [Node<T>],
+    /// The tape's packed weights (for the backward products of `linear`).
+    pub(crate) packs: &'a RefCell<PackCache>,
     pub(crate) out: usize,
     pub(crate) grad: &'a ArrayD<T>,
 }

@@ -5,7 +5,7 @@
 //! CPU has them, checked once at run time. The results are bit-identical either way: the kernels
 //! are element-wise IEEE arithmetic (Rust never contracts `a * b + c` into a fused multiply-add,
 //! and the reductions have a fixed order, `reduce.rs`); only the number of lanes changes.
-//! matrixmultiply already picks its GEMM kernel at run time the same way.
+//! The GEMM (`gemm.rs`) picks its AVX-512 kernel at run time the same way.
 //!
 //! The only `unsafe` in the crate: calling a `#[target_feature]` function, after the feature check.
 #![allow(unsafe_code)]

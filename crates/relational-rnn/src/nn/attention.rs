@@ -38,7 +38,7 @@ pub fn scaled_dot_product_attention<T: Scalar>(
 pub fn split_heads<T: Scalar>(g: &mut Graph<T>, x: Var, num_heads: usize) -> Var {
     let s = g.shape(x).to_vec();
     assert!(
-        s.len() == 3 && num_heads > 0 && s[2] % num_heads == 0,
+        s.len() == 3 && num_heads > 0 && s[2].is_multiple_of(num_heads),
         "split_heads: shape {s:?} cannot split into {num_heads} heads"
     );
     let x = g.reshape(x, &[s[0], s[1], num_heads, s[2] / num_heads]); // [B, S, H, E]

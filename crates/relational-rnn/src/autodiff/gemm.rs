@@ -1,0 +1,495 @@
+//! The f32 matrix product: AVX-512, packed weights reused across a tape's steps, and the same
+//! bits as matrixmultiply.
+//!
+//! matrixmultiply (behind ndarray's `general_mat_mul`) copies both operands into packed panels on
+//! every call. For the recurrent models that copy is a third of the step: the LSTM multiplies 32
+//! batch rows by a weight of up to 1024 × 4096 at each of T steps forward and again backward, and
+//! each call re-packs the whole weight (profile of config A: 42 % GEMM kernel, 33 % packing).
+//! Here a weight's packed panels are made once per tape and kept in a [`PackCache`] (keyed by tape
+//! node; node values never change while a tape lives), so T products share one copy; the small
+//! activation operand is packed per call into a thread-local workspace that is reused (a warm
+//! step allocates nothing here).
+//!
+//! ```text
+//! C[i, j..j+16] (+)= Σ_p A[i, p] · B[p, j..j+16]     one zmm per 16 columns of C
+//! ```
+//!
+//! Packed B: for each `KC`-deep block of rows, `NR`-wide column panels, each `kc × NR` row-major
+//! and zero-padded. Packed A: for each `KC` block, `MR`-row panels, each `kc × MR` (column q holds
+//! rows i..i+MR). The micro-tile keeps `MR × NR` of C in 24 zmm registers.
+//!
+//! # Same bits as matrixmultiply
+//! matrixmultiply's f32 kernels (AVX2+FMA and AVX-512 alike) compute each element of C as a
+//! sequence of fused multiply-adds over `p` in blocks of `KC` = 256, starting from zero, and fold
+//! each block into C as `C ← acc` (β = 0, first block) or `C ← acc + C`. This module keeps exactly
+//! that order, whatever its own tile shape, so switching GEMMs changes no result (unit test below;
+//! 200 training steps give the same parameter bytes). Other β and CPUs without AVX-512 go to
+//! `general_mat_mul`; so does f64 (gradient checks), through [`Scalar::mat_mul`](crate::Scalar).
+//!
+//! Notation: `m × k` times `k × n`.
+#![allow(unsafe_code)]
+
+use std::cell::RefCell;
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{ArrayView2, ArrayViewMut2};
+
+/// matrixmultiply's f32 `KC`: the depth of one accumulation block (see the module docs).
+const KC: usize = 256;
+/// Rows of C per micro-tile.
+const MR: usize = 12;
+/// Columns of C per micro-tile: two zmm vectors. 12 × 2 accumulators + 2 B rows + 1 broadcast
+/// fit the 32 zmm registers.
+const NR: usize = 32;
+/// Rows of C per pass over B's panels: 4 micro-tiles, so the C rows a pass writes stay few.
+const MC: usize = 4 * MR;
+
+/// Packed right-hand operands of one tape's matrix products (the weights of `linear`, plain for
+/// forward and transposed for backward), by (node, transposed): T steps share one copy. Kept by
+/// [`Graph`](crate::Graph), emptied by `clear()` (buffers kept). Opaque; f32 only (f64 products
+/// never pack).
+#[derive(Debug, Default)]
+pub struct PackCache {
+    entries: Vec<Packed>,
+}
+
+/// One packed operand and what it packs (`None`: free for reuse).
+#[derive(Debug, Default)]
+struct Packed {
+    key: Option<(usize, bool)>,
+    data: Vec<f32>,
+}
+
+impl PackCache {
+    /// Forgets every packing (the tape is being cleared), keeping the buffers.
+    pub(crate) fn clear(&mut self) {
+        self.entries.iter_mut().for_each(|e| e.key = None);
+    }
+
+    /// The packing of `b` under `key`, made now (into a free buffer) if there is none yet.
+    fn get_or_pack(&mut self, key: (usize, bool), b: &ArrayView2<'_, f32>) -> &[f32] {
+        let i = match self.entries.iter().position(|e| e.key == Some(key)) {
+            Some(i) => i,
+            None => {
+                let free = self.entries.iter().position(|e| e.key.is_none());
+                let i = free.unwrap_or_else(|| {
+                    self.entries.push(Packed::default());
+                    self.entries.len() - 1
+                });
+                pack_b(b, &mut self.entries[i].data);
+                self.entries[i].key = Some(key);
+                i
+            }
+        };
+        &self.entries[i].data
+    }
+}
+
+thread_local! {
+    /// Packed A (every call) and packed B (calls without a cache).
+    static WORKSPACE: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// Whether the packed AVX-512 path serves this call.
+fn fast_path(beta: f32) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        (beta == 0.0 || beta == 1.0) && x86::has_avx512f()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = beta;
+        false
+    }
+}
+
+fn check(a: &ArrayView2<'_, f32>, b: &ArrayView2<'_, f32>, c: &ArrayViewMut2<'_, f32>) {
+    let ((m, k), (k2, n)) = (a.dim(), b.dim());
+    assert!(
+        k == k2 && c.dim() == (m, n),
+        "mat_mul: {:?} · {:?} → {:?}",
+        a.dim(),
+        b.dim(),
+        c.dim()
+    );
+}
+
+/// `C ← A B + β C` for f32.
+///
+/// # Shapes
+/// `a: [m, k]`, `b: [k, n]`, `c: [m, n]`; any strides (`c`'s must not alias).
+pub(crate) fn mat_mul_f32(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    if !fast_path(beta) {
+        return general_mat_mul(1.0, a, b, beta, c);
+    }
+    check(a, b, c);
+    WORKSPACE.with(|w| {
+        let (wa, wb) = &mut *w.borrow_mut();
+        pack_b(b, wb);
+        packed_product(a, wb, b.ncols(), beta, c, wa);
+    });
+}
+
+/// [`mat_mul_f32`] with `b`'s packing taken from (or added to) `cache` under `key`: `b` must be
+/// the same matrix every time the key is given (a tape node's value, or its transpose).
+pub(crate) fn mat_mul_f32_cached(
+    a: &ArrayView2<'_, f32>,
+    b: &ArrayView2<'_, f32>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+    cache: &RefCell<PackCache>,
+    key: (usize, bool),
+) {
+    if !fast_path(beta) {
+        return general_mat_mul(1.0, a, b, beta, c);
+    }
+    check(a, b, c);
+    let mut cache = cache.borrow_mut();
+    let packed = cache.get_or_pack(key, b);
+    WORKSPACE.with(|w| packed_product(a, packed, b.ncols(), beta, c, &mut w.borrow_mut().0));
+}
+
+/// Where a view's elements lie, for the packing loops' fast paths.
+enum Layout<'a> {
+    /// Row-major: `(i, j)` at `s[i · cols + j]`.
+    Rows(&'a [f32]),
+    /// Column-major (a transposed row-major array): `(i, j)` at `s[j · rows + i]`.
+    Cols(&'a [f32]),
+    /// Anything else (read through ndarray's indexing).
+    Strided,
+}
+
+fn layout<'a>(v: &ArrayView2<'a, f32>) -> Layout<'a> {
+    if let Some(s) = v.to_slice() {
+        Layout::Rows(s)
+    } else if let Some(s) = (*v).reversed_axes().to_slice() {
+        Layout::Cols(s)
+    } else {
+        Layout::Strided
+    }
+}
+
+/// Packs B (`k × n`, any strides) into `out` (layout in the module docs), reading along B's
+/// contiguous axis.
+fn pack_b(b: &ArrayView2<'_, f32>, out: &mut Vec<f32>) {
+    let (k, n) = b.dim();
+    let n_pad = n.div_ceil(NR) * NR;
+    out.resize(k * n_pad, 0.0);
+    let src = layout(b);
+    let mut dst = 0;
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        for j0 in (0..n).step_by(NR) {
+            let cols = NR.min(n - j0);
+            let panel = &mut out[dst..dst + kc * NR];
+            if cols < NR {
+                panel.fill(0.0); // the padding columns
+            }
+            match src {
+                Layout::Rows(s) => {
+                    for (q, row) in panel.chunks_exact_mut(NR).enumerate() {
+                        let from = (p0 + q) * n + j0;
+                        row[..cols].copy_from_slice(&s[from..from + cols]);
+                    }
+                }
+                Layout::Cols(s) => {
+                    for jj in 0..cols {
+                        let from = (j0 + jj) * k + p0;
+                        for (row, &x) in panel.chunks_exact_mut(NR).zip(&s[from..from + kc]) {
+                            row[jj] = x;
+                        }
+                    }
+                }
+                Layout::Strided => {
+                    for (q, row) in panel.chunks_exact_mut(NR).enumerate() {
+                        for (jj, d) in row[..cols].iter_mut().enumerate() {
+                            *d = b[[p0 + q, j0 + jj]];
+                        }
+                    }
+                }
+            }
+            dst += kc * NR;
+        }
+    }
+}
+
+/// Packs rows `..m` and depth `p0..p0 + kc` of A into `out` (`MR`-row panels, zero-padded),
+/// reading along A's contiguous axis.
+fn pack_a_block(a: &ArrayView2<'_, f32>, p0: usize, kc: usize, out: &mut Vec<f32>) {
+    let (m, k) = a.dim();
+    out.resize(m.div_ceil(MR) * MR * kc, 0.0);
+    let src = layout(a);
+    for (panel, i0) in (0..m).step_by(MR).enumerate() {
+        let rows = MR.min(m - i0);
+        let dst = &mut out[panel * MR * kc..][..MR * kc];
+        if rows < MR {
+            dst.fill(0.0); // the padding rows
+        }
+        match src {
+            Layout::Rows(s) => {
+                for r in 0..rows {
+                    let from = (i0 + r) * k + p0;
+                    for (col, &x) in dst.chunks_exact_mut(MR).zip(&s[from..from + kc]) {
+                        col[r] = x;
+                    }
+                }
+            }
+            Layout::Cols(s) => {
+                for (q, col) in dst.chunks_exact_mut(MR).enumerate() {
+                    let from = (p0 + q) * m + i0;
+                    col[..rows].copy_from_slice(&s[from..from + rows]);
+                }
+            }
+            Layout::Strided => {
+                for (q, col) in dst.chunks_exact_mut(MR).enumerate() {
+                    for (r, d) in col[..rows].iter_mut().enumerate() {
+                        *d = a[[i0 + r, p0 + q]];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `C ← A B + β C` with B already packed (`k = a.ncols()`, `n` columns).
+fn packed_product(
+    a: &ArrayView2<'_, f32>,
+    bp: &[f32],
+    n: usize,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+    wa: &mut Vec<f32>,
+) {
+    let (m, k) = a.dim();
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if beta == 0.0 {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let n_pad = n.div_ceil(NR) * NR;
+    let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+    let c0 = c.as_mut_ptr();
+    for p0 in (0..k).step_by(KC) {
+        let kc = KC.min(k - p0);
+        pack_a_block(a, p0, kc, wa);
+        let add = beta == 1.0 || p0 > 0;
+        for g0 in (0..m).step_by(MC) {
+            let group = MC.min(m - g0);
+            for (panel, j0) in (0..n).step_by(NR).enumerate() {
+                let cols = NR.min(n - j0);
+                let b_panel = &bp[p0 * n_pad + panel * kc * NR..][..kc * NR];
+                let next_panel = if j0 + NR < n {
+                    &bp[p0 * n_pad + (panel + 1) * kc * NR..][..kc * NR]
+                } else {
+                    b_panel
+                };
+                for i0 in (g0..g0 + group).step_by(MR) {
+                    let a_panel = &wa[i0 / MR * MR * kc..][..MR * kc];
+                    let rows = MR.min(m - i0);
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: AVX-512F was checked by `fast_path`; the panels hold `kc` steps
+                    // of MR and NR floats; (i0.., j0..) for `rows × cols` is inside C, whose
+                    // pointer and strides come from the live mutable view.
+                    unsafe {
+                        x86::tile(x86::Tile {
+                            kc,
+                            a: a_panel.as_ptr(),
+                            b: b_panel.as_ptr(),
+                            next_b: next_panel.as_ptr(),
+                            c: c0.offset(i0 as isize * rsc + j0 as isize * csc),
+                            rsc,
+                            csc,
+                            rows,
+                            cols,
+                            add,
+                        });
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let _ = (a_panel, b_panel, rows, cols, add, c0, rsc, csc);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    pub(super) fn has_avx512f() -> bool {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
+    }
+
+    /// One micro-tile: packed panels of depth `kc`, and `rows × cols` of C at `c`.
+    pub(super) struct Tile {
+        pub kc: usize,
+        pub a: *const f32,
+        pub b: *const f32,
+        /// The B panel the next tiles will read (prefetched while this one runs).
+        pub next_b: *const f32,
+        pub c: *mut f32,
+        pub rsc: isize,
+        pub csc: isize,
+        pub rows: usize,
+        pub cols: usize,
+        pub add: bool,
+    }
+
+    /// The micro-kernel: `MR × 2` zmm accumulators, one fused multiply-add per element and
+    /// depth step, in increasing `p` from zero (matrixmultiply's order); then `C ← acc (+ C)`
+    /// for the live rows and columns.
+    ///
+    /// # Safety
+    /// AVX-512F; `a` holds `kc · MR` floats, `b` `kc · NR`; the live part of C is valid.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile(t: Tile) {
+        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+        for q in 0..t.kc {
+            // SAFETY: step q of both panels is inside them.
+            unsafe {
+                let bq = t.b.add(q * NR);
+                let b0 = _mm512_loadu_ps(bq);
+                let b1 = _mm512_loadu_ps(bq.add(16));
+                let ahead = t.next_b.add(q * NR);
+                _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
+                _mm_prefetch::<_MM_HINT_T0>(ahead.add(16).cast());
+                let aq = t.a.add(q * MR);
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    let ar = _mm512_set1_ps(*aq.add(r));
+                    acc[0] = _mm512_fmadd_ps(ar, b0, acc[0]);
+                    acc[1] = _mm512_fmadd_ps(ar, b1, acc[1]);
+                }
+            }
+        }
+        if t.csc == 1 && t.cols == NR && t.rows == MR {
+            // A full tile (the common case): constant indices only, so `acc` stays in registers,
+            // and plain loads and stores.
+            for (r, acc) in acc.iter().enumerate() {
+                // SAFETY: row r's 32 columns are inside C.
+                unsafe {
+                    let cp = t.c.offset(r as isize * t.rsc);
+                    let (c0, c1) = if t.add {
+                        (
+                            _mm512_add_ps(acc[0], _mm512_loadu_ps(cp)),
+                            _mm512_add_ps(acc[1], _mm512_loadu_ps(cp.add(16))),
+                        )
+                    } else {
+                        (acc[0], acc[1])
+                    };
+                    _mm512_storeu_ps(cp, c0);
+                    _mm512_storeu_ps(cp.add(16), c1);
+                }
+            }
+            return;
+        }
+        // An edge tile or strided C: through memory, one element at a time.
+        let mut spill = [0.0f32; MR * NR];
+        for (r, acc) in acc.iter().enumerate() {
+            // SAFETY: `spill` holds MR rows of NR = 32 floats.
+            unsafe {
+                _mm512_storeu_ps(spill.as_mut_ptr().add(r * NR), acc[0]);
+                _mm512_storeu_ps(spill.as_mut_ptr().add(r * NR + 16), acc[1]);
+            }
+        }
+        for r in 0..t.rows {
+            for j in 0..t.cols {
+                let x = spill[r * NR + j];
+                // SAFETY: (r, j) is inside C.
+                unsafe {
+                    let cp = t.c.offset(r as isize * t.rsc + j as isize * t.csc);
+                    *cp = if t.add { x + *cp } else { x };
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mat_mul_f32;
+    use ndarray::linalg::general_mat_mul;
+    use ndarray::{Array2, ShapeBuilder};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn random(shape: (usize, usize), column_major: bool, rng: &mut ChaCha8Rng) -> Array2<f32> {
+        let data: Vec<f32> = (0..shape.0 * shape.1)
+            .map(|_| rng.random_range(-1.0f32..1.0))
+            .collect();
+        Array2::from_shape_vec(shape.set_f(column_major), data).expect("sized")
+    }
+
+    /// Every orientation (plain, transposed, packed), tile remainders, depths across several
+    /// 256-blocks and both β give the same bits as matrixmultiply.
+    #[test]
+    fn bit_identical_to_matrixmultiply() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let sizes = [1, 3, 12, 16, 17, 31, 33, 50, 255, 257, 600];
+        let mut checked = 0;
+        for (case, &m) in sizes.iter().enumerate() {
+            for &n in &sizes[case % 3..] {
+                let k = sizes[(case * 5 + n) % sizes.len()];
+                for layout in 0..8 {
+                    let (fa, fb, fc) = (layout & 1 == 1, layout & 2 == 2, layout & 4 == 4);
+                    let a = random((m, k), fa, &mut rng);
+                    let b = random((k, n), fb, &mut rng);
+                    for beta in [0.0f32, 1.0] {
+                        let c0 = random((m, n), fc, &mut rng);
+                        let (mut ours, mut theirs) = (c0.clone(), c0.clone());
+                        mat_mul_f32(&a.view(), &b.view(), beta, &mut ours.view_mut());
+                        general_mat_mul(1.0, &a, &b, beta, &mut theirs);
+                        let same = ours
+                            .iter()
+                            .zip(&theirs)
+                            .all(|(x, y)| x.to_bits() == y.to_bits());
+                        assert!(same, "{m}×{k}·{k}×{n}, layout {layout:03b}, β {beta}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 500);
+    }
+
+    /// Views with strides that are neither row- nor column-major (a slice with a step), and k = 0.
+    #[test]
+    fn strided_views_and_empty_depth() {
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let a = random((40, 90), false, &mut rng);
+        let b = random((90, 70), true, &mut rng);
+        let (av, bv) = (
+            a.slice(ndarray::s![..;2, ..;3]),
+            b.slice(ndarray::s![..;3, ..;2]),
+        );
+        let mut ours = Array2::<f32>::zeros((20, 35));
+        let mut theirs = ours.clone();
+        mat_mul_f32(&av, &bv, 0.0, &mut ours.view_mut());
+        general_mat_mul(1.0, &av, &bv, 0.0, &mut theirs);
+        assert!(
+            ours.iter()
+                .zip(&theirs)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
+
+        let empty_a = Array2::<f32>::zeros((4, 0));
+        let empty_b = Array2::<f32>::zeros((0, 5));
+        let mut c = Array2::<f32>::from_elem((4, 5), 3.0);
+        mat_mul_f32(&empty_a.view(), &empty_b.view(), 1.0, &mut c.view_mut());
+        assert!(c.iter().all(|&x| x == 3.0));
+        mat_mul_f32(&empty_a.view(), &empty_b.view(), 0.0, &mut c.view_mut());
+        assert!(c.iter().all(|&x| x == 0.0));
+    }
+}
