@@ -26,7 +26,7 @@
 
 use ndarray::IxDyn;
 
-use super::buffers::GradSlots;
+use super::buffers::{GradSlots, Scratch};
 use super::graph::{Graph, Var};
 use super::normalize::softmax_row;
 use super::op::{Ctx, Op};
@@ -93,7 +93,7 @@ impl<T: Scalar> Graph<T> {
     /// If `p` is not 3-d or its width is not `num_heads · (2·key_size + V)` for some V ≥ 1.
     #[track_caller]
     pub fn packed_attention(&mut self, p: Var, num_heads: usize, key_size: usize) -> (Var, Var) {
-        let s = self.shape(p).to_vec();
+        let s = self.shape(p);
         let ok = s.len() == 3
             && num_heads > 0
             && s[2].is_multiple_of(num_heads)
@@ -217,8 +217,9 @@ pub(crate) fn attention_weights_backward<T: Scalar>(
     let av = ctx.output().as_slice().expect("standard layout");
     let pv = ctx.value(p).as_slice().expect("standard layout");
     let dp = ctx.grad_slice(grads, p);
-    let mut ds = vec![T::zero(); r]; // one row of δS
-    let mut dq = vec![T::zero(); k]; // δq_i
+    let (mut ds_row, mut dq_row) = (Scratch::new(), Scratch::new());
+    let ds = ds_row.zeros(r); // one row of δS
+    let dq = dq_row.zeros(k); // δq_i
     simd::wide(|| {
         for b in 0..hd.batch {
             for h in 0..hd.heads {
@@ -233,10 +234,10 @@ pub(crate) fn attention_weights_backward<T: Scalar>(
                     dq.fill(T::zero());
                     for (j, &d) in ds.iter().enumerate() {
                         let kj = hd.p_at(b, j, h) + k;
-                        axpy(&mut dq, d, &pv[kj..][..k]); // δq_i += δS_ij k_j
+                        axpy(dq, d, &pv[kj..][..k]); // δq_i += δS_ij k_j
                         axpy(&mut dp[kj..][..k], d, &pv[qi..][..k]); // δk_j += δS_ij q_i
                     }
-                    axpy(&mut dp[qi..][..k], T::one(), &dq);
+                    axpy(&mut dp[qi..][..k], T::one(), dq);
                 }
             }
         }

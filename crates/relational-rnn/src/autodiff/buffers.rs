@@ -131,3 +131,32 @@ impl<T: Scalar> GradSlots<T> {
         self.live[v.0] = Some(a);
     }
 }
+
+/// A short scratch row for a backward kernel: on the stack up to 64 elements (every head and slot
+/// count the models use), on the heap beyond, so a warm step does not allocate for it.
+pub(crate) struct Scratch<T> {
+    stack: [T; 64],
+    heap: Vec<T>,
+}
+
+impl<T: Scalar> Scratch<T> {
+    pub(crate) fn new() -> Self {
+        Self {
+            stack: [T::zero(); 64],
+            heap: Vec::new(),
+        }
+    }
+
+    /// `n` zeros.
+    pub(crate) fn zeros(&mut self, n: usize) -> &mut [T] {
+        if n <= self.stack.len() {
+            let row = &mut self.stack[..n];
+            row.fill(T::zero());
+            row
+        } else {
+            self.heap.clear();
+            self.heap.resize(n, T::zero());
+            &mut self.heap
+        }
+    }
+}

@@ -38,28 +38,29 @@ fn unbroadcast<T: Scalar>(grad: ArrayD<T>, shape: &[usize]) -> ArrayD<T> {
 }
 
 #[track_caller]
-fn broadcast_shape(a: &[usize], b: &[usize], op: &str) -> Vec<usize> {
+fn broadcast_shape(a: &[usize], b: &[usize], op: &str) -> IxDyn {
     let n = a.len().max(b.len());
-    (0..n)
-        .map(|i| {
-            let da = if i + a.len() >= n {
-                a[i + a.len() - n]
-            } else {
-                1
-            };
-            let db = if i + b.len() >= n {
-                b[i + b.len() - n]
-            } else {
-                1
-            };
-            match (da, db) {
-                (x, y) if x == y => x,
-                (1, y) => y,
-                (x, 1) => x,
-                _ => panic!("{op}: shapes {a:?} and {b:?} do not broadcast"),
-            }
-        })
-        .collect()
+    // IxDyn keeps up to four axes inline: no allocation for the tape's shapes.
+    let mut shape = IxDyn::zeros(n);
+    for i in 0..n {
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
+        shape[i] = match (da, db) {
+            (x, y) if x == y => x,
+            (1, y) => y,
+            (x, 1) => x,
+            _ => panic!("{op}: shapes {a:?} and {b:?} do not broadcast"),
+        };
+    }
+    shape
 }
 
 impl<T: Scalar> Graph<T> {
@@ -97,7 +98,7 @@ impl<T: Scalar> Graph<T> {
             return y;
         }
         let shape = broadcast_shape(self.shape(a), self.shape(b), name);
-        let mut y = self.buffer(0, IxDyn(&shape));
+        let mut y = self.buffer(0, shape);
         let av = self.value(a).broadcast(y.raw_dim()).expect("checked");
         let bv = self.value(b).broadcast(y.raw_dim()).expect("checked");
         Zip::from(&mut y)

@@ -169,7 +169,6 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
     if ctx.wants(x) {
         let gam = ctx.value(gamma).as_slice().expect("standard layout"); // [D]
         let n = T::from_usize(d).expect("width fits the float type");
-        let mut scratch = vec![T::zero(); d]; // ĝ of one row
         let (slot, fresh) = grads.slot_or_fresh(x, &xhat.raw_dim());
         let dx = slot.as_slice_mut().expect("standard layout");
         let rows = dx
@@ -179,13 +178,10 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
             .zip(inv_std.iter());
         simd::wide(|| {
             for (((dx, g), xh), &s) in rows {
-                // ĝ = g ⊙ γ (into the scratch row); mean(ĝ) and mean(ĝ ⊙ x̂) over the row.
-                for ((d, &g), &gm) in scratch.iter_mut().zip(g).zip(gam) {
-                    *d = g * gm;
-                }
-                let (mean_g, mean_gx) = (reduce::sum(&scratch) / n, reduce::dot(&scratch, xh) / n);
-                for ((dx, &gh), &xh) in dx.iter_mut().zip(&scratch).zip(xh) {
-                    let v = s * (gh - mean_g - xh * mean_gx);
+                // ĝ = g ⊙ γ, recomputed where used (no scratch row); mean(ĝ) and mean(ĝ ⊙ x̂).
+                let (mean_g, mean_gx) = (reduce::dot(g, gam) / n, reduce::dot3(g, gam, xh) / n);
+                for (((dx, &g), &gm), &xh) in dx.iter_mut().zip(g).zip(gam).zip(xh) {
+                    let v = s * (g * gm - mean_g - xh * mean_gx);
                     *dx = if fresh { v } else { *dx + v };
                 }
             }
