@@ -3,10 +3,14 @@
 //! prints one JSON line, with the same fields as PyTorch's `bench_torch.py` so the two can be
 //! compared line by line (`ms_step` there is `ms_per_step` here, also reported as `ms_step`).
 //!
-//! Threads (`--threads N`): data parallelism. The batch is cut into N row blocks whose forward
-//! and backward passes run on N threads, each on its own tape ([`Trainer::step_sharded`]); the
-//! gradients are combined before one Adam update — the full-batch update up to float rounding (the
-//! gradient sums in a different order). Matrix products themselves are single-threaded.
+//! Threads (`--threads N`), two ways to use them (`--split`):
+//! - `batch` (default): data parallelism. The batch is cut into N row blocks whose forward and
+//!   backward passes run on N threads, each on its own tape ([`Trainer::step_sharded`]); the
+//!   gradients are combined before one Adam update — the full-batch update up to float rounding
+//!   (the gradient sums in a different order).
+//! - `gemm`: one tape; each large matrix product (≥ 64 MFLOP) is split by columns over N threads
+//!   ([`set_gemm_threads`]); same bits as one thread. Pays off for the big LSTM of config A, whose
+//!   weight is too large to stream twice.
 
 use std::time::Instant;
 
@@ -14,6 +18,7 @@ use clap::Args;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use relational_rnn::ParamStore;
+use relational_rnn::autodiff::set_gemm_threads;
 use relational_rnn::experiment::ModelKind;
 use relational_rnn::nn::SequenceClassifier;
 use relational_rnn::optim::{AdamConfig, OptimizerConfig};
@@ -32,9 +37,13 @@ pub struct BenchArgs {
     /// Model: rmc or lstm.
     #[arg(long, value_parser = parse_model)]
     model: ModelKind,
-    /// Threads (1 to 4), each running the forward and backward pass of a block of batch rows.
+    /// Threads (1 to 4).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4))]
     threads: u32,
+    /// How the threads share a step: `batch` (a block of batch rows per thread) or `gemm` (the
+    /// columns of each large matrix product).
+    #[arg(long, value_enum, default_value_t = Split::Batch)]
+    split: Split,
     /// Timed steps (the median is reported).
     #[arg(long, default_value_t = 30)]
     steps: usize,
@@ -44,6 +53,24 @@ pub struct BenchArgs {
     /// Seed of the parameters, inputs and labels.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+/// How `--threads` are used (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Split {
+    /// One block of batch rows per thread.
+    Batch,
+    /// The columns of each large matrix product.
+    Gemm,
+}
+
+impl Split {
+    fn name(self) -> &'static str {
+        match self {
+            Split::Batch => "batch",
+            Split::Gemm => "gemm",
+        }
+    }
 }
 
 fn parse_config(s: &str) -> Result<PerfConfig, String> {
@@ -67,7 +94,14 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         return Err("--steps must be at least 1".into());
     }
     let cfg = args.config;
-    let shards = args.threads as usize;
+    let threads = args.threads as usize;
+    let shards = match args.split {
+        Split::Batch => threads,
+        Split::Gemm => {
+            set_gemm_threads(threads);
+            1
+        }
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut store = ParamStore::<f32>::new();
     let model = SequenceClassifier::new(&cfg.classifier(args.model), &mut store, &mut rng)
@@ -99,6 +133,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "batch": cfg.batch_size(),
         "model": args.model.name(),
         "threads": args.threads,
+        "split": args.split.name(),
         "ms_per_step": round3(ms),
         "ms_step": round3(ms),
         "ms_p10": round3(quantile(0.1)),

@@ -23,10 +23,46 @@ fn bench_prints_one_json_line_with_the_reference_fields() {
     assert_eq!(v["config"], "B");
     assert_eq!(v["model"], "rmc");
     assert_eq!(v["threads"], 1);
+    assert_eq!(v["split"], "batch");
     assert_eq!(v["params"], 90_632);
     assert_eq!(v["gflop"], 0.295);
     assert!(v["ms_per_step"].as_f64().unwrap() > 0.0);
     assert!(v["gflops"].as_f64().unwrap() > 0.0);
+}
+
+/// Both ways of using threads run and say which they used.
+#[test]
+fn bench_runs_both_thread_splits() {
+    for split in ["batch", "gemm"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rrnn"))
+            .args([
+                "bench",
+                "--config",
+                "C",
+                "--model",
+                "lstm",
+                "--threads",
+                "2",
+                "--split",
+                split,
+                "--steps",
+                "2",
+                "--warmup",
+                "1",
+            ])
+            .output()
+            .expect("run rrnn");
+        assert!(
+            out.status.success(),
+            "{split}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (v["threads"].as_u64(), v["split"].as_str()),
+            (Some(2), Some(split))
+        );
+    }
 }
 
 #[test]

@@ -32,9 +32,10 @@
 #![allow(unsafe_code)]
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
 /// matrixmultiply's f32 `KC`: the depth of one accumulation block (see the module docs).
 const KC: usize = 256;
@@ -267,6 +268,22 @@ fn pack_a_block(a: &ArrayView2<'_, f32>, p0: usize, kc: usize, out: &mut Vec<f32
     }
 }
 
+/// Threads for one large product (see [`set_gemm_threads`]).
+static GEMM_THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Products of at least this many FLOPs are split over [`set_gemm_threads`] threads (a thread
+/// costs tens of µs to start; the LSTM of config A multiplies 268 MFLOP at a time, config C's
+/// products are under 20 MFLOP and stay on one thread).
+const PARALLEL_FLOPS: usize = 64_000_000;
+
+/// Splits each large f32 product's columns over `n` threads (1, the default: no threads). Meant
+/// for one big model on an otherwise idle machine (`rrnn bench --split gemm`); results are the
+/// same bits whatever `n` (each element is still one thread's sum). The helper threads are
+/// started per product and allocate their packing workspace.
+pub fn set_gemm_threads(n: usize) {
+    GEMM_THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
 /// `C ← A B + β C` with B already packed (`k = a.ncols()`, `n` columns).
 fn packed_product(
     a: &ArrayView2<'_, f32>,
@@ -287,6 +304,46 @@ fn packed_product(
         return;
     }
     let n_pad = n.div_ceil(NR) * NR;
+    let panels = n_pad / NR;
+    let threads = GEMM_THREADS.load(Ordering::Relaxed).min(panels);
+    if threads < 2 || 2 * m * n * k < PARALLEL_FLOPS {
+        return panel_range(a, bp, n_pad, 0, beta, c, wa);
+    }
+    // Column blocks of whole panels, one per thread; this thread takes the first.
+    let mut parts = Vec::with_capacity(threads);
+    let mut rest = c.view_mut();
+    let mut first = 0;
+    for t in 0..threads {
+        let take = (panels - first) / (threads - t);
+        let cols = (take * NR).min(rest.ncols());
+        let (part, tail) = rest.split_at(Axis(1), cols);
+        parts.push((first, part));
+        rest = tail;
+        first += take;
+    }
+    std::thread::scope(|scope| {
+        let mut parts = parts.into_iter();
+        let (mine_first, mut mine) = parts.next().expect("threads ≥ 2");
+        for (first, mut part) in parts {
+            scope.spawn(move || panel_range(a, bp, n_pad, first, beta, &mut part, &mut Vec::new()));
+        }
+        panel_range(a, bp, n_pad, mine_first, beta, &mut mine, wa);
+    });
+}
+
+/// The blocked loops over the columns of `c`, which start at panel `first` of the packed B
+/// (`n_pad` padded columns in all).
+fn panel_range(
+    a: &ArrayView2<'_, f32>,
+    bp: &[f32],
+    n_pad: usize,
+    first: usize,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+    wa: &mut Vec<f32>,
+) {
+    let (m, k) = a.dim();
+    let n = c.ncols();
     let (rsc, csc) = (c.strides()[0], c.strides()[1]);
     let c0 = c.as_mut_ptr();
     for p0 in (0..k).step_by(KC) {
@@ -295,7 +352,8 @@ fn packed_product(
         let add = beta == 1.0 || p0 > 0;
         for g0 in (0..m).step_by(MC) {
             let group = MC.min(m - g0);
-            for (panel, j0) in (0..n).step_by(NR).enumerate() {
+            for (local, j0) in (0..n).step_by(NR).enumerate() {
+                let panel = first + local;
                 let cols = NR.min(n - j0);
                 let b_panel = &bp[p0 * n_pad + panel * kc * NR..][..kc * NR];
                 let next_panel = if j0 + NR < n {
@@ -582,6 +640,30 @@ mod tests {
             assert!(
                 text.contains("reused for a matrix of another shape"),
                 "{text}"
+            );
+        }
+    }
+
+    /// A product split over threads by column blocks gives the same bits as on one thread.
+    #[test]
+    fn threaded_products_are_bit_identical() {
+        let mut rng = ChaCha8Rng::seed_from_u64(10);
+        let (a, b) = (
+            random((70, 600), false, &mut rng),
+            random((600, 1000), false, &mut rng),
+        );
+        const { assert!(2 * 70 * 600 * 1000 >= super::PARALLEL_FLOPS) };
+        let mut one = Array2::zeros((70, 1000));
+        mat_mul_f32(&a.view(), &b.view(), 0.0, &mut one.view_mut());
+        for threads in [2, 3] {
+            super::set_gemm_threads(threads);
+            let mut many = Array2::zeros((70, 1000));
+            mat_mul_f32(&a.view(), &b.view(), 0.0, &mut many.view_mut());
+            super::set_gemm_threads(1);
+            assert!(
+                one.iter()
+                    .zip(&many)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
             );
         }
     }
