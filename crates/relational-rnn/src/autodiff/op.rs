@@ -239,7 +239,7 @@ impl<T: Scalar> Ctx<'_, T> {
     }
 
     /// The gradient slot of `v`, zero-filled with `v`'s shape when still empty: backward products
-    /// and sums accumulate straight into it (`general_mat_mul` with β = 1, `+=` loops).
+    /// and sums accumulate straight into it (matrix products with β = 1, `+=` loops).
     pub(crate) fn grad_slot<'g>(&self, grads: &'g mut GradSlots<T>, v: Var) -> &'g mut ArrayD<T> {
         let dim = self.value(v).raw_dim();
         let g = grads.zeroed(v, &dim);
