@@ -21,10 +21,12 @@
 //!
 //! Every op is checked against central finite differences in f64 by [`gradcheck`].
 //!
-//! Three helpers keep a training step lean without changing any result: `buffers` hands each
+//! Four helpers keep a training step lean without changing any result: `buffers` hands each
 //! node's arrays from one step to the next (a warm step allocates no arrays), `reduce` sums in
-//! eight lanes so float reductions vectorise, and `simd` runs the element-wise kernels as AVX2 code
-//! when the CPU has it (bit-identical to the baseline build).
+//! eight lanes so float reductions vectorise, `simd` runs the element-wise kernels as AVX2 code
+//! when the CPU has it (bit-identical to the baseline build), and `gemm` is the f32 matrix product
+//! (AVX-512, each weight packed once per tape in a [`PackCache`], the same bits as matrixmultiply,
+//! which f64 and other CPUs keep using).
 
 mod attention;
 mod buffers;
