@@ -49,6 +49,8 @@ pub struct Graph<T> {
     saved: Recycler<T>,
     /// Packed weights of this tape's matrix products (see `gemm.rs`).
     pub(crate) packs: RefCell<PackCache>,
+    /// Emptied `Vec<Var>`s of cleared op records (`concat`'s parts), for the next tape's ops.
+    pub(crate) var_lists: Vec<Vec<Var>>,
 }
 
 impl<T: Scalar> Default for Graph<T> {
@@ -67,6 +69,7 @@ impl<T: Scalar> Graph<T> {
             values: Recycler::default(),
             saved: Recycler::default(),
             packs: RefCell::default(),
+            var_lists: Vec::new(),
         }
     }
 
@@ -74,9 +77,11 @@ impl<T: Scalar> Graph<T> {
     pub fn clear(&mut self) {
         for (i, node) in self.nodes.drain(..).enumerate() {
             self.values.put(i, node.value);
-            for (part, a) in node.op.into_saved().into_iter().enumerate() {
+            let (saved, parts) = node.op.into_buffers();
+            for (part, a) in saved.into_iter().enumerate() {
                 self.saved.put(2 * i + part, a);
             }
+            self.var_lists.extend(parts);
         }
         self.params.clear();
         self.packs.get_mut().clear();

@@ -99,15 +99,19 @@ pub(crate) enum Op<T> {
 }
 
 impl<T: Scalar> Op<T> {
-    /// The arrays saved for backward (at most two), given back for reuse when the tape is cleared.
-    pub(crate) fn into_saved(self) -> impl IntoIterator<Item = ArrayD<T>> {
-        let (a, b) = match self {
-            Op::LayerNorm { xhat, inv_std, .. } => (Some(xhat), Some(inv_std)),
-            Op::LstmCellState { acts, .. } | Op::LstmCellOutput { acts, .. } => (Some(acts), None),
-            Op::SoftmaxCrossEntropy { probs, .. } => (Some(probs), None),
-            _ => (None, None),
+    /// The arrays saved for backward (at most two) and `concat`'s list of parts, given back for
+    /// reuse when the tape is cleared.
+    pub(crate) fn into_buffers(self) -> (impl IntoIterator<Item = ArrayD<T>>, Option<Vec<Var>>) {
+        let (a, b, parts) = match self {
+            Op::LayerNorm { xhat, inv_std, .. } => (Some(xhat), Some(inv_std), None),
+            Op::LstmCellState { acts, .. } | Op::LstmCellOutput { acts, .. } => {
+                (Some(acts), None, None)
+            }
+            Op::SoftmaxCrossEntropy { probs, .. } => (Some(probs), None, None),
+            Op::Concat { parts, .. } => (None, None, Some(parts)),
+            _ => (None, None, None),
         };
-        a.into_iter().chain(b)
+        (a.into_iter().chain(b), parts)
     }
 
     /// Calls `f` on each node this one was computed from.

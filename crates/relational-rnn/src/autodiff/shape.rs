@@ -41,13 +41,10 @@ impl<T: Scalar> Graph<T> {
                 .assign(part);
             offset += n;
         }
-        self.push(
-            y,
-            Op::Concat {
-                parts: parts.to_vec(),
-                axis,
-            },
-        )
+        let mut list = self.var_lists.pop().unwrap_or_default(); // reused from the last tape
+        list.clear();
+        list.extend_from_slice(parts);
+        self.push(y, Op::Concat { parts: list, axis })
     }
 
     /// Stacks equally shaped `parts` along a new axis `axis`.

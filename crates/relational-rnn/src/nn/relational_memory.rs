@@ -444,10 +444,16 @@ impl<T: Scalar> Model<T> for RelationalMemory {
         let batch = g.shape(inputs)[1];
         let m0 = self.initial_memory_on(g, batch); // [B, N, D]
         let steps = self.unroll_from(g, store, inputs, m0);
-        Unrolled {
-            outputs: steps.iter().map(|s| s.output).collect(),
-            attention: steps.iter().map(|s| s.attention.clone()).collect(),
-            memories: steps.iter().map(|s| s.memory).collect(),
+        let mut unrolled = Unrolled {
+            outputs: Vec::with_capacity(steps.len()),
+            attention: Vec::with_capacity(steps.len()),
+            memories: Vec::with_capacity(steps.len()),
+        };
+        for step in steps {
+            unrolled.outputs.push(step.output);
+            unrolled.memories.push(step.memory);
+            unrolled.attention.push(step.attention); // moved, not cloned
         }
+        unrolled
     }
 }
