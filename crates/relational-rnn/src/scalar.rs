@@ -5,17 +5,16 @@
 //! for `general_mat_mul`, `num_traits::Float` for the maths, conversions from `f64` for constants),
 //! so generic code writes `T: Scalar` instead of a dozen bounds.
 
+use std::cell::RefCell;
 use std::fmt::{Debug, Display};
 use std::iter::Sum;
 use std::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
-use std::cell::RefCell;
-
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ScalarOperand};
-
-use crate::autodiff::PackCache;
 use num_traits::{Float, FromPrimitive, ToPrimitive};
+
+use crate::autodiff::{PackCache, PackKey};
 
 /// A float the crate computes in: implemented for `f32` and `f64`.
 pub trait Scalar:
@@ -65,7 +64,7 @@ pub trait Scalar:
         b: &ArrayView2<'_, Self>,
         beta: Self,
         c: &mut ArrayViewMut2<'_, Self>,
-        cache: Option<(&RefCell<PackCache>, (usize, bool))>,
+        cache: Option<(&RefCell<PackCache>, PackKey)>,
     );
 }
 
@@ -105,13 +104,9 @@ impl Scalar for f32 {
         b: &ArrayView2<'_, Self>,
         beta: Self,
         c: &mut ArrayViewMut2<'_, Self>,
-        cache: Option<(&RefCell<PackCache>, (usize, bool))>,
+        cache: Option<(&RefCell<PackCache>, PackKey)>,
     ) {
-        use crate::autodiff::gemm;
-        match cache {
-            Some((cache, key)) => gemm::mat_mul_f32_cached(a, b, beta, c, cache, key),
-            None => gemm::mat_mul_f32(a, b, beta, c),
-        }
+        crate::autodiff::gemm::mat_mul_f32(a, b, beta, c, cache);
     }
 }
 
@@ -141,7 +136,7 @@ impl Scalar for f64 {
         b: &ArrayView2<'_, Self>,
         beta: Self,
         c: &mut ArrayViewMut2<'_, Self>,
-        _cache: Option<(&RefCell<PackCache>, (usize, bool))>,
+        _cache: Option<(&RefCell<PackCache>, PackKey)>,
     ) {
         general_mat_mul(1.0, a, b, beta, c);
     }

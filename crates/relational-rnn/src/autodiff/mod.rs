@@ -44,5 +44,5 @@ mod simd;
 pub mod gradcheck;
 pub(crate) mod op;
 
-pub use gemm::{PackCache, set_gemm_threads};
+pub use gemm::{PackCache, PackKey, set_gemm_threads};
 pub use graph::{Graph, Var};
