@@ -133,7 +133,8 @@ impl<T: Scalar> Trainer<T> {
     /// The shards' gradients are combined with weights = their share of the batch's loss
     /// weights, so the update is the full-batch one up to float rounding (the summation order
     /// differs from [`step`](Self::step)'s, so the bits can too). `shards` ≤ 1 is
-    /// [`step`](Self::step). Each step copies the shard batches (a few small allocations).
+    /// [`step`](Self::step). Each step copies the shard batches and starts the shard threads
+    /// (allocations), and every shard packs the weights on its own tape.
     pub fn step_sharded(
         &mut self,
         model: &SequenceClassifier,

@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use relational_rnn::ParamStore;
@@ -62,15 +62,6 @@ pub enum Split {
     Batch,
     /// The columns of each large matrix product.
     Gemm,
-}
-
-impl Split {
-    fn name(self) -> &'static str {
-        match self {
-            Split::Batch => "batch",
-            Split::Gemm => "gemm",
-        }
-    }
 }
 
 fn parse_config(s: &str) -> Result<PerfConfig, String> {
@@ -133,7 +124,7 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
         "batch": cfg.batch_size(),
         "model": args.model.name(),
         "threads": args.threads,
-        "split": args.split.name(),
+        "split": args.split.to_possible_value().expect("no skipped variants").get_name(),
         "ms_per_step": round3(ms),
         "ms_step": round3(ms),
         "ms_p10": round3(quantile(0.1)),

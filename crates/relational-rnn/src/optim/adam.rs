@@ -209,7 +209,6 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
                 m.as_slice_mut().expect(slice),
                 v.as_slice_mut().expect(slice),
             );
-            // Element-wise IEEE arithmetic, so the wide (AVX2) build gives the same bits.
             update(&k, p, g, m, v);
         }
     }
