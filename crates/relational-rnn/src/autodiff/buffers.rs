@@ -45,7 +45,10 @@ impl<T: Scalar> Recycler<T> {
     pub(crate) fn take_zeroed(&mut self, slot: usize, dim: &IxDyn) -> ArrayD<T> {
         match self.reuse(slot, dim) {
             Some(mut a) => {
-                a.fill(T::zero());
+                // Over the flat slice (a `memset`): ndarray's `fill` stores 16 bytes at a time.
+                a.as_slice_mut()
+                    .expect("reused arrays are in standard layout")
+                    .fill(T::zero());
                 a
             }
             None => ArrayD::zeros(dim.clone()),

@@ -285,10 +285,12 @@ pub(crate) fn accumulate_view<T: Scalar>(
     contribution: ArrayViewD<'_, T>,
 ) {
     let (g, fresh) = grads.slot_or_fresh(v, &contribution.raw_dim());
-    if fresh {
-        g.assign(&contribution);
-    } else {
-        add_into(g, &contribution);
+    if !fresh {
+        return add_into(g, &contribution);
+    }
+    match (g.as_slice_mut(), contribution.as_slice()) {
+        (Some(gs), Some(cs)) => gs.copy_from_slice(cs),
+        _ => g.assign(&contribution),
     }
 }
 
@@ -306,7 +308,13 @@ pub(crate) fn accumulate_range<T: Scalar>(
     let n = contribution.shape()[axis];
     let g = grads.zeroed(v, dim);
     let mut part = g.slice_axis_mut(Axis(axis), Slice::from(start..start + n));
-    part += &contribution;
+    match (part.as_slice_mut(), contribution.as_slice()) {
+        // A block of whole rows (a step of a sequence along axis 0): flat slices.
+        (Some(ps), Some(cs)) if ps.len() == cs.len() => {
+            ps.iter_mut().zip(cs).for_each(|(p, &c)| *p += c);
+        }
+        _ => part += &contribution,
+    }
 }
 
 /// Adds `scale · c`, summed over the axes that broadcasting stretched, into the gradient slot of

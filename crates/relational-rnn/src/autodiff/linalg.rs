@@ -3,7 +3,8 @@
 //! Both go through [`Scalar::mat_mul`] (f32: the crate's AVX-512 GEMM, `gemm.rs`, same bits as
 //! matrixmultiply, with each weight packed once per tape; f64: ndarray's `general_mat_mul`);
 //! backward accumulates with β = 1 straight into the operands' gradient slots (a weight shared
-//! over T steps sums its T gradients in place, with no temporary per step).
+//! over T steps sums its T gradients in place, with no temporary per step); the first product
+//! into an empty slot uses β = 0 instead of zero-filling it first.
 
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Dimension};
 
@@ -78,12 +79,12 @@ impl<T: Scalar> Graph<T> {
             .expect("buffers are in standard layout"); // [M, O]
         let beta = match b {
             Some(b) => {
-                let b1 = self.value(b).view().into_dimensionality::<ndarray::Ix1>();
-                y2.assign(
-                    &b1.expect("1-d")
-                        .broadcast((x2.nrows(), out_dim))
-                        .expect("row"),
-                );
+                let bias = self.value(b).as_slice().expect("tape values are standard");
+                for row in y2.rows_mut() {
+                    row.into_slice()
+                        .expect("rows of a standard buffer")
+                        .copy_from_slice(bias);
+                }
                 T::one()
             }
             None => T::zero(), // β = 0: the buffer's old contents are never read
@@ -144,23 +145,17 @@ pub(crate) fn linear_backward<T: Scalar>(
     let xv = ctx.value(x);
     let w2: ArrayView2<'_, T> = ctx.value(w).view().into_dimensionality().expect("2-d");
     if ctx.wants(x) {
-        let slot = ctx.grad_slot(grads, x);
+        let (slot, beta) = ctx.grad_slot_beta(grads, x);
         let mut dx = slot
             .view_mut()
             .into_shape_with_order((dy.nrows(), w2.nrows()))
             .expect("standard layout"); // [M, I]
-        T::mat_mul(
-            &dy,
-            &w2.t(),
-            T::one(),
-            &mut dx,
-            Some((ctx.packs, (w.0, true))),
-        );
+        T::mat_mul(&dy, &w2.t(), beta, &mut dx, Some((ctx.packs, (w.0, true))));
     }
     if ctx.wants(w) {
-        let slot = ctx.grad_slot(grads, w);
+        let (slot, beta) = ctx.grad_slot_beta(grads, w);
         let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
-        T::mat_mul(&as_matrix(xv).t(), &dy, T::one(), &mut dw, None);
+        T::mat_mul(&as_matrix(xv).t(), &dy, beta, &mut dw, None);
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
         let db = ctx.grad_slice(grads, b); // [O]
@@ -181,7 +176,7 @@ pub(crate) fn matmul_backward<T: Scalar>(
     let (av, bv) = (ctx.value(a), ctx.value(b));
     let (a3, b3) = (as_batch(av), as_batch(bv));
     if ctx.wants(a) {
-        let slot = ctx.grad_slot(grads, a);
+        let (slot, beta) = ctx.grad_slot_beta(grads, a);
         let mut da = as_batch_mut(slot); // [G, M, K]
         for ((dcg, bg), mut dag) in dc
             .outer_iter()
@@ -190,12 +185,12 @@ pub(crate) fn matmul_backward<T: Scalar>(
         {
             // c = a b → da = dc bᵀ;  c = a bᵀ → da = dc b.
             let bg = if transpose_b { bg } else { bg.reversed_axes() };
-            T::mat_mul(&dcg, &bg, T::one(), &mut dag, None);
+            T::mat_mul(&dcg, &bg, beta, &mut dag, None);
         }
     }
     if ctx.wants(b) {
-        let slot = ctx.grad_slot(grads, b);
-        let mut db = as_batch_mut(slot);
+        let (slot, beta) = ctx.grad_slot_beta(grads, b);
+        let mut db = as_batch_mut(slot); // [G, K, Nc] (or [G, Nc, K])
         for ((dcg, ag), mut dbg) in dc
             .outer_iter()
             .zip(a3.outer_iter())
@@ -203,10 +198,10 @@ pub(crate) fn matmul_backward<T: Scalar>(
         {
             if transpose_b {
                 // c = a bᵀ → db = dcᵀ a.
-                T::mat_mul(&dcg.t(), &ag, T::one(), &mut dbg, None);
+                T::mat_mul(&dcg.t(), &ag, beta, &mut dbg, None);
             } else {
                 // c = a b → db = aᵀ dc.
-                T::mat_mul(&ag.t(), &dcg, T::one(), &mut dbg, None);
+                T::mat_mul(&ag.t(), &dcg, beta, &mut dbg, None);
             }
         }
     }

@@ -251,6 +251,20 @@ impl<T: Scalar> Ctx<'_, T> {
         g
     }
 
+    /// The gradient slot of `v` and the β a matrix product accumulating into it should use: 1
+    /// when the slot already holds a gradient, 0 when it was empty (its contents are then
+    /// unspecified and the product overwrites them, so no zero fill is needed).
+    pub(crate) fn grad_slot_beta<'g>(
+        &self,
+        grads: &'g mut GradSlots<T>,
+        v: Var,
+    ) -> (&'g mut ArrayD<T>, T) {
+        let dim = self.value(v).raw_dim();
+        let (g, fresh) = grads.slot_or_fresh(v, &dim);
+        debug_assert!(g.is_standard_layout() && g.raw_dim() == dim);
+        (g, if fresh { T::zero() } else { T::one() })
+    }
+
     /// [`grad_slot`](Self::grad_slot) as one flat slice.
     pub(crate) fn grad_slice<'g>(&self, grads: &'g mut GradSlots<T>, v: Var) -> &'g mut [T] {
         self.grad_slot(grads, v)
