@@ -6,9 +6,12 @@
 //! batch rows by a weight of up to 1024 × 4096 at each of T steps forward and again backward, and
 //! each call re-packs the whole weight (profile of config A: 42 % GEMM kernel, 33 % packing).
 //! Here a weight's packed panels are made once per tape and kept in a [`PackCache`] (keyed by tape
-//! node; node values never change while a tape lives), so T products share one copy; the small
-//! activation operand is packed per call into a thread-local workspace that is reused (a warm
-//! step allocates nothing here). While a tile runs, the next B panel is prefetched into L1: without
+//! node; node values never change while a tape lives), so T products share one copy. The left
+//! operand A is read where it lies when it is row- or column-major (every activation and
+//! gradient on the tape): its transposing copy was 5–8 % of a recurrent step. Only strided views,
+//! the rows after the last whole block of 12, and uncached right operands are packed, into a
+//! reused thread-local workspace (a warm step allocates nothing here). While a tile runs, the
+//! next B panel is prefetched into L1: without
 //! that, the first tile of each panel waited on memory (the weight of config A is 17 MB) and the
 //! kernel ran at half speed.
 //!
@@ -18,7 +21,8 @@
 //!
 //! Packed B: for each `KC`-deep block of rows, `NR`-wide column panels, each `kc × NR` row-major
 //! and zero-padded. Packed A: for each `KC` block, `MR`-row panels, each `kc × MR` (column q holds
-//! rows i..i+MR). The micro-tile keeps `MR × NR` of C in 24 zmm registers.
+//! rows i..i+MR); A read in place is addressed by its strides instead. The micro-tile keeps
+//! `MR × NR` of C in 24 zmm registers.
 //!
 //! # Same bits as matrixmultiply
 //! matrixmultiply's f32 kernels (AVX2+FMA and AVX-512 alike) compute each element of C as a
@@ -102,7 +106,7 @@ impl PackCache {
 }
 
 thread_local! {
-    /// Packed A (every call) and packed B (calls without a cache).
+    /// Packed A (the rows not read in place) and packed B (calls without a cache).
     static WORKSPACE: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
@@ -290,6 +294,33 @@ fn packed_product(
     });
 }
 
+/// Where A's elements lie when the micro-tile can read them in place: `(i, p)` at
+/// `ptr + i · row + p · step`.
+#[derive(Clone, Copy)]
+struct DirectA {
+    ptr: *const f32,
+    row: isize,
+    step: isize,
+}
+
+/// A row-major (`step` 1) or column-major (`row` 1) A is read in place: the tile broadcasts one
+/// element per row and step wherever it lies, so packing it (a transposing copy per call, 5–8 %
+/// of a recurrent step) buys nothing. Anything else is packed.
+fn direct_a(a: &ArrayView2<'_, f32>) -> Option<DirectA> {
+    let (m, k) = a.dim();
+    let (row, step) = (a.strides()[0], a.strides()[1]);
+    let ptr = a.as_ptr();
+    if m < MR || k == 0 {
+        None
+    } else if step == 1 || k == 1 {
+        (row > 0).then_some(DirectA { ptr, row, step: 1 })
+    } else if row == 1 {
+        (step > 0).then_some(DirectA { ptr, row: 1, step })
+    } else {
+        None
+    }
+}
+
 /// The blocked loops over the columns of `c`, which start at panel `first` of the packed B
 /// (`n_pad` padded columns in all).
 fn panel_range(
@@ -305,9 +336,16 @@ fn panel_range(
     let n = c.ncols();
     let (rsc, csc) = (c.strides()[0], c.strides()[1]);
     let c0 = c.as_mut_ptr();
+    // Whole MR-row blocks of a row- or column-major A are read where they lie; the rest of A
+    // (all of it when strided, else the last partial block) is packed for each depth block.
+    let direct = direct_a(a);
+    let full = if direct.is_some() { m / MR * MR } else { 0 };
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
-        pack_panels(&a.t(), p0..p0 + kc, MR, wa);
+        if full < m {
+            let rest = a.slice(ndarray::s![full.., ..]);
+            pack_panels(&rest.t(), p0..p0 + kc, MR, wa);
+        }
         let add = beta == 1.0 || p0 > 0;
         for g0 in (0..m).step_by(MC) {
             let group = MC.min(m - g0);
@@ -321,16 +359,27 @@ fn panel_range(
                     b_panel
                 };
                 for i0 in (g0..g0 + group).step_by(MR) {
-                    let a_panel = &wa[i0 / MR * MR * kc..][..MR * kc];
                     let rows = MR.min(m - i0);
+                    let (a_ptr, a_row, a_step) = match direct {
+                        // SAFETY (of the offset): row i0 < full ≤ m and depth p0 < k of A.
+                        Some(d) if i0 < full => (
+                            unsafe { d.ptr.offset(i0 as isize * d.row + p0 as isize * d.step) },
+                            d.row,
+                            d.step,
+                        ),
+                        _ => (wa[(i0 - full) * kc..][..MR * kc].as_ptr(), 1, MR as isize),
+                    };
                     #[cfg(target_arch = "x86_64")]
-                    // SAFETY: AVX-512F was checked by `fast_path`; the panels hold `kc` steps
-                    // of MR and NR floats; (i0.., j0..) for `rows × cols` is inside C, whose
-                    // pointer and strides come from the live mutable view.
+                    // SAFETY: AVX-512F was checked by `fast_path`; A (packed, or a whole block
+                    // of MR rows read in place) and the B panel hold `kc` steps of MR and NR
+                    // floats; (i0.., j0..) for `rows × cols` is inside C, whose pointer and
+                    // strides come from the live mutable view.
                     unsafe {
                         x86::tile(x86::Tile {
                             kc,
-                            a: a_panel.as_ptr(),
+                            a: a_ptr,
+                            a_row,
+                            a_step,
                             b: b_panel.as_ptr(),
                             next_b: next_panel.as_ptr(),
                             c: c0.offset(i0 as isize * rsc + j0 as isize * csc),
@@ -342,7 +391,7 @@ fn panel_range(
                         });
                     }
                     #[cfg(not(target_arch = "x86_64"))]
-                    let _ = (a_panel, b_panel, rows, cols, add, c0, rsc, csc);
+                    let _ = (a_ptr, a_row, a_step, b_panel, rows, cols, add, c0, rsc, csc);
                 }
             }
         }
@@ -364,7 +413,11 @@ mod x86 {
     /// One micro-tile: packed panels of depth `kc`, and `rows × cols` of C at `c`.
     pub(super) struct Tile {
         pub kc: usize,
+        /// A's element (row r, step q) is at `a + r · a_row + q · a_step`: packed panels have
+        /// `(1, MR)`, a row-major A `(lda, 1)`, a column-major one `(1, lda)`.
         pub a: *const f32,
+        pub a_row: isize,
+        pub a_step: isize,
         pub b: *const f32,
         /// The B panel the next tiles will read (prefetched while this one runs).
         pub next_b: *const f32,
@@ -381,9 +434,31 @@ mod x86 {
     /// for the live rows and columns.
     ///
     /// # Safety
-    /// AVX-512F; `a` holds `kc · MR` floats, `b` `kc · NR`; the live part of C is valid.
+    /// AVX-512F; A's `MR` rows and `kc` steps (see [`Tile`]) and `b`'s `kc · NR` floats are
+    /// readable; the live part of C is valid.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn tile(t: Tile) {
+        // Two copies of the loop, so that the stride walked in the inner row loop is a constant.
+        // SAFETY: the caller's contract.
+        let acc = unsafe {
+            if t.a_row == 1 {
+                accumulate::<true>(&t)
+            } else {
+                accumulate::<false>(&t)
+            }
+        };
+        // SAFETY: the caller's contract.
+        unsafe { store(&t, &acc) }
+    }
+
+    /// The depth loop: `acc[r] = Σ_q A[r, q] · B[q, ..]` by fused multiply-adds in increasing
+    /// `q` from zero. `UNIT_ROW`: A's rows are adjacent (`a_row` = 1), else its steps are.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn accumulate<const UNIT_ROW: bool>(t: &Tile) -> [[__m512; 2]; MR] {
         let mut acc = [[_mm512_setzero_ps(); 2]; MR];
         for q in 0..t.kc {
             // SAFETY: step q of both panels is inside them.
@@ -394,14 +469,33 @@ mod x86 {
                 let ahead = t.next_b.add(q * NR);
                 _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
                 _mm_prefetch::<_MM_HINT_T0>(ahead.add(16).cast());
-                let aq = t.a.add(q * MR);
+                let aq = if UNIT_ROW {
+                    t.a.offset(q as isize * t.a_step)
+                } else {
+                    t.a.add(q)
+                };
                 for (r, acc) in acc.iter_mut().enumerate() {
-                    let ar = _mm512_set1_ps(*aq.add(r));
+                    let x = if UNIT_ROW {
+                        *aq.add(r)
+                    } else {
+                        *aq.offset(r as isize * t.a_row)
+                    };
+                    let ar = _mm512_set1_ps(x);
                     acc[0] = _mm512_fmadd_ps(ar, b0, acc[0]);
                     acc[1] = _mm512_fmadd_ps(ar, b1, acc[1]);
                 }
             }
         }
+        acc
+    }
+
+    /// `C ← acc (+ C)` for the tile's live rows and columns.
+    ///
+    /// # Safety
+    /// As [`tile`].
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store(t: &Tile, acc: &[[__m512; 2]; MR]) {
         if t.csc == 1 && t.cols == NR && t.rows == MR {
             // A full tile (the common case): constant indices only, so `acc` stays in registers,
             // and plain loads and stores.
@@ -495,7 +589,8 @@ mod tests {
         assert!(checked > 500);
     }
 
-    /// Views with strides that are neither row- nor column-major (a slice with a step), and k = 0.
+    /// Views with strides that are neither row- nor column-major (a slice with a step), blocks of
+    /// wider arrays, a reversed view, and k = 0.
     #[test]
     fn strided_views_and_empty_depth() {
         let mut rng = ChaCha8Rng::seed_from_u64(8);
@@ -514,6 +609,29 @@ mod tests {
                 .zip(&theirs)
                 .all(|(x, y)| x.to_bits() == y.to_bits())
         );
+
+        // Row- and column-major blocks of a wider array (read in place with a leading dimension
+        // larger than the block), and a reversed view (packed).
+        let wide = random((50, 120), false, &mut rng);
+        let tall = random((120, 50), true, &mut rng);
+        let rhs = random((40, 33), false, &mut rng);
+        let blocks = [
+            wide.slice(ndarray::s![1..50, 7..47]),
+            tall.slice(ndarray::s![3..40, 5..45]),
+            wide.slice(ndarray::s![..;-1, 0..40]),
+        ];
+        for (case, block) in blocks.iter().enumerate() {
+            let mut ours = Array2::<f32>::zeros((block.nrows(), 33));
+            let mut theirs = ours.clone();
+            mat_mul_f32(block, &rhs.view(), 0.0, &mut ours.view_mut(), None);
+            general_mat_mul(1.0, block, &rhs, 0.0, &mut theirs);
+            assert!(
+                ours.iter()
+                    .zip(&theirs)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "block {case}"
+            );
+        }
 
         let empty_a = Array2::<f32>::zeros((4, 0));
         let empty_b = Array2::<f32>::zeros((0, 5));
