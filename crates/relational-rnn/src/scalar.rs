@@ -66,7 +66,33 @@ pub trait Scalar:
         c: &mut ArrayViewMut2<'_, Self>,
         cache: Option<(&RefCell<PackCache>, PackKey)>,
     );
+
+    /// `c ← Σ_s a_s b_s + β c` over `terms` terms `(a_s, b_s) = term(s)`, with the same result
+    /// as [`mat_mul`](Self::mat_mul) once per term (β for the first, then 1): the backward of a
+    /// weight shared by T steps. f32 with AVX-512 keeps each tile of `c` in cache across the
+    /// terms (`gemm.rs`); otherwise one `mat_mul` per term.
+    ///
+    /// # Shapes
+    /// `a_s: [m, k_s]`, `b_s: [k_s, n]`, `c: [m, n]`.
+    fn mat_mul_sum<'a>(
+        terms: usize,
+        term: Term<'_, 'a, Self>,
+        beta: Self,
+        c: &mut ArrayViewMut2<'_, Self>,
+    ) {
+        for s in 0..terms {
+            let (a, b) = term(s);
+            let beta = if s == 0 { beta } else { Self::one() };
+            Self::mat_mul(&a, &b, beta, c, None);
+        }
+        if terms == 0 && beta == Self::zero() {
+            c.fill(Self::zero());
+        }
+    }
 }
+
+/// The `s`-th term `(a_s, b_s)` of a sum of products, for [`Scalar::mat_mul_sum`].
+pub type Term<'t, 'a, T> = &'t (dyn Fn(usize) -> (ArrayView2<'a, T>, ArrayView2<'a, T>) + Sync);
 
 /// σ(x) through libm's `exp`, stable for both signs.
 fn sigmoid_libm(x: f64) -> f64 {
@@ -107,6 +133,14 @@ impl Scalar for f32 {
         cache: Option<(&RefCell<PackCache>, PackKey)>,
     ) {
         crate::autodiff::gemm::mat_mul_f32(a, b, beta, c, cache);
+    }
+    fn mat_mul_sum<'a>(
+        terms: usize,
+        term: Term<'_, 'a, Self>,
+        beta: Self,
+        c: &mut ArrayViewMut2<'_, Self>,
+    ) {
+        crate::autodiff::gemm::mat_mul_sum_f32(terms, term, beta, c);
     }
 }
 

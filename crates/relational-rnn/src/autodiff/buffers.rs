@@ -123,6 +123,15 @@ impl<T: Scalar> GradSlots<T> {
         (slot, fresh)
     }
 
+    /// Removes the gradient slot of `v` (to write it while other slots are read): its array, or
+    /// else a fresh one of shape `dim` with **unspecified** contents, and `true` in that case.
+    pub(crate) fn take_or_fresh(&mut self, v: Var, dim: &IxDyn) -> (ArrayD<T>, bool) {
+        match self.live[v.0].take() {
+            Some(a) => (a, false),
+            None => (self.spare.take(v.0, dim), true),
+        }
+    }
+
     /// The current gradient of `v`, if any.
     pub(crate) fn slot_mut(&mut self, v: Var) -> Option<&mut ArrayD<T>> {
         self.live[v.0].as_mut()

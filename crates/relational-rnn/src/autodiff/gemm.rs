@@ -166,6 +166,229 @@ pub(crate) fn mat_mul_f32(
     });
 }
 
+/// The `s`-th term `(A_s, B_s)` of a sum of products, for [`mat_mul_sum_f32`].
+type Term<'t, 'a> = crate::scalar::Term<'t, 'a, f32>;
+
+thread_local! {
+    /// Packed B of every term, the packed last rows of every A, and where each term's start.
+    static SUM_WORKSPACE: RefCell<SumWorkspace> = const {
+        RefCell::new(SumWorkspace { b: Vec::new(), tails: Vec::new(), terms: Vec::new() })
+    };
+}
+
+/// Packed operands of one sum of products.
+struct SumWorkspace {
+    /// Every term's B, packed as [`pack_panels`] lays it out, one after the other.
+    b: Vec<f32>,
+    /// Every term's rows of A after the last whole MR-row block, packed.
+    tails: Vec<f32>,
+    /// Each term's A (where it lies, or `None` when it has fewer than MR rows), depth, and where
+    /// its packings start in `b` and `tails`.
+    terms: Vec<SumTerm>,
+}
+
+/// One term of a sum of products, as [`sum_range`] reads it.
+#[derive(Clone, Copy)]
+struct SumTerm {
+    a: Option<DirectA>,
+    k: usize,
+    b_at: usize,
+    tail_at: usize,
+}
+
+/// `C ← Σ_s A_s B_s + β C` over `terms` terms, with the same bits as the calls
+/// `C ← A_0 B_0 + β C`, then `C ← A_s B_s + C` for s = 1, 2, … in turn: the backward of a weight
+/// shared by T steps, `δW = Σ_t x_tᵀ δy_t`. Each micro-tile of C stays in L1 across all the terms
+/// instead of being loaded and stored once per term (for the LSTM of config A, a 16 MB gradient
+/// per step, which made that product memory-bound).
+///
+/// # Shapes
+/// `A_s: [m, k_s]`, `B_s: [k_s, n]`, `c: [m, n]`.
+pub(crate) fn mat_mul_sum_f32(
+    terms: usize,
+    term: Term<'_, '_>,
+    beta: f32,
+    c: &mut ArrayViewMut2<'_, f32>,
+) {
+    let (mut depth, mut deepest) = (0, 0);
+    let mut in_place = true;
+    for s in 0..terms {
+        let (a, b) = term(s);
+        check(&a, &b, c);
+        in_place &= a.nrows() < MR || a.ncols() == 0 || direct_a(&a).is_some();
+        depth += a.ncols();
+        deepest = deepest.max(a.ncols());
+    }
+    let (m, n) = c.dim();
+    // Keeping C's tiles in L1 pays when C is large next to each term's B (a weight of S rows
+    // times T batches of 32–128 rows); for deep terms (the RMC's 512 rows of slots × batch) the
+    // packed B's of all terms would not stay in L2, and one product per term is faster.
+    let pays = m >= 4 * deepest;
+    if !(fast_path(beta) && in_place && pays && depth > 0 && m > 0 && n > 0) {
+        for s in 0..terms {
+            let (a, b) = term(s);
+            mat_mul_f32(&a, &b, if s == 0 { beta } else { 1.0 }, c, None);
+        }
+        if terms == 0 && beta == 0.0 {
+            c.fill(0.0);
+        }
+        return;
+    }
+    let full = m / MR * MR;
+    let n_pad = n.div_ceil(NR) * NR;
+    SUM_WORKSPACE.with(|w| {
+        let ws = &mut *w.borrow_mut();
+        let SumWorkspace {
+            b: bp,
+            tails,
+            terms: list,
+        } = ws;
+        bp.clear();
+        tails.clear();
+        list.clear();
+        for s in 0..terms {
+            let (a, b) = term(s);
+            let k = a.ncols();
+            list.push(SumTerm {
+                a: direct_a(&a),
+                k,
+                b_at: bp.len(),
+                tail_at: tails.len(),
+            });
+            let at = bp.len();
+            bp.resize(at + k * n_pad, 0.0);
+            pack_into(&b, 0..k, NR, &mut bp[at..]);
+            if full < m {
+                let at = tails.len();
+                tails.resize(at + k * MR, 0.0);
+                pack_into(
+                    &a.slice(ndarray::s![full.., ..]).t(),
+                    0..k,
+                    MR,
+                    &mut tails[at..],
+                );
+            }
+        }
+        let packed = Packings {
+            b: bp,
+            tails,
+            terms: list,
+            n_pad,
+            full,
+        };
+        let panels = n_pad / NR;
+        let threads = GEMM_THREADS.load(Ordering::Relaxed).min(panels);
+        if threads < 2 || 2 * m * n * depth < PARALLEL_FLOPS {
+            return sum_range(&packed, 0, beta, c);
+        }
+        let mut parts = Vec::with_capacity(threads);
+        let mut rest = c.view_mut();
+        let mut first = 0;
+        for t in 0..threads {
+            let take = (panels - first) / (threads - t);
+            let cols = (take * NR).min(rest.ncols());
+            let (part, tail) = rest.split_at(Axis(1), cols);
+            parts.push((first, part));
+            rest = tail;
+            first += take;
+        }
+        let packed = &packed;
+        std::thread::scope(|scope| {
+            for (first, mut part) in parts {
+                scope.spawn(move || sum_range(packed, first, beta, &mut part));
+            }
+        });
+    });
+}
+
+/// The packed operands [`sum_range`] reads.
+struct Packings<'w> {
+    b: &'w [f32],
+    tails: &'w [f32],
+    terms: &'w [SumTerm],
+    n_pad: usize,
+    /// Rows of C in whole MR-row blocks (A read in place); the rest read `tails`.
+    full: usize,
+}
+
+/// The sum of products for the columns of `c`, which start at panel `first` of the packed B's.
+fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_, f32>) {
+    let (m, n) = c.dim();
+    let mut acc = [0.0f32; MR * NR]; // one tile of C, kept in L1 across the terms
+    for (local, j0) in (0..n).step_by(NR).enumerate() {
+        let panel = first + local;
+        let cols = NR.min(n - j0);
+        for i0 in (0..m).step_by(MR) {
+            let rows = MR.min(m - i0);
+            let mut block = c.slice_mut(ndarray::s![i0..i0 + rows, j0..j0 + cols]);
+            let mut add = beta == 1.0;
+            if add {
+                for (r, row) in block.rows().into_iter().enumerate() {
+                    acc[r * NR..][..cols]
+                        .iter_mut()
+                        .zip(row)
+                        .for_each(|(t, &x)| *t = x);
+                }
+            }
+            for &SumTerm {
+                a,
+                k,
+                b_at,
+                tail_at,
+            } in w.terms
+            {
+                for p0 in (0..k).step_by(KC) {
+                    let kc = KC.min(k - p0);
+                    let b_panel = &w.b[b_at + p0 * w.n_pad + panel * kc * NR..][..kc * NR];
+                    let (a_ptr, a_row, a_step) = match a {
+                        Some(d) if i0 < w.full => {
+                            let at = i0 as isize * d.row + p0 as isize * d.step;
+                            // SAFETY (of the offset): row i0 < m and depth p0 < k of A_s.
+                            (unsafe { d.ptr.offset(at) }, d.row, d.step)
+                        }
+                        _ => (
+                            w.tails[tail_at + p0 * MR..][..kc * MR].as_ptr(),
+                            1,
+                            MR as isize,
+                        ),
+                    };
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: AVX-512F was checked by `fast_path`; A's block (in place or
+                    // packed) and the B panel hold `kc` steps of MR and NR floats; `acc` is a
+                    // whole MR × NR row-major tile.
+                    unsafe {
+                        x86::tile(x86::Tile {
+                            kc,
+                            a: a_ptr,
+                            a_row,
+                            a_step,
+                            b: b_panel.as_ptr(),
+                            next_b: b_panel.as_ptr(),
+                            c: acc.as_mut_ptr(),
+                            rsc: NR as isize,
+                            csc: 1,
+                            rows: MR,
+                            cols: NR,
+                            add,
+                        });
+                    }
+                    #[cfg(not(target_arch = "x86_64"))]
+                    let _ = (a_ptr, a_row, a_step, b_panel);
+                    add = true;
+                }
+            }
+            if !add {
+                acc.fill(0.0); // every term was empty (k_s = 0) and β = 0
+            }
+            for (r, row) in block.rows_mut().into_iter().enumerate() {
+                row.into_iter()
+                    .zip(&acc[r * NR..][..cols])
+                    .for_each(|(x, &t)| *x = t);
+            }
+        }
+    }
+}
+
 /// Where a view's elements lie, for the packing loop's fast paths.
 enum Layout<'a> {
     /// Row-major: `(i, j)` at `s[i · cols + j]`.
@@ -191,8 +414,14 @@ fn layout<'a>(v: &ArrayView2<'a, f32>) -> Layout<'a> {
 /// `src`'s contiguous axis. B packs whole with `width = NR`; a `KC`-deep block of A packs as
 /// rows of `Aᵀ` with `width = MR`, which is A's panel layout (column q holds rows i..i+MR).
 fn pack_panels(src: &ArrayView2<'_, f32>, depth: Range<usize>, width: usize, out: &mut Vec<f32>) {
+    out.resize(depth.len() * src.ncols().div_ceil(width) * width, 0.0);
+    pack_into(src, depth, width, out);
+}
+
+/// [`pack_panels`] into the start of `out`, which must hold `depth.len() · ⌈n / width⌉ · width`
+/// floats.
+fn pack_into(src: &ArrayView2<'_, f32>, depth: Range<usize>, width: usize, out: &mut [f32]) {
     let (k, n) = src.dim();
-    out.resize(depth.len() * n.div_ceil(width) * width, 0.0);
     let layout = layout(src);
     let mut dst = 0;
     for p0 in depth.clone().step_by(KC) {
@@ -302,6 +531,10 @@ struct DirectA {
     row: isize,
     step: isize,
 }
+
+// SAFETY: a `DirectA` only reads, through a pointer taken from a view that outlives every
+// thread of the product using it (scoped threads).
+unsafe impl Sync for DirectA {}
 
 /// A row-major (`step` 1) or column-major (`row` 1) A is read in place: the tile broadcasts one
 /// element per row and step wherever it lies, so packing it (a transposing copy per call, 5–8 %
@@ -729,6 +962,60 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    /// A sum of products gives the same bits as one β = 1 call per term (the first with the given
+    /// β): terms of different depths (empty, across several 256-blocks), A column-major (xᵀ, the
+    /// backward of a weight) or row-major, rows that fill no whole 12-row block, one and two
+    /// threads.
+    #[test]
+    fn sums_of_products_match_one_call_per_term() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut checked = 0;
+        // Each C has m ≥ 4 × its deepest term, so the tiles-in-L1 path serves it (not one call
+        // per term); (300, 1000): 2·m·n·Σk ≥ PARALLEL_FLOPS, so two threads split it.
+        let cases: [(usize, usize, [usize; 4]); 5] = [
+            (1100, 40, [32, 0, 270, 5]),
+            (7, 33, [1, 0, 1, 1]),
+            (96, 64, [24, 0, 17, 5]),
+            (13, 1, [3, 0, 2, 1]),
+            (300, 1000, [64, 0, 70, 64]),
+        ];
+        for (m, n, depths) in cases {
+            assert!(m >= 4 * depths.iter().max().unwrap());
+            let a: Vec<Array2<f32>> = depths
+                .iter()
+                .enumerate()
+                .map(|(s, &k)| random((m, k), s % 2 == 0, &mut rng))
+                .collect();
+            let b: Vec<Array2<f32>> = depths
+                .iter()
+                .map(|&k| random((k, n), false, &mut rng))
+                .collect();
+            let term = |s: usize| (a[s].view(), b[s].view());
+            for terms in [1, 2, 4] {
+                for beta in [0.0f32, 1.0] {
+                    for threads in [1, 2] {
+                        let c0 = random((m, n), false, &mut rng);
+                        let (mut ours, mut theirs) = (c0.clone(), c0.clone());
+                        super::set_gemm_threads(threads);
+                        super::mat_mul_sum_f32(terms, &term, beta, &mut ours.view_mut());
+                        super::set_gemm_threads(1);
+                        for s in 0..terms {
+                            let beta = if s == 0 { beta } else { 1.0 };
+                            general_mat_mul(1.0, &a[s], &b[s], beta, &mut theirs);
+                        }
+                        let same = ours
+                            .iter()
+                            .zip(&theirs)
+                            .all(|(x, y)| x.to_bits() == y.to_bits());
+                        assert!(same, "{m}×{n}, {terms} terms, β {beta}, {threads} threads");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 60);
     }
 
     /// A product split over threads by column blocks gives the same bits as on one thread.

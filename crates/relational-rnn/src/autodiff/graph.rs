@@ -8,6 +8,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice};
 use super::buffers::{GradSlots, Recycler};
 use super::elementwise::standard;
 use super::gemm::PackCache;
+use super::linalg::WeightGrads;
 use super::op::Op;
 use super::simd;
 use crate::{Grads, ParamId, ParamStore, Scalar};
@@ -42,7 +43,7 @@ pub(crate) struct Node<T> {
 pub struct Graph<T> {
     pub(crate) nodes: Vec<Node<T>>,
     params: HashMap<(u64, ParamId), Var>,
-    grads: GradSlots<T>,
+    pub(crate) grads: GradSlots<T>,
     /// Node values of the previous tape, by node position.
     values: Recycler<T>,
     /// Arrays ops saved for backward (layer norm's x̂ and 1/σ, …), by `2 · position + part`.
@@ -51,6 +52,8 @@ pub struct Graph<T> {
     pub(crate) packs: RefCell<PackCache>,
     /// Emptied `Vec<Var>`s of cleared op records (`concat`'s parts), for the next tape's ops.
     pub(crate) var_lists: Vec<Vec<Var>>,
+    /// `linear` weight gradients waiting to be summed during backward (see `linalg.rs`).
+    pub(crate) weight_grads: RefCell<WeightGrads>,
 }
 
 impl<T: Scalar> Default for Graph<T> {
@@ -70,6 +73,7 @@ impl<T: Scalar> Graph<T> {
             saved: Recycler::default(),
             packs: RefCell::default(),
             var_lists: Vec::new(),
+            weight_grads: RefCell::default(),
         }
     }
 
@@ -85,6 +89,7 @@ impl<T: Scalar> Graph<T> {
         }
         self.params.clear();
         self.packs.get_mut().clear();
+        self.weight_grads.get_mut().clear();
         self.grads.reset(0);
     }
 
@@ -226,19 +231,28 @@ impl<T: Scalar> Graph<T> {
             self.shape(out)
         );
         self.grads.reset(self.nodes.len());
+        self.weight_grads.get_mut().clear();
         self.grads.set(out.0, seed);
         for i in (0..=out.0).rev() {
             if !self.nodes[i].requires_grad {
                 continue;
             }
+            // Every reader of node i has been visited: sum its pending `linear` weight terms.
+            self.sum_weight_grad(Var(i));
             let Some(grad) = self.grads.take(i) else {
                 continue;
             };
-            self.nodes[i]
-                .op
-                .backward(&self.nodes, &self.packs, i, &grad, &mut self.grads);
+            self.nodes[i].op.backward(
+                &self.nodes,
+                &self.packs,
+                &self.weight_grads,
+                i,
+                &grad,
+                &mut self.grads,
+            );
             self.grads.set(i, grad);
         }
+        debug_assert!(self.weight_grads.get_mut().weights().next().is_none());
     }
 
     /// The gradient of the last backward pass with respect to `v` (`None` when nothing flowed

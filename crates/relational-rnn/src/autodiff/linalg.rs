@@ -2,9 +2,16 @@
 //!
 //! Both go through [`Scalar::mat_mul`] (f32: the crate's AVX-512 GEMM, `gemm.rs`, same bits as
 //! matrixmultiply, with each weight packed once per tape; f64: ndarray's `general_mat_mul`);
-//! backward accumulates with β = 1 straight into the operands' gradient slots (a weight shared
-//! over T steps sums its T gradients in place, with no temporary per step); the first product
+//! backward accumulates with β = 1 straight into the operands' gradient slots; the first product
 //! into an empty slot uses β = 0 instead of zero-filling it first.
+//!
+//! The weight gradient of `linear` is not computed when the `linear` node is visited but when the
+//! weight's own node is, as one sum over every `linear` that used it: a weight shared over T steps
+//! gets `δW = Σ_t x_tᵀ δy_t` from [`Scalar::mat_mul_sum`], which keeps each tile of δW in cache
+//! across the T terms instead of reading and writing all of δW T times. The terms are taken in
+//! the order backward reached them, so the sums (and bits) are those of one β = 1 product per
+//! step. (A weight that some other op also reads gets that op's gradient first and the
+//! `linear` terms after it: the same sum, possibly rounded in another order.)
 
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Dimension};
 
@@ -142,7 +149,6 @@ pub(crate) fn linear_backward<T: Scalar>(
     grads: &mut GradSlots<T>,
 ) {
     let dy = as_matrix(ctx.grad); // [M, O]
-    let xv = ctx.value(x);
     let w2: ArrayView2<'_, T> = ctx.value(w).view().into_dimensionality().expect("2-d");
     if ctx.wants(x) {
         let (slot, beta) = ctx.grad_slot_beta(grads, x);
@@ -153,15 +159,84 @@ pub(crate) fn linear_backward<T: Scalar>(
         T::mat_mul(&dy, &w2.t(), beta, &mut dx, Some((ctx.packs, (w.0, true))));
     }
     if ctx.wants(w) {
-        let (slot, beta) = ctx.grad_slot_beta(grads, w);
-        let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
-        T::mat_mul(&as_matrix(xv).t(), &dy, beta, &mut dw, None);
+        // δW += xᵀ δy, summed with the other steps' terms when w's node is reached.
+        ctx.weight_grads.borrow_mut().record(w, x, Var(ctx.out));
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
         let db = ctx.grad_slice(grads, b); // [O]
         for row in dy.rows() {
             db.iter_mut().zip(row).for_each(|(d, &g)| *d += g);
         }
+    }
+}
+
+/// The `linear` terms `(x, y)` of weight gradients not yet summed, by weight.
+#[derive(Debug, Default)]
+pub(crate) struct WeightGrads {
+    /// Each weight with its terms, in the order backward visited the `linear` nodes.
+    pending: Vec<(Var, Vec<(Var, Var)>)>,
+    /// Emptied term lists, kept for the next weights (no allocation once warm).
+    spare: Vec<Vec<(Var, Var)>>,
+}
+
+impl WeightGrads {
+    /// Notes that `w`'s gradient gets the term `xᵀ δy`, with `y` the `linear` node.
+    fn record(&mut self, w: Var, x: Var, y: Var) {
+        match self.pending.iter_mut().find(|(v, _)| *v == w) {
+            Some((_, terms)) => terms.push((x, y)),
+            None => {
+                let mut terms = self.spare.pop().unwrap_or_default();
+                terms.push((x, y));
+                self.pending.push((w, terms));
+            }
+        }
+    }
+
+    /// Removes and returns `w`'s terms, if any.
+    fn take(&mut self, w: Var) -> Option<Vec<(Var, Var)>> {
+        let i = self.pending.iter().position(|(v, _)| *v == w)?;
+        Some(self.pending.swap_remove(i).1)
+    }
+
+    /// The weights with terms pending.
+    pub(crate) fn weights(&self) -> impl Iterator<Item = Var> + '_ {
+        self.pending.iter().map(|(w, _)| *w)
+    }
+
+    /// Forgets every pending term (keeps the lists).
+    pub(crate) fn clear(&mut self) {
+        for (_, mut terms) in self.pending.drain(..) {
+            terms.clear();
+            self.spare.push(terms);
+        }
+    }
+}
+
+impl<T: Scalar> Graph<T> {
+    /// Sums the pending `linear` terms of `w`'s gradient into its slot (nothing if none):
+    /// called by backward when it reaches `w`'s node, after every reader of `w` was visited.
+    pub(crate) fn sum_weight_grad(&mut self, w: Var) {
+        let Some(mut terms) = self.weight_grads.get_mut().take(w) else {
+            return;
+        };
+        let dim = self.nodes[w.0].value.raw_dim();
+        let (mut slot, fresh) = self.grads.take_or_fresh(w, &dim);
+        {
+            let (nodes, grads) = (&self.nodes, &self.grads);
+            let term = |s: usize| {
+                let (x, y) = terms[s];
+                let dy = grads
+                    .get(y)
+                    .expect("a linear node visited by backward has a gradient");
+                (as_matrix(&nodes[x.0].value).reversed_axes(), as_matrix(dy)) // [I, M], [M, O]
+            };
+            let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
+            let beta = if fresh { T::zero() } else { T::one() };
+            T::mat_mul_sum(terms.len(), &term, beta, &mut dw);
+        }
+        self.grads.set(w.0, slot);
+        terms.clear();
+        self.weight_grads.get_mut().spare.push(terms);
     }
 }
 

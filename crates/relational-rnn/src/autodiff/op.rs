@@ -9,6 +9,7 @@ use super::attention::{self, Heads};
 use super::buffers::GradSlots;
 use super::gemm::PackCache;
 use super::graph::{Node, Var};
+use super::linalg::WeightGrads;
 use super::{elementwise, linalg, loss, lstm_cell, normalize, shape};
 use crate::Scalar;
 
@@ -161,6 +162,7 @@ impl<T: Scalar> Op<T> {
         &self,
         nodes: &[Node<T>],
         packs: &RefCell<PackCache>,
+        weight_grads: &RefCell<WeightGrads>,
         out: usize,
         grad: &ArrayD<T>,
         grads: &mut GradSlots<T>,
@@ -168,6 +170,7 @@ impl<T: Scalar> Op<T> {
         let ctx = Ctx {
             nodes,
             packs,
+            weight_grads,
             out,
             grad,
         };
@@ -225,6 +228,8 @@ pub(crate) struct Ctx<'a, T> {
     pub(crate) nodes: &'a [Node<T>],
     /// The tape's packed weights (for the backward products of `linear`).
     pub(crate) packs: &'a RefCell<PackCache>,
+    /// `linear`'s weight gradients, summed when the weight's node is reached (see `linalg.rs`).
+    pub(crate) weight_grads: &'a RefCell<WeightGrads>,
     pub(crate) out: usize,
     pub(crate) grad: &'a ArrayD<T>,
 }
