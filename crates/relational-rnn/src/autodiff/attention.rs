@@ -109,10 +109,8 @@ impl<T: Scalar> Graph<T> {
             key: key_size,
             value: s[2] / num_heads - 2 * key_size,
         };
-        let (r, k, v) = (hd.rows, hd.key, hd.value);
-        let scale = hd.scale::<T>();
-        let mut a_buf = self.buffer(0, IxDyn(&[hd.batch, hd.heads, r, r])); // [B, H, R, R]
-        let mut out_buf = self.buffer(1, IxDyn(&[hd.batch, r, hd.heads * v])); // [B, R, H·V]
+        let mut a_buf = self.buffer(0, IxDyn(&[hd.batch, hd.heads, hd.rows, hd.rows])); // [B, H, R, R]
+        let mut out_buf = self.buffer(1, IxDyn(&[hd.batch, hd.rows, hd.heads * hd.value])); // [B, R, H·V]
         let a = a_buf
             .as_slice_mut()
             .expect("buffers are in standard layout");
@@ -124,24 +122,7 @@ impl<T: Scalar> Graph<T> {
             .value(p)
             .as_slice()
             .expect("tape values are in standard layout");
-        simd::wide(|| {
-            for b in 0..hd.batch {
-                for h in 0..hd.heads {
-                    for i in 0..r {
-                        let q = &pv[hd.p_at(b, i, h)..][..k];
-                        let row = &mut a[hd.a_at(b, h, i)..][..r];
-                        for (j, x) in row.iter_mut().enumerate() {
-                            *x = scale * dot(q, &pv[hd.p_at(b, j, h) + k..][..k]);
-                        }
-                        softmax_row(row);
-                        let o = &mut out[hd.out_at(b, i, h)..][..v];
-                        for (j, &w) in row.iter().enumerate() {
-                            axpy(o, w, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
-                        }
-                    }
-                }
-            }
-        });
+        simd::wide_kernel::<Forward, _>((hd, pv, a, out));
         let weights = self.push(a_buf, Op::AttentionWeights { p, heads: hd });
         let out = self.push(
             out_buf,
@@ -155,6 +136,108 @@ impl<T: Scalar> Graph<T> {
     }
 }
 
+/// `A = softmax(Q Kᵀ / √K)` and `out = A V` for every batch element, head and row (`out` zeroed).
+#[inline(always)]
+fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [T])) {
+    let (r, k, v) = (hd.rows, hd.key, hd.value);
+    let scale = hd.scale::<T>();
+    for b in 0..hd.batch {
+        for h in 0..hd.heads {
+            for i in 0..r {
+                let q = &pv[hd.p_at(b, i, h)..][..k];
+                let row = &mut a[hd.a_at(b, h, i)..][..r];
+                for (j, x) in row.iter_mut().enumerate() {
+                    *x = scale * dot(q, &pv[hd.p_at(b, j, h) + k..][..k]);
+                }
+                softmax_row(row);
+                let o = &mut out[hd.out_at(b, i, h)..][..v];
+                for (j, &w) in row.iter().enumerate() {
+                    axpy(o, w, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+                }
+            }
+        }
+    }
+}
+
+/// `δA += δO Vᵀ` row by row.
+#[inline(always)]
+fn attention_weights_grad<T: Scalar>((hd, d_out, pv, da): (Heads, &[T], &[T], &mut [T])) {
+    let (r, k, v) = (hd.rows, hd.key, hd.value);
+    for b in 0..hd.batch {
+        for h in 0..hd.heads {
+            for i in 0..r {
+                let dout = &d_out[hd.out_at(b, i, h)..][..v];
+                let row = &mut da[hd.a_at(b, h, i)..][..r];
+                for (j, x) in row.iter_mut().enumerate() {
+                    *x += dot(dout, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+                }
+            }
+        }
+    }
+}
+
+/// `δV += Aᵀ δO` into the value columns of `dp`.
+#[inline(always)]
+fn attention_values_grad<T: Scalar>((hd, d_out, av, dp): (Heads, &[T], &[T], &mut [T])) {
+    let (r, k, v) = (hd.rows, hd.key, hd.value);
+    for b in 0..hd.batch {
+        for h in 0..hd.heads {
+            for i in 0..r {
+                let dout = &d_out[hd.out_at(b, i, h)..][..v];
+                let row = &av[hd.a_at(b, h, i)..][..r];
+                for (j, &w) in row.iter().enumerate() {
+                    axpy(&mut dp[hd.p_at(b, j, h) + 2 * k..][..v], w, dout);
+                }
+            }
+        }
+    }
+}
+
+/// The kernels as [`simd::Kernel`]s (run wide whatever their size).
+struct Forward;
+struct WeightsGrad;
+struct ValuesGrad;
+struct ScoresGrad;
+
+impl<T: Scalar> simd::Kernel<(Heads, &[T], &mut [T], &mut [T])> for Forward {
+    #[inline(always)]
+    fn run(args: (Heads, &[T], &mut [T], &mut [T])) {
+        attention_forward(args);
+    }
+}
+
+impl<T: Scalar> simd::Kernel<(Heads, &[T], &[T], &mut [T])> for WeightsGrad {
+    #[inline(always)]
+    fn run(args: (Heads, &[T], &[T], &mut [T])) {
+        attention_weights_grad(args);
+    }
+}
+
+impl<T: Scalar> simd::Kernel<(Heads, &[T], &[T], &mut [T])> for ValuesGrad {
+    #[inline(always)]
+    fn run(args: (Heads, &[T], &[T], &mut [T])) {
+        attention_values_grad(args);
+    }
+}
+
+/// δA, A, p, δp, a δS row and a δq.
+type ScoresArgs<'a, T> = (
+    Heads,
+    &'a [T],
+    &'a [T],
+    &'a [T],
+    &'a mut [T],
+    &'a mut [T],
+    &'a mut [T],
+);
+
+impl<'a, T: Scalar> simd::Kernel<ScoresArgs<'a, T>> for ScoresGrad {
+    #[inline(always)]
+    fn run(args: ScoresArgs<'a, T>) {
+        attention_scores_grad(args);
+    }
+}
+
 /// Backward of `out = A V`: δA into the weights' slot, δV into the value columns of `p`'s slot.
 pub(crate) fn attention_output_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
@@ -163,41 +246,16 @@ pub(crate) fn attention_output_backward<T: Scalar>(
     hd: Heads,
     grads: &mut GradSlots<T>,
 ) {
-    let (r, k, v) = (hd.rows, hd.key, hd.value);
     let d_out = ctx.grad.as_slice().expect("standard layout"); // [B, R, H·V]
     let pv = ctx.value(p).as_slice().expect("standard layout"); // [B, R, H·(2K+V)]
     let av = ctx.value(weights).as_slice().expect("standard layout"); // [B, H, R, R]
     if ctx.wants(weights) {
         let da = ctx.grad_slice(grads, weights);
-        simd::wide(|| {
-            for b in 0..hd.batch {
-                for h in 0..hd.heads {
-                    for i in 0..r {
-                        let dout = &d_out[hd.out_at(b, i, h)..][..v];
-                        let row = &mut da[hd.a_at(b, h, i)..][..r];
-                        for (j, x) in row.iter_mut().enumerate() {
-                            *x += dot(dout, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
-                        }
-                    }
-                }
-            }
-        });
+        simd::wide_kernel::<WeightsGrad, _>((hd, d_out, pv, da));
     }
     if ctx.wants(p) {
         let dp = ctx.grad_slice(grads, p);
-        simd::wide(|| {
-            for b in 0..hd.batch {
-                for h in 0..hd.heads {
-                    for i in 0..r {
-                        let dout = &d_out[hd.out_at(b, i, h)..][..v];
-                        let row = &av[hd.a_at(b, h, i)..][..r];
-                        for (j, &w) in row.iter().enumerate() {
-                            axpy(&mut dp[hd.p_at(b, j, h) + 2 * k..][..v], w, dout);
-                        }
-                    }
-                }
-            }
-        });
+        simd::wide_kernel::<ValuesGrad, _>((hd, d_out, av, dp));
     }
 }
 
@@ -211,35 +269,40 @@ pub(crate) fn attention_weights_backward<T: Scalar>(
     if !ctx.wants(p) {
         return;
     }
-    let (r, k) = (hd.rows, hd.key);
-    let scale = hd.scale::<T>();
     let da = ctx.grad.as_slice().expect("standard layout"); // [B, H, R, R]
     let av = ctx.output().as_slice().expect("standard layout");
     let pv = ctx.value(p).as_slice().expect("standard layout");
     let dp = ctx.grad_slice(grads, p);
     let (mut ds_row, mut dq_row) = (Scratch::new(), Scratch::new());
-    let ds = ds_row.zeros(r); // one row of δS
-    let dq = dq_row.zeros(k); // δq_i
-    simd::wide(|| {
-        for b in 0..hd.batch {
-            for h in 0..hd.heads {
-                for i in 0..r {
-                    let at = hd.a_at(b, h, i);
-                    let (a_row, da_row) = (&av[at..][..r], &da[at..][..r]);
-                    let centre = dot(a_row, da_row);
-                    for ((d, &a), &g) in ds.iter_mut().zip(a_row).zip(da_row) {
-                        *d = scale * a * (g - centre);
-                    }
-                    let qi = hd.p_at(b, i, h);
-                    dq.fill(T::zero());
-                    for (j, &d) in ds.iter().enumerate() {
-                        let kj = hd.p_at(b, j, h) + k;
-                        axpy(dq, d, &pv[kj..][..k]); // δq_i += δS_ij k_j
-                        axpy(&mut dp[kj..][..k], d, &pv[qi..][..k]); // δk_j += δS_ij q_i
-                    }
-                    axpy(&mut dp[qi..][..k], T::one(), dq);
+    let ds = ds_row.zeros(hd.rows); // one row of δS
+    let dq = dq_row.zeros(hd.key); // δq_i
+    simd::wide_kernel::<ScoresGrad, _>((hd, da, av, pv, dp, ds, dq));
+}
+
+/// `δS = A ⊙ (δA − rowsum(A ⊙ δA)) / √K`, then `δQ += δS K` and `δK += δSᵀ Q` into `dp`, one
+/// row of δS (`ds`) and one δq (`dq`) at a time.
+#[inline(always)]
+fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds, dq): ScoresArgs<'_, T>) {
+    let (r, k) = (hd.rows, hd.key);
+    let scale = hd.scale::<T>();
+    for b in 0..hd.batch {
+        for h in 0..hd.heads {
+            for i in 0..r {
+                let at = hd.a_at(b, h, i);
+                let (a_row, da_row) = (&av[at..][..r], &da[at..][..r]);
+                let centre = dot(a_row, da_row);
+                for ((d, &a), &g) in ds.iter_mut().zip(a_row).zip(da_row) {
+                    *d = scale * a * (g - centre);
                 }
+                let qi = hd.p_at(b, i, h);
+                dq.fill(T::zero());
+                for (j, &d) in ds.iter().enumerate() {
+                    let kj = hd.p_at(b, j, h) + k;
+                    axpy(dq, d, &pv[kj..][..k]); // δq_i += δS_ij k_j
+                    axpy(&mut dp[kj..][..k], d, &pv[qi..][..k]); // δk_j += δS_ij q_i
+                }
+                axpy(&mut dp[qi..][..k], T::one(), dq);
             }
         }
-    });
+    }
 }

@@ -18,6 +18,7 @@ use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Dimension};
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var};
 use super::op::{Ctx, Op};
+use super::simd;
 use crate::Scalar;
 
 /// Views `a` (standard layout) as `[rows, last]`.
@@ -164,9 +165,16 @@ pub(crate) fn linear_backward<T: Scalar>(
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
         let db = ctx.grad_slice(grads, b); // [O]
-        for row in dy.rows() {
-            db.iter_mut().zip(row).for_each(|(d, &g)| *d += g);
-        }
+        let dys = ctx
+            .grad
+            .as_slice()
+            .expect("gradients are in standard layout"); // [M, O]
+        // Row after row (the summation order), each row across all of O at once.
+        simd::wide(|| {
+            for row in dys.chunks_exact(db.len().max(1)) {
+                db.iter_mut().zip(row).for_each(|(d, &g)| *d += g);
+            }
+        });
     }
 }
 

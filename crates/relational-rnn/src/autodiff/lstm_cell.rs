@@ -53,34 +53,7 @@ impl<T: Scalar> Graph<T> {
         let gs = gv.as_slice().expect("tape values are in standard layout");
         let cs = cv.as_slice().expect("tape values are in standard layout");
         // Row by row, one pass per quantity over equal-length slices, so every loop vectorises.
-        simd::wide(|| {
-            for r in 0..b {
-                let g = &gs[r * 4 * s..(r + 1) * 4 * s];
-                let (gi, rest) = g.split_at(s);
-                let (gf, rest) = rest.split_at(s);
-                let (gg, go) = rest.split_at(s);
-                let a = &mut acts[r * 3 * s..(r + 1) * 3 * s];
-                let (ai, rest) = a.split_at_mut(s);
-                let (af, ag) = rest.split_at_mut(s);
-                let (oo, otc) = out[r * 2 * s..(r + 1) * 2 * s].split_at_mut(s);
-                let c_row = &cs[r * s..(r + 1) * s];
-                let cn = &mut c_new[r * s..(r + 1) * s];
-                let hn = &mut h_new[r * s..(r + 1) * s];
-                map_into(ai, gi, T::sigmoid_act);
-                map_into(af, gf, T::sigmoid_act);
-                map_into(ag, gg, T::tanh_act);
-                map_into(oo, go, T::sigmoid_act);
-                for ((((cn, &f), &c), &i), &gt) in
-                    cn.iter_mut().zip(&*af).zip(c_row).zip(&*ai).zip(&*ag)
-                {
-                    *cn = f * c + i * gt;
-                }
-                map_into(otc, cn, T::tanh_act);
-                for ((hn, &o), &tc) in hn.iter_mut().zip(&*oo).zip(&*otc) {
-                    *hn = o * tc;
-                }
-            }
-        });
+        simd::wide_kernel::<Forward, _>((s, gs, cs, acts, out, c_new, h_new));
         let c_var = self.push(
             c_buf,
             Op::LstmCellState {
@@ -124,45 +97,16 @@ pub(crate) fn lstm_state_backward<T: Scalar>(
 ) {
     let dc_new = ctx.grad.as_slice().expect("standard layout"); // [B, S]
     let cv = ctx.value(c);
-    let (b, s) = (cv.shape()[0], cv.shape()[1]);
+    let s = cv.shape()[1];
     let a = acts.as_slice().expect("standard layout"); // [B, 3S]
     if ctx.wants(gates) {
         let cs = cv.as_slice().expect("standard layout");
         let dg = ctx.grad_slice(grads, gates); // [B, 4S]
-        simd::wide(|| {
-            for r in 0..b {
-                let (ai, af, ag) = (
-                    &a[r * 3 * s..r * 3 * s + s],
-                    &a[r * 3 * s + s..r * 3 * s + 2 * s],
-                    &a[r * 3 * s + 2 * s..(r + 1) * 3 * s],
-                );
-                let (c_row, d_row) = (&cs[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
-                let row = &mut dg[r * 4 * s..r * 4 * s + 3 * s];
-                let (di, rest) = row.split_at_mut(s);
-                let (df, dgg) = rest.split_at_mut(s);
-                for (((di, &d), &i), &gt) in di.iter_mut().zip(d_row).zip(ai).zip(ag) {
-                    *di += d * gt * i * (T::one() - i);
-                }
-                for (((df, &d), &f), &c) in df.iter_mut().zip(d_row).zip(af).zip(c_row) {
-                    *df += d * c * f * (T::one() - f);
-                }
-                for (((dgg, &d), &i), &gt) in dgg.iter_mut().zip(d_row).zip(ai).zip(ag) {
-                    *dgg += d * i * (T::one() - gt * gt);
-                }
-            }
-        });
+        simd::wide_kernel::<StateGatesGrad, _>((s, a, cs, dc_new, dg));
     }
     if ctx.wants(c) {
         let dc = ctx.grad_slice(grads, c); // [B, S]
-        simd::wide(|| {
-            for r in 0..b {
-                let af = &a[r * 3 * s + s..r * 3 * s + 2 * s];
-                let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
-                for ((dc, &d), &f) in dc.iter_mut().zip(d_row).zip(af) {
-                    *dc += d * f;
-                }
-            }
-        });
+        simd::wide_kernel::<StateGrad, _>((s, a, dc_new, dc));
     }
 }
 
@@ -176,31 +120,193 @@ pub(crate) fn lstm_output_backward<T: Scalar>(
 ) {
     let dh = ctx.grad.as_slice().expect("standard layout"); // [B, S]
     let sv = ctx.value(state);
-    let (b, s) = (sv.shape()[0], sv.shape()[1]);
+    let s = sv.shape()[1];
     let a = acts.as_slice().expect("standard layout"); // [B, 2S]: σ(o), tanh(c')
     if ctx.wants(gates) {
         let dg = ctx.grad_slice(grads, gates); // [B, 4S]
-        simd::wide(|| {
-            for r in 0..b {
-                let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
-                let d_o = &mut dg[r * 4 * s + 3 * s..(r + 1) * 4 * s];
-                let d_row = &dh[r * s..(r + 1) * s];
-                for (((d_o, &d), &o), &tc) in d_o.iter_mut().zip(d_row).zip(o).zip(tc) {
-                    *d_o += d * tc * o * (T::one() - o);
-                }
-            }
-        });
+        simd::wide_kernel::<OutputGateGrad, _>((s, a, dh, dg));
     }
     if ctx.wants(state) {
         let dc = ctx.grad_slice(grads, state); // [B, S]
-        simd::wide(|| {
-            for r in 0..b {
-                let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
-                let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dh[r * s..(r + 1) * s]);
-                for (((dc, &d), &o), &tc) in dc.iter_mut().zip(d_row).zip(o).zip(tc) {
-                    *dc += d * o * (T::one() - tc * tc);
-                }
+        simd::wide_kernel::<OutputStateGrad, _>((s, a, dh, dc));
+    }
+}
+
+/// The kernels, as [`simd::Kernel`]s so that they run eight lanes wide whatever their size. Each
+/// takes S first, then its slices of B rows.
+struct Forward;
+struct StateGatesGrad;
+struct StateGrad;
+struct OutputGateGrad;
+struct OutputStateGrad;
+
+/// S, gates [B, 4S], c [B, S] → acts [B, 3S], out [B, 2S], c' [B, S], h' [B, S].
+type ForwardArgs<'a, T> = (
+    usize,
+    &'a [T],
+    &'a [T],
+    &'a mut [T],
+    &'a mut [T],
+    &'a mut [T],
+    &'a mut [T],
+);
+
+impl<'a, T: Scalar> simd::Kernel<ForwardArgs<'a, T>> for Forward {
+    #[inline(always)]
+    fn run((s, gs, cs, acts, out, c_new, h_new): ForwardArgs<'a, T>) {
+        for r in 0..cs.len() / s.max(1) {
+            let g = &gs[r * 4 * s..(r + 1) * 4 * s];
+            let (gi, rest) = g.split_at(s);
+            let (gf, rest) = rest.split_at(s);
+            let (gg, go) = rest.split_at(s);
+            let a = &mut acts[r * 3 * s..(r + 1) * 3 * s];
+            let (ai, rest) = a.split_at_mut(s);
+            let (af, ag) = rest.split_at_mut(s);
+            let (oo, otc) = out[r * 2 * s..(r + 1) * 2 * s].split_at_mut(s);
+            let c_row = &cs[r * s..(r + 1) * s];
+            let cn = &mut c_new[r * s..(r + 1) * s];
+            let hn = &mut h_new[r * s..(r + 1) * s];
+            map_into(ai, gi, T::sigmoid_act);
+            map_into(af, gf, T::sigmoid_act);
+            map_into(ag, gg, T::tanh_act);
+            map_into(oo, go, T::sigmoid_act);
+            for ((((cn, &f), &c), &i), &gt) in
+                cn.iter_mut().zip(&*af).zip(c_row).zip(&*ai).zip(&*ag)
+            {
+                *cn = f * c + i * gt;
             }
-        });
+            map_into(otc, cn, T::tanh_act);
+            for ((hn, &o), &tc) in hn.iter_mut().zip(&*oo).zip(&*otc) {
+                *hn = o * tc;
+            }
+        }
+    }
+}
+
+/// S, acts [B, 3S], c [B, S], δc' [B, S] → the i, f, g blocks of δgates [B, 4S].
+type StateGatesArgs<'a, T> = (usize, &'a [T], &'a [T], &'a [T], &'a mut [T]);
+
+impl<'a, T: Scalar> simd::Kernel<StateGatesArgs<'a, T>> for StateGatesGrad {
+    #[inline(always)]
+    fn run((s, a, cs, dc_new, dg): StateGatesArgs<'a, T>) {
+        for r in 0..cs.len() / s.max(1) {
+            let (ai, af, ag) = (
+                &a[r * 3 * s..r * 3 * s + s],
+                &a[r * 3 * s + s..r * 3 * s + 2 * s],
+                &a[r * 3 * s + 2 * s..(r + 1) * 3 * s],
+            );
+            let (c_row, d_row) = (&cs[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
+            let row = &mut dg[r * 4 * s..r * 4 * s + 3 * s];
+            let (di, rest) = row.split_at_mut(s);
+            let (df, dgg) = rest.split_at_mut(s);
+            for (((di, &d), &i), &gt) in di.iter_mut().zip(d_row).zip(ai).zip(ag) {
+                *di += d * gt * i * (T::one() - i);
+            }
+            for (((df, &d), &f), &c) in df.iter_mut().zip(d_row).zip(af).zip(c_row) {
+                *df += d * c * f * (T::one() - f);
+            }
+            for (((dgg, &d), &i), &gt) in dgg.iter_mut().zip(d_row).zip(ai).zip(ag) {
+                *dgg += d * i * (T::one() - gt * gt);
+            }
+        }
+    }
+}
+
+/// S, acts [B, 3S], δc' [B, S] → δc [B, S] += δc' ⊙ σ(f).
+type StateArgs<'a, T> = (usize, &'a [T], &'a [T], &'a mut [T]);
+
+impl<'a, T: Scalar> simd::Kernel<StateArgs<'a, T>> for StateGrad {
+    #[inline(always)]
+    fn run((s, a, dc_new, dc): StateArgs<'a, T>) {
+        for r in 0..dc.len() / s.max(1) {
+            let af = &a[r * 3 * s + s..r * 3 * s + 2 * s];
+            let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
+            for ((dc, &d), &f) in dc.iter_mut().zip(d_row).zip(af) {
+                *dc += d * f;
+            }
+        }
+    }
+}
+
+impl<'a, T: Scalar> simd::Kernel<StateArgs<'a, T>> for OutputGateGrad {
+    /// S, acts [B, 2S] (σ(o), tanh c'), δh [B, S] → the o block of δgates [B, 4S].
+    #[inline(always)]
+    fn run((s, a, dh, dg): StateArgs<'a, T>) {
+        for r in 0..dh.len() / s.max(1) {
+            let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
+            let d_o = &mut dg[r * 4 * s + 3 * s..(r + 1) * 4 * s];
+            let d_row = &dh[r * s..(r + 1) * s];
+            for (((d_o, &d), &o), &tc) in d_o.iter_mut().zip(d_row).zip(o).zip(tc) {
+                *d_o += d * tc * o * (T::one() - o);
+            }
+        }
+    }
+}
+
+impl<'a, T: Scalar> simd::Kernel<StateArgs<'a, T>> for OutputStateGrad {
+    /// S, acts [B, 2S], δh [B, S] → δc' [B, S] += δh ⊙ σ(o) ⊙ (1 − tanh² c').
+    #[inline(always)]
+    fn run((s, a, dh, dc): StateArgs<'a, T>) {
+        for r in 0..dh.len() / s.max(1) {
+            let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
+            let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dh[r * s..(r + 1) * s]);
+            for (((dc, &d), &o), &tc) in dc.iter_mut().zip(d_row).zip(o).zip(tc) {
+                *dc += d * o * (T::one() - tc * tc);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Forward, StateGatesGrad};
+    use crate::autodiff::simd::{Kernel, wide_kernel};
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32)
+            .map(|x| x / (1u32 << 24) as f32 * 16.0 - 8.0)
+            .collect()
+    }
+
+    /// The cell's kernels give the same bits through the AVX2 wrapper as compiled for the
+    /// baseline target (S = 37: vector bodies and scalar tails).
+    #[test]
+    fn kernels_are_bit_identical_wide_and_baseline() {
+        let (b, s) = (5, 37);
+        let (gates, c) = (values(b * 4 * s, 1), values(b * s, 2));
+        let run = |wide: bool| {
+            let (mut acts, mut out) = (vec![0.0f32; b * 3 * s], vec![0.0f32; b * 2 * s]);
+            let (mut c_new, mut h_new) = (vec![0.0f32; b * s], vec![0.0f32; b * s]);
+            let args = (
+                s,
+                &gates[..],
+                &c[..],
+                &mut acts[..],
+                &mut out[..],
+                &mut c_new[..],
+                &mut h_new[..],
+            );
+            if wide {
+                wide_kernel::<Forward, _>(args);
+            } else {
+                <Forward as Kernel<_>>::run(args);
+            }
+            let mut dg = values(b * 4 * s, 3);
+            let args = (s, &acts[..], &c[..], &h_new[..], &mut dg[..]);
+            if wide {
+                wide_kernel::<StateGatesGrad, _>(args);
+            } else {
+                <StateGatesGrad as Kernel<_>>::run(args);
+            }
+            [acts, out, c_new, h_new, dg].concat()
+        };
+        let (wide, baseline) = (run(true), run(false));
+        assert!(
+            wide.iter()
+                .zip(&baseline)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
+        assert!(wide.iter().all(|x| x.is_finite()) && wide.len() == baseline.len());
     }
 }

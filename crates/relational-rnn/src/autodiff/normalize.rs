@@ -45,41 +45,22 @@ impl<T: Scalar> Graph<T> {
             gv.shape(),
             bv.shape()
         );
-        let eps = T::from_f64_lossy(eps);
-        let n = T::from_usize(d).expect("width fits the float type");
         let dim = xv.raw_dim();
         let rows_dim = dim.remove_axis(Axis(dim.ndim() - 1));
         let mut y = self.buffer(0, dim.clone()); // [..., D]
         let mut xhat = self.saved_buffer(0, 0, dim); // [..., D]
         let mut inv_std = self.saved_buffer(0, 1, rows_dim); // [...]
         let (xv, gv, bv) = (self.value(x), self.value(gamma), self.value(beta));
-        let (xs, gs, bs) = (flat(xv), flat(gv), flat(bv));
-        let rows = xhat
-            .as_slice_mut()
-            .expect("standard layout")
-            .chunks_exact_mut(d.max(1))
-            .zip(
-                y.as_slice_mut()
-                    .expect("standard layout")
-                    .chunks_exact_mut(d.max(1)),
-            )
-            .zip(inv_std.as_slice_mut().expect("standard layout"))
-            .zip(xs.chunks_exact(d.max(1)));
-        simd::wide(|| {
-            for (((xh, yr), s), xr) in rows {
-                let mean = reduce::sum(xr) / n;
-                for (h, &v) in xh.iter_mut().zip(xr) {
-                    *h = v - mean;
-                }
-                let var = reduce::dot(xh, xh) / n;
-                *s = T::one() / (var + eps).sqrt();
-                let s = *s;
-                for (((h, y), &g), &b) in xh.iter_mut().zip(yr.iter_mut()).zip(gs).zip(bs) {
-                    *h *= s;
-                    *y = *h * g + b;
-                }
-            }
-        });
+        let rows = LayerNormRows {
+            x: flat(xv),
+            xhat: xhat.as_slice_mut().expect("standard layout"),
+            y: y.as_slice_mut().expect("standard layout"),
+            inv_std: inv_std.as_slice_mut().expect("standard layout"),
+            gamma: flat(gv),
+            beta: flat(bv),
+            eps: T::from_f64_lossy(eps),
+        };
+        simd::wide_kernel::<LayerNormRowsKernel, _>(rows);
         self.push(
             y,
             Op::LayerNorm {
@@ -90,6 +71,53 @@ impl<T: Scalar> Graph<T> {
                 inv_std,
             },
         )
+    }
+}
+
+/// What [`layer_norm_rows`] reads and writes: rows of width D = `gamma.len()`.
+struct LayerNormRows<'a, T> {
+    x: &'a [T],
+    xhat: &'a mut [T],
+    y: &'a mut [T],
+    inv_std: &'a mut [T],
+    gamma: &'a [T],
+    beta: &'a [T],
+    eps: T,
+}
+
+/// Layer norm forward, row by row: `x̂ = (x − mean) · s` with `s = 1/√(var + eps)` (kept), then
+/// `y = x̂ ⊙ γ + β`.
+struct LayerNormRowsKernel;
+
+impl<T: Scalar> simd::Kernel<LayerNormRows<'_, T>> for LayerNormRowsKernel {
+    #[inline(always)]
+    fn run(k: LayerNormRows<'_, T>) {
+        layer_norm_rows(k);
+    }
+}
+
+#[inline(always)]
+fn layer_norm_rows<T: Scalar>(k: LayerNormRows<'_, T>) {
+    let d = k.gamma.len().max(1);
+    let n = T::from_usize(k.gamma.len()).expect("width fits the float type");
+    let rows = k
+        .xhat
+        .chunks_exact_mut(d)
+        .zip(k.y.chunks_exact_mut(d))
+        .zip(k.inv_std.iter_mut())
+        .zip(k.x.chunks_exact(d));
+    for (((xh, yr), s), xr) in rows {
+        let mean = reduce::sum(xr) / n;
+        for (h, &v) in xh.iter_mut().zip(xr) {
+            *h = v - mean;
+        }
+        let var = reduce::dot(xh, xh) / n;
+        *s = T::one() / (var + k.eps).sqrt();
+        let s = *s;
+        for (((h, y), &g), &b) in xh.iter_mut().zip(yr.iter_mut()).zip(k.gamma).zip(k.beta) {
+            *h *= s;
+            *y = *h * g + b;
+        }
     }
 }
 
@@ -149,42 +177,154 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
     inv_std: &ArrayD<T>,
     grads: &mut GradSlots<T>,
 ) {
-    let d = *xhat
-        .shape()
-        .last()
-        .expect("layer norm of a 0-d array")
-        .max(&1);
     let gs = ctx.grad.as_slice().expect("standard layout"); // [M, D]
     let xhs = xhat.as_slice().expect("standard layout"); // [M, D]
     for (param, with_xhat) in [(beta, false), (gamma, true)] {
         if ctx.wants(param) {
             let dp = ctx.grad_slice(grads, param); // [D]
-            for (g, xh) in gs.chunks_exact(d).zip(xhs.chunks_exact(d)) {
-                for ((dp, &g), &xh) in dp.iter_mut().zip(g).zip(xh) {
-                    *dp += if with_xhat { g * xh } else { g };
-                }
-            }
+            simd::wide_kernel::<LayerNormParamGrad, _>((dp, gs, xhs, with_xhat));
         }
     }
     if ctx.wants(x) {
         let gam = ctx.value(gamma).as_slice().expect("standard layout"); // [D]
-        let n = T::from_usize(d).expect("width fits the float type");
         let (slot, fresh) = grads.slot_or_fresh(x, &xhat.raw_dim());
-        let dx = slot.as_slice_mut().expect("standard layout");
-        let rows = dx
-            .chunks_exact_mut(d)
-            .zip(gs.chunks_exact(d))
-            .zip(xhs.chunks_exact(d))
-            .zip(inv_std.iter());
-        simd::wide(|| {
-            for (((dx, g), xh), &s) in rows {
-                // ĝ = g ⊙ γ, recomputed where used (no scratch row); mean(ĝ) and mean(ĝ ⊙ x̂).
-                let (mean_g, mean_gx) = (reduce::dot(g, gam) / n, reduce::dot3(g, gam, xh) / n);
-                for (((dx, &g), &gm), &xh) in dx.iter_mut().zip(g).zip(gam).zip(xh) {
-                    let v = s * (g * gm - mean_g - xh * mean_gx);
-                    *dx = if fresh { v } else { *dx + v };
-                }
+        let rows = LayerNormGradRows {
+            dx: slot.as_slice_mut().expect("standard layout"),
+            g: gs,
+            xhat: xhs,
+            inv_std: inv_std.as_slice().expect("standard layout"),
+            gamma: gam,
+            fresh,
+        };
+        simd::wide_kernel::<LayerNormGradKernel, _>(rows);
+    }
+}
+
+/// `dβ += Σ_rows g` (or `dγ += Σ_rows g ⊙ x̂` with `with_xhat`), rows added in order.
+struct LayerNormParamGrad;
+
+impl<T: Scalar> simd::Kernel<(&mut [T], &[T], &[T], bool)> for LayerNormParamGrad {
+    #[inline(always)]
+    fn run(args: (&mut [T], &[T], &[T], bool)) {
+        layer_norm_param_grad(args);
+    }
+}
+
+#[inline(always)]
+fn layer_norm_param_grad<T: Scalar>((dp, g, xhat, with_xhat): (&mut [T], &[T], &[T], bool)) {
+    let d = dp.len().max(1);
+    for (g, xh) in g.chunks_exact(d).zip(xhat.chunks_exact(d)) {
+        for ((dp, &g), &xh) in dp.iter_mut().zip(g).zip(xh) {
+            *dp += if with_xhat { g * xh } else { g };
+        }
+    }
+}
+
+/// What [`layer_norm_dx_rows`] reads and writes: rows of width D = `gamma.len()`.
+struct LayerNormGradRows<'a, T> {
+    dx: &'a mut [T],
+    g: &'a [T],
+    xhat: &'a [T],
+    inv_std: &'a [T],
+    gamma: &'a [T],
+    /// `dx` holds no gradient yet: write instead of adding.
+    fresh: bool,
+}
+
+/// `dx = s · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂))` row by row, with ĝ = g ⊙ γ recomputed where used
+/// (no scratch row).
+struct LayerNormGradKernel;
+
+impl<T: Scalar> simd::Kernel<LayerNormGradRows<'_, T>> for LayerNormGradKernel {
+    #[inline(always)]
+    fn run(k: LayerNormGradRows<'_, T>) {
+        layer_norm_dx_rows(k);
+    }
+}
+
+#[inline(always)]
+fn layer_norm_dx_rows<T: Scalar>(k: LayerNormGradRows<'_, T>) {
+    let d = k.gamma.len().max(1);
+    let n = T::from_usize(k.gamma.len()).expect("width fits the float type");
+    let rows =
+        k.dx.chunks_exact_mut(d)
+            .zip(k.g.chunks_exact(d))
+            .zip(k.xhat.chunks_exact(d))
+            .zip(k.inv_std);
+    for (((dx, g), xh), &s) in rows {
+        let (mean_g, mean_gx) = (
+            reduce::dot(g, k.gamma) / n,
+            reduce::dot3(g, k.gamma, xh) / n,
+        );
+        for (((dx, &g), &gm), &xh) in dx.iter_mut().zip(g).zip(k.gamma).zip(xh) {
+            let v = s * (g * gm - mean_g - xh * mean_gx);
+            *dx = if k.fresh { v } else { *dx + v };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LayerNormGradKernel, LayerNormGradRows, LayerNormRows, LayerNormRowsKernel};
+    use crate::autodiff::simd::{Kernel, wide_kernel};
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32)
+            .map(|x| x / (1u32 << 24) as f32 * 6.0 - 3.0)
+            .collect()
+    }
+
+    /// Layer norm's kernels give the same bits through the AVX2 wrapper as compiled for the
+    /// baseline target (D = 45: vector bodies, the reductions' tails).
+    #[test]
+    fn kernels_are_bit_identical_wide_and_baseline() {
+        let (m, d) = (7, 45);
+        let (x, gamma, beta, g) = (
+            values(m * d, 1),
+            values(d, 2),
+            values(d, 3),
+            values(m * d, 4),
+        );
+        let run = |wide: bool| {
+            let (mut xhat, mut y, mut inv_std) =
+                (vec![0.0f32; m * d], vec![0.0f32; m * d], vec![0.0f32; m]);
+            let rows = LayerNormRows {
+                x: &x,
+                xhat: &mut xhat,
+                y: &mut y,
+                inv_std: &mut inv_std,
+                gamma: &gamma,
+                beta: &beta,
+                eps: 1e-6,
+            };
+            if wide {
+                wide_kernel::<LayerNormRowsKernel, _>(rows);
+            } else {
+                <LayerNormRowsKernel as Kernel<_>>::run(rows);
             }
-        });
+            let mut dx = values(m * d, 5);
+            let rows = LayerNormGradRows {
+                dx: &mut dx,
+                g: &g,
+                xhat: &xhat,
+                inv_std: &inv_std,
+                gamma: &gamma,
+                fresh: false,
+            };
+            if wide {
+                wide_kernel::<LayerNormGradKernel, _>(rows);
+            } else {
+                <LayerNormGradKernel as Kernel<_>>::run(rows);
+            }
+            [xhat, y, inv_std, dx].concat()
+        };
+        let (wide, baseline) = (run(true), run(false));
+        assert!(
+            wide.iter()
+                .zip(&baseline)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
+        assert!(wide.iter().all(|x| x.is_finite()));
     }
 }
