@@ -28,6 +28,49 @@ fn linear_with_and_without_bias() {
     assert_grads(|g, v| g.linear(v[0], v[1], None), &inputs[..2]);
 }
 
+/// `linear_plus` (the LSTM's gates: projected input + recurrent product) in f64, and in f32 the
+/// same bits, forward and backward, as the two ops it fuses; the weight is shared by two steps so
+/// that its gradient sums two terms.
+#[test]
+fn linear_plus_matches_add_of_linear() {
+    let inputs = [
+        randn(&[3, 4], 7),
+        randn(&[3, 5], 8),
+        randn(&[5, 4], 9),
+        randn(&[4], 10),
+    ];
+    assert_grads(|g, v| g.linear_plus(v[0], v[1], v[2], Some(v[3])), &inputs);
+    assert_grads(|g, v| g.linear_plus(v[0], v[1], v[2], None), &inputs[..3]);
+
+    let run = |fused: bool| {
+        let mut g = Graph::<f32>::new();
+        let v: Vec<Var> = inputs
+            .iter()
+            .map(|a| g.input(a.mapv(|x| x as f32)))
+            .collect();
+        let step = |g: &mut Graph<f32>, h: Var| {
+            if fused {
+                g.linear_plus(v[0], h, v[2], Some(v[3]))
+            } else {
+                let from_h = g.linear(h, v[2], Some(v[3]));
+                g.add(v[0], from_h)
+            }
+        };
+        let y1 = step(&mut g, v[1]);
+        let h = g.tanh(y1);
+        let h = g.matmul(h, v[2], true); // [3, 5], the next step's input
+        let y2 = step(&mut g, h);
+        let loss = g.sum(y2);
+        g.backward(loss);
+        let mut bits: Vec<u32> = g.value(y2).iter().map(|x| x.to_bits()).collect();
+        for &p in &v {
+            bits.extend(g.grad(p).expect("a gradient").iter().map(|x| x.to_bits()));
+        }
+        bits
+    };
+    assert_eq!(run(true), run(false));
+}
+
 #[test]
 fn batched_matmul_plain_and_transposed() {
     let a = randn(&[2, 3, 4, 5], 4); // [G.., M, K]

@@ -16,7 +16,7 @@
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Dimension};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var};
+use super::graph::{Graph, Var, accumulate_view};
 use super::op::{Ctx, Op};
 use super::simd;
 use crate::Scalar;
@@ -58,6 +58,22 @@ impl<T: Scalar> Graph<T> {
     /// `x: [..., I]`, `w: [I, O]`, `b: [O]` → `[..., O]`.
     #[track_caller]
     pub fn linear(&mut self, x: Var, w: Var, b: Option<Var>) -> Var {
+        self.linear_into(x, w, b, None)
+    }
+
+    /// `addend + (x W + b)`: the same values, bit for bit, as `add(addend, linear(x, w, b))`,
+    /// in one node (no `[.., O]` temporary, no copy of the gradient into it): an LSTM's gates,
+    /// the step's projected input plus the recurrent product.
+    ///
+    /// # Shapes
+    /// `x: [M, I]`, `w: [I, O]`, `b: [O]`, `addend: [M, O]` → `[M, O]`.
+    #[track_caller]
+    pub fn linear_plus(&mut self, addend: Var, x: Var, w: Var, b: Option<Var>) -> Var {
+        self.linear_into(x, w, b, Some(addend))
+    }
+
+    #[track_caller]
+    fn linear_into(&mut self, x: Var, w: Var, b: Option<Var>, addend: Option<Var>) -> Var {
         let (xv, wv) = (self.value(x), self.value(w));
         let in_dim = *xv.shape().last().unwrap_or(&0);
         assert!(
@@ -99,7 +115,22 @@ impl<T: Scalar> Graph<T> {
         };
         // The weight's packing is made once per tape and shared by every step that uses it.
         T::mat_mul(&x2, &w2, beta, &mut y2, Some((&self.packs, (w.0, false))));
-        self.push(y, Op::Linear { x, w, b })
+        if let Some(addend) = addend {
+            let av = self.value(addend);
+            assert!(
+                av.shape() == y.shape(),
+                "linear_plus: addend {:?} is not the output's shape {:?}",
+                av.shape(),
+                y.shape()
+            );
+            let (ys, adds) = (
+                y.as_slice_mut().expect("buffers are in standard layout"),
+                av.as_slice().expect("tape values are in standard layout"),
+            );
+            // a + y, the operand order of `add(addend, ·)`.
+            simd::wide(|| ys.iter_mut().zip(adds).for_each(|(y, &a)| *y = a + *y));
+        }
+        self.push(y, Op::Linear { x, w, b, addend })
     }
 
     /// Batched matrix product over the leading axes: `a @ b`, or `a @ bᵀ` with `transpose_b`.
@@ -147,8 +178,13 @@ pub(crate) fn linear_backward<T: Scalar>(
     x: Var,
     w: Var,
     b: Option<Var>,
+    addend: Option<Var>,
     grads: &mut GradSlots<T>,
 ) {
+    if let Some(a) = addend.filter(|&a| ctx.wants(a)) {
+        // First, as `add`'s backward ran before `linear`'s when they were two nodes.
+        accumulate_view(grads, a, ctx.grad.view());
+    }
     let dy = as_matrix(ctx.grad); // [M, O]
     let w2: ArrayView2<'_, T> = ctx.value(w).view().into_dimensionality().expect("2-d");
     if ctx.wants(x) {

@@ -20,6 +20,8 @@ pub(crate) enum Op<T> {
         x: Var,
         w: Var,
         b: Option<Var>,
+        /// Added to the product (`linear_plus`).
+        addend: Option<Var>,
     },
     MatMul {
         a: Var,
@@ -119,12 +121,10 @@ impl<T: Scalar> Op<T> {
     pub(crate) fn for_each_parent(&self, mut f: impl FnMut(Var)) {
         match self {
             Op::Leaf | Op::Param => {}
-            Op::Linear { x, w, b } => {
+            Op::Linear { x, w, b, addend } => {
                 f(*x);
                 f(*w);
-                if let Some(b) = b {
-                    f(*b);
-                }
+                b.iter().chain(addend).for_each(|&v| f(v));
             }
             Op::MatMul { a, b, .. }
             | Op::Add(a, b)
@@ -176,7 +176,9 @@ impl<T: Scalar> Op<T> {
         };
         match self {
             Op::Leaf | Op::Param => {}
-            Op::Linear { x, w, b } => linalg::linear_backward(&ctx, *x, *w, *b, grads),
+            Op::Linear { x, w, b, addend } => {
+                linalg::linear_backward(&ctx, *x, *w, *b, *addend, grads)
+            }
             Op::MatMul { a, b, transpose_b } => {
                 linalg::matmul_backward(&ctx, *a, *b, *transpose_b, grads)
             }

@@ -131,8 +131,7 @@ impl LstmCell {
     ) -> (Var, Var) {
         let w = g.param(store, self.weight_hh);
         let b = g.param(store, self.bias_hh);
-        let from_h = g.linear(h, w, Some(b)); // [B, 4S]
-        let gates = g.add(x_proj, from_h); // [B, 4S]
+        let gates = g.linear_plus(x_proj, h, w, Some(b)); // x_proj + (h W_hh + b_hh): [B, 4S]
         g.lstm_cell(gates, c) // [B, S], [B, S]
     }
 
