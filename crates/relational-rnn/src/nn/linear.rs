@@ -55,4 +55,20 @@ impl Linear {
         let b = self.bias.map(|b| g.param(store, b));
         g.linear(x, w, b)
     }
+
+    /// `addend + forward(x)` in one node ([`Graph::linear_plus`]).
+    ///
+    /// # Shapes
+    /// `x: [..., I]`, `addend: [..., O]` → `[..., O]`.
+    pub fn forward_plus<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        x: Var,
+        addend: Var,
+    ) -> Var {
+        let w = g.param(store, self.weight);
+        let b = self.bias.map(|b| g.param(store, b));
+        g.linear_plus(addend, x, w, b)
+    }
 }

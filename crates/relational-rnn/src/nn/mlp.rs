@@ -49,13 +49,45 @@ impl Mlp {
     /// # Shapes
     /// `x: [..., sizes[0]]` → `[..., sizes[last]]`.
     pub fn forward<T: Scalar>(&self, g: &mut Graph<T>, store: &ParamStore<T>, x: Var) -> Var {
+        self.forward_into(g, store, x, None)
+    }
+
+    /// `residual + forward(x)`, with the sum made by the last layer's node
+    /// ([`Graph::linear_plus`]; the same bits as `add(residual, forward(x))`).
+    ///
+    /// # Shapes
+    /// `x: [..., sizes[0]]`, `residual: [..., sizes[last]]` → `[..., sizes[last]]`.
+    pub fn forward_plus<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        x: Var,
+        residual: Var,
+    ) -> Var {
+        self.forward_into(g, store, x, Some(residual))
+    }
+
+    fn forward_into<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        x: Var,
+        residual: Option<Var>,
+    ) -> Var {
+        let Some((last, hidden)) = self.layers.split_last() else {
+            return match residual {
+                Some(r) => g.add(r, x),
+                None => x,
+            };
+        };
         let mut h = x;
-        for (l, layer) in self.layers.iter().enumerate() {
+        for layer in hidden {
             h = layer.forward(g, store, h);
-            if l + 1 < self.layers.len() {
-                h = g.relu(h);
-            }
+            h = g.relu(h);
         }
-        h
+        match residual {
+            Some(r) => last.forward_plus(g, store, h, r),
+            None => last.forward(g, store, h),
+        }
     }
 }

@@ -346,8 +346,11 @@ impl RelationalMemory {
             attention.push(a);
             let z_attn = if c.residual { g.add(z, o) } else { o }; // [B, N+1, D]
             z = block.attn_ln.forward(g, store, z_attn);
-            let y = self.attention_mlp.forward(g, store, z); // [B, N+1, D]
-            let z_mlp = if c.residual { g.add(z, y) } else { y };
+            let z_mlp = if c.residual {
+                self.attention_mlp.forward_plus(g, store, z, z) // z + MLP(z): [B, N+1, D]
+            } else {
+                self.attention_mlp.forward(g, store, z)
+            };
             z = block.mlp_ln.forward(g, store, z_mlp); // [B, N+1, D]
         }
         let m_tilde = g.slice(z, 1, 0, n); // [B, N, D]
