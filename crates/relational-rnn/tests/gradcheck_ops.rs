@@ -128,8 +128,16 @@ fn layer_norm_over_last_axis() {
 #[test]
 fn concat_slice_reshape_permute_stack_sum() {
     let (a, b) = (randn(&[2, 3, 4], 14), randn(&[2, 5, 4], 15));
-    assert_grads(|g, v| g.concat(&[v[0], v[1]], 1), &[a.clone(), b]);
+    assert_grads(|g, v| g.concat(&[v[0], v[1]], 1), &[a.clone(), b.clone()]);
+    // A part given twice (its gradient slot is added to, not written, the second time), and the
+    // last axis (blocks of one row).
+    assert_grads(
+        |g, v| g.concat(&[v[0], v[1], v[0]], 1),
+        &[a.clone(), b.clone()],
+    );
+    assert_grads(|g, v| g.concat(&[v[0], v[0]], 2), std::slice::from_ref(&a));
     assert_grads(|g, v| g.slice(v[0], 2, 1, 3), std::slice::from_ref(&a));
+    assert_grads(|g, v| g.slice(v[0], 1, 1, 3), std::slice::from_ref(&b));
     assert_grads(|g, v| g.reshape(v[0], &[6, 4]), std::slice::from_ref(&a));
     assert_grads(|g, v| g.permute(v[0], &[2, 0, 1]), std::slice::from_ref(&a));
     assert_grads(

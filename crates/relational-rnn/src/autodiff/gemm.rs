@@ -450,8 +450,16 @@ fn pack_into(src: &ArrayView2<'_, f32>, depth: Range<usize>, width: usize, out: 
                 }
                 Layout::Strided => {
                     for (q, row) in panel.chunks_exact_mut(width).enumerate() {
-                        for (jj, d) in row[..cols].iter_mut().enumerate() {
-                            *d = src[[p0 + q, j0 + jj]];
+                        let from = src.row(p0 + q);
+                        match from.as_slice() {
+                            // Contiguous rows with a gap between them (a column block of a
+                            // row-major array: the last rows of a transposed A).
+                            Some(from) => row[..cols].copy_from_slice(&from[j0..j0 + cols]),
+                            None => {
+                                for (d, &x) in row[..cols].iter_mut().zip(from.iter().skip(j0)) {
+                                    *d = x;
+                                }
+                            }
                         }
                     }
                 }

@@ -321,13 +321,22 @@ pub(crate) fn accumulate_range<T: Scalar>(
 ) {
     let n = contribution.shape()[axis];
     let g = grads.zeroed(v, dim);
-    let mut part = g.slice_axis_mut(Axis(axis), Slice::from(start..start + n));
-    match (part.as_slice_mut(), contribution.as_slice()) {
-        // A block of whole rows (a step of a sequence along axis 0): flat slices.
-        (Some(ps), Some(cs)) if ps.len() == cs.len() => {
-            ps.iter_mut().zip(cs).for_each(|(p, &c)| *p += c);
-        }
-        _ => part += &contribution,
+    let Some(cs) = contribution.as_slice() else {
+        let mut part = g.slice_axis_mut(Axis(axis), Slice::from(start..start + n));
+        part += &contribution;
+        return;
+    };
+    // Rows start.. of each leading block of the slot, one contiguous run per block.
+    let (outer, total, inner) = super::shape::axis_blocks(dim.slice(), axis);
+    let gs = g
+        .as_slice_mut()
+        .expect("gradient slots are in standard layout");
+    for o in 0..outer {
+        let (to, from) = (
+            &mut gs[(o * total + start) * inner..][..n * inner],
+            &cs[o * n * inner..][..n * inner],
+        );
+        to.iter_mut().zip(from).for_each(|(t, &f)| *t += f);
     }
 }
 

@@ -1,7 +1,7 @@
 //! Ops that move values around without arithmetic: concatenate, slice, reshape, permute — and
 //! `sum`, which reduces everything to a scalar.
 
-use ndarray::{ArrayD, Axis, IxDyn, RemoveAxis, Slice};
+use ndarray::{ArrayD, Axis, IxDyn, RemoveAxis};
 
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var, accumulate_range, accumulate_view};
@@ -33,12 +33,17 @@ impl<T: Scalar> Graph<T> {
         let mut dim = self.value(parts[0]).raw_dim();
         dim[axis] = parts.iter().map(|&p| self.shape(p)[axis]).sum();
         let mut y = self.buffer(0, dim);
+        let (outer, total, inner) = axis_blocks(y.shape(), axis);
+        let ys = y.as_slice_mut().expect("buffers are in standard layout");
         let mut offset = 0;
         for &p in parts {
-            let part = self.value(p);
-            let n = part.shape()[axis];
-            y.slice_axis_mut(Axis(axis), Slice::from(offset..offset + n))
-                .assign(part);
+            let n = self.shape(p)[axis];
+            let src = flat(self.value(p));
+            // Block o of the part (n · inner values) goes to rows offset.. of block o of y.
+            for o in 0..outer {
+                ys[(o * total + offset) * inner..][..n * inner]
+                    .copy_from_slice(&src[o * n * inner..][..n * inner]);
+            }
             offset += n;
         }
         let mut list = self.var_lists.pop().unwrap_or_default(); // reused from the last tape
@@ -79,10 +84,12 @@ impl<T: Scalar> Graph<T> {
         let mut dim = av.raw_dim();
         dim[axis] = end - start;
         let mut y = self.buffer(0, dim);
-        y.assign(
-            &self
-                .value(a)
-                .slice_axis(Axis(axis), Slice::from(start..end)),
+        copy_range(
+            flat(self.value(a)),
+            self.shape(a),
+            axis,
+            start,
+            y.as_slice_mut().expect("buffers are in standard layout"),
         );
         self.push(y, Op::Slice { a, axis, start })
     }
@@ -100,7 +107,13 @@ impl<T: Scalar> Graph<T> {
             av.shape()
         );
         let mut y = self.buffer(0, av.raw_dim().remove_axis(Axis(axis)));
-        y.assign(&self.value(a).index_axis(Axis(axis), i));
+        copy_range(
+            flat(self.value(a)),
+            self.shape(a),
+            axis,
+            i,
+            y.as_slice_mut().expect("buffers are in standard layout"),
+        );
         self.push(y, Op::Select { a, axis, index: i })
     }
 
@@ -164,20 +177,59 @@ impl<T: Scalar> Graph<T> {
     }
 }
 
+/// The elements of a tape value (always in standard layout) as one slice.
+fn flat<T>(a: &ArrayD<T>) -> &[T] {
+    a.as_slice().expect("tape values are in standard layout")
+}
+
+/// A standard-layout array of `shape` seen along `axis`: `outer` blocks (the leading axes) of `n`
+/// rows (`axis`) of `inner` contiguous values (the trailing axes).
+pub(crate) fn axis_blocks(shape: &[usize], axis: usize) -> (usize, usize, usize) {
+    let outer = shape[..axis].iter().product();
+    let inner = shape[axis + 1..].iter().product();
+    (outer, shape[axis], inner)
+}
+
+/// Copies rows `start..` along `axis` of `src` (standard layout, `shape`) into `dst`, which holds
+/// as many rows as fit (`dst.len() / (outer · inner)`): one contiguous copy per leading block.
+fn copy_range<T: Scalar>(src: &[T], shape: &[usize], axis: usize, start: usize, dst: &mut [T]) {
+    let (outer, total, inner) = axis_blocks(shape, axis);
+    let len = dst.len() / (outer * inner).max(1);
+    for o in 0..outer {
+        dst[o * len * inner..][..len * inner]
+            .copy_from_slice(&src[(o * total + start) * inner..][..len * inner]);
+    }
+}
+
 pub(crate) fn concat_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
     parts: &[Var],
     axis: usize,
     grads: &mut GradSlots<T>,
 ) {
+    let (outer, total, inner) = axis_blocks(ctx.grad.shape(), axis);
+    let g = flat(ctx.grad);
     let mut offset = 0;
     for &p in parts {
-        let n = ctx.value(p).shape()[axis];
+        let dim = ctx.value(p).raw_dim();
+        let n = dim[axis];
         if ctx.wants(p) {
-            let g = ctx
-                .grad
-                .slice_axis(Axis(axis), Slice::from(offset..offset + n));
-            accumulate_view(grads, p, g);
+            // Block o of the part's gradient is rows offset.. of block o of the incoming one.
+            let (slot, fresh) = grads.slot_or_fresh(p, &dim);
+            let dp = slot
+                .as_slice_mut()
+                .expect("gradient slots are in standard layout");
+            for o in 0..outer {
+                let (to, from) = (
+                    &mut dp[o * n * inner..][..n * inner],
+                    &g[(o * total + offset) * inner..][..n * inner],
+                );
+                if fresh {
+                    to.copy_from_slice(from);
+                } else {
+                    to.iter_mut().zip(from).for_each(|(t, &f)| *t += f);
+                }
+            }
         }
         offset += n;
     }
