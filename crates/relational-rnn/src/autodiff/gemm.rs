@@ -494,12 +494,19 @@ static GEMM_THREADS: AtomicUsize = AtomicUsize::new(1);
 /// products are under 20 MFLOP and stay on one thread).
 const PARALLEL_FLOPS: usize = 64_000_000;
 
-/// Splits each large f32 product's columns over `n` threads (1, the default: no threads). Meant
+/// Splits each large f32 product's columns over `n` threads (1, the default: no threads), and
+/// Adam's update of each parameter of over a million elements into `n` parts. Meant
 /// for one big model on an otherwise idle machine (`rrnn bench --split gemm`); results are the
 /// same bits whatever `n` (each element is still one thread's sum). The helper threads are
 /// started per product and allocate their packing workspace.
 pub fn set_gemm_threads(n: usize) {
     GEMM_THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The threads [`set_gemm_threads`] asked for (Adam splits its update of large parameters over
+/// them too).
+pub(crate) fn gemm_threads() -> usize {
+    GEMM_THREADS.load(Ordering::Relaxed)
 }
 
 /// `C ← A B + β C` with B already packed (`k = a.ncols()`, `n` columns).

@@ -44,5 +44,6 @@ mod simd;
 pub mod gradcheck;
 pub(crate) mod op;
 
+pub(crate) use gemm::gemm_threads;
 pub use gemm::{PackCache, PackKey, set_gemm_threads};
 pub use graph::{Graph, Var};

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Optimizer, assert_same_len, assert_same_shape, require_non_negative, require_unit_interval,
 };
+use crate::autodiff::gemm_threads;
 use crate::{ConfigError, Grads, ParamStore, Scalar};
 
 /// Hyper-parameters of [`Adam`]; defaults are PyTorch's.
@@ -166,6 +167,29 @@ fn update<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mu
     }
 }
 
+/// Parameters of at least this many elements are updated on [`gemm_threads`] threads
+/// (`rrnn bench --split gemm`: the LSTM of config A has two weights of 4 M and 0.2 M elements).
+const PARALLEL_ELEMENTS: usize = 1 << 20;
+
+/// [`update`], over several threads for a large parameter: element-wise, so the same bits.
+fn update_split<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+    let threads = gemm_threads();
+    if threads < 2 || p.len() < PARALLEL_ELEMENTS {
+        return update(k, p, g, m, v);
+    }
+    let chunk = p.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts = p
+            .chunks_mut(chunk)
+            .zip(g.chunks(chunk))
+            .zip(m.chunks_mut(chunk))
+            .zip(v.chunks_mut(chunk));
+        for (((p, g), m), v) in parts {
+            scope.spawn(move || update(k, p, g, m, v));
+        }
+    });
+}
+
 impl<T: Scalar> Optimizer<T> for Adam<T> {
     #[track_caller]
     fn step(&mut self, store: &mut ParamStore<T>, grads: &Grads<T>, lr: f64) {
@@ -209,7 +233,7 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
                 m.as_slice_mut().expect(slice),
                 v.as_slice_mut().expect(slice),
             );
-            update(&k, p, g, m, v);
+            update_split(&k, p, g, m, v);
         }
     }
 
@@ -431,5 +455,33 @@ mod tests {
         Adam::from_state(AdamConfig::default(), state)
             .unwrap()
             .step(&mut s, &g, 0.1);
+    }
+
+    /// A parameter large enough to be split over threads (`set_gemm_threads`) is updated to the
+    /// same bits as on one thread.
+    #[test]
+    fn a_split_update_is_bit_identical() {
+        let n = super::PARALLEL_ELEMENTS + 5;
+        let values = |seed: u32| -> ArrayD<f32> {
+            ArrayD::from_shape_fn(ndarray::IxDyn(&[n]), |i| {
+                let x = (i[0] as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
+                x as f32 / (1u32 << 24) as f32 - 0.5
+            })
+        };
+        let run = |threads: usize| {
+            let mut s = crate::ParamStore::<f32>::new();
+            s.add("w", values(1));
+            let mut g = s.zeros_like();
+            let mut opt = Adam::new(AdamConfig::default()).unwrap();
+            crate::autodiff::set_gemm_threads(threads);
+            for seed in 2..4 {
+                let id = g.iter().next().unwrap().0;
+                g.get_mut(id).assign(&values(seed));
+                opt.step(&mut s, &g, 0.01);
+            }
+            crate::autodiff::set_gemm_threads(1);
+            s.get(s.id("w").unwrap()).mapv(f32::to_bits)
+        };
+        assert_eq!(run(1), run(3));
     }
 }
