@@ -125,6 +125,66 @@ fn layer_norm_over_last_axis() {
     assert_grads(|g, v| g.layer_norm(v[0], v[1], v[2], 1e-5), &inputs);
 }
 
+/// `layer_norm_plus` (residual sum + LayerNorm) in f64 — including x given as both addends and x
+/// read elsewhere before and after — and in f32 the same bits, forward and backward, as `add`
+/// followed by `layer_norm`.
+#[test]
+fn layer_norm_plus_matches_add_then_layer_norm() {
+    let inputs = [
+        randn(&[3, 4, 6], 17),
+        randn(&[3, 4, 6], 18),
+        randn(&[6], 19).mapv(|t| 1.0 + 0.3 * t),
+        randn(&[6], 20),
+    ];
+    assert_grads(
+        |g, v| g.layer_norm_plus(v[0], v[1], v[2], v[3], 1e-5),
+        &inputs,
+    );
+    assert_grads(
+        |g, v| g.layer_norm_plus(v[0], v[0], v[2], v[3], 1e-5),
+        &inputs,
+    );
+    // Both addends already hold a gradient when the fused node is reached.
+    assert_grads(
+        |g, v| {
+            let y = g.layer_norm_plus(v[0], v[1], v[2], v[3], 1e-5);
+            let (a, b) = (g.tanh(v[0]), g.sigmoid(v[1]));
+            let ab = g.mul(a, b);
+            g.mul(y, ab)
+        },
+        &inputs,
+    );
+
+    let run = |fused: bool, same: bool| {
+        let mut g = Graph::<f32>::new();
+        let v: Vec<Var> = inputs
+            .iter()
+            .map(|a| g.input(a.mapv(|x| x as f32)))
+            .collect();
+        let plus = if same { v[0] } else { v[1] };
+        let pre = g.tanh(v[0]); // a reader of x on the tape before the fused node
+        let y = if fused {
+            g.layer_norm_plus(v[0], plus, v[2], v[3], 1e-5)
+        } else {
+            let s = g.add(v[0], plus);
+            g.layer_norm(s, v[2], v[3], 1e-5)
+        };
+        let post = g.sigmoid(v[1]); // and one after it
+        let y = g.mul(y, pre);
+        let y = g.mul(y, post);
+        let loss = g.sum(y);
+        g.backward(loss);
+        let mut bits: Vec<u32> = g.value(y).iter().map(|x| x.to_bits()).collect();
+        for &p in &v {
+            bits.extend(g.grad(p).expect("a gradient").iter().map(|x| x.to_bits()));
+        }
+        bits
+    };
+    for same in [false, true] {
+        assert_eq!(run(true, same), run(false, same), "x given twice: {same}");
+    }
+}
+
 #[test]
 fn concat_slice_reshape_permute_stack_sum() {
     let (a, b) = (randn(&[2, 3, 4], 14), randn(&[2, 5, 4], 15));

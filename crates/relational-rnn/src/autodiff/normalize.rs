@@ -35,6 +35,35 @@ impl<T: Scalar> Graph<T> {
     /// `x: [..., D]`, `gamma: [D]`, `beta: [D]` → `[..., D]`.
     #[track_caller]
     pub fn layer_norm(&mut self, x: Var, gamma: Var, beta: Var, eps: f64) -> Var {
+        self.layer_norm_into(x, None, gamma, beta, eps)
+    }
+
+    /// `layer_norm(add(x, plus), gamma, beta, eps)` in one node, the same bits: a residual
+    /// connection and the LayerNorm after it (the RMC's attention block), with no `[..., D]`
+    /// temporary for the sum and no copy of its gradient.
+    ///
+    /// # Shapes
+    /// `x`, `plus: [..., D]`, `gamma: [D]`, `beta: [D]` → `[..., D]`.
+    #[track_caller]
+    pub fn layer_norm_plus(&mut self, x: Var, plus: Var, gamma: Var, beta: Var, eps: f64) -> Var {
+        assert!(
+            self.shape(x) == self.shape(plus),
+            "layer_norm_plus: x {:?} and plus {:?} differ in shape",
+            self.shape(x),
+            self.shape(plus)
+        );
+        self.layer_norm_into(x, Some(plus), gamma, beta, eps)
+    }
+
+    #[track_caller]
+    fn layer_norm_into(
+        &mut self,
+        x: Var,
+        plus: Option<Var>,
+        gamma: Var,
+        beta: Var,
+        eps: f64,
+    ) -> Var {
         let xv = self.value(x);
         let d = *xv.shape().last().expect("layer_norm of a 0-d array");
         let (gv, bv) = (self.value(gamma), self.value(beta));
@@ -53,6 +82,7 @@ impl<T: Scalar> Graph<T> {
         let (xv, gv, bv) = (self.value(x), self.value(gamma), self.value(beta));
         let rows = LayerNormRows {
             x: flat(xv),
+            plus: plus.map(|p| flat(self.value(p))),
             xhat: xhat.as_slice_mut().expect("standard layout"),
             y: y.as_slice_mut().expect("standard layout"),
             inv_std: inv_std.as_slice_mut().expect("standard layout"),
@@ -65,6 +95,7 @@ impl<T: Scalar> Graph<T> {
             y,
             Op::LayerNorm {
                 x,
+                plus,
                 gamma,
                 beta,
                 xhat,
@@ -77,6 +108,8 @@ impl<T: Scalar> Graph<T> {
 /// What [`layer_norm_rows`] reads and writes: rows of width D = `gamma.len()`.
 struct LayerNormRows<'a, T> {
     x: &'a [T],
+    /// Added to `x` first (the same sums as `add`).
+    plus: Option<&'a [T]>,
     xhat: &'a mut [T],
     y: &'a mut [T],
     inv_std: &'a mut [T],
@@ -106,10 +139,18 @@ fn layer_norm_rows<T: Scalar>(k: LayerNormRows<'_, T>) {
         .zip(k.y.chunks_exact_mut(d))
         .zip(k.inv_std.iter_mut())
         .zip(k.x.chunks_exact(d));
-    for (((xh, yr), s), xr) in rows {
-        let mean = reduce::sum(xr) / n;
-        for (h, &v) in xh.iter_mut().zip(xr) {
-            *h = v - mean;
+    for (r, (((xh, yr), s), xr)) in rows.enumerate() {
+        if let Some(plus) = k.plus {
+            for ((h, &v), &w) in xh.iter_mut().zip(xr).zip(&plus[r * d..(r + 1) * d]) {
+                *h = v + w;
+            }
+            let mean = reduce::sum(xh) / n;
+            xh.iter_mut().for_each(|h| *h -= mean);
+        } else {
+            let mean = reduce::sum(xr) / n;
+            for (h, &v) in xh.iter_mut().zip(xr) {
+                *h = v - mean;
+            }
         }
         let var = reduce::dot(xh, xh) / n;
         *s = T::one() / (var + k.eps).sqrt();
@@ -170,9 +211,8 @@ pub(crate) fn softmax_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut 
 /// ĝ = g ⊙ γ.
 pub(crate) fn layer_norm_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
-    x: Var,
-    gamma: Var,
-    beta: Var,
+    [x, gamma, beta]: [Var; 3],
+    plus: Option<Var>,
     xhat: &ArrayD<T>,
     inv_std: &ArrayD<T>,
     grads: &mut GradSlots<T>,
@@ -185,18 +225,75 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
             simd::wide_kernel::<LayerNormParamGrad, _>((dp, gs, xhs, with_xhat));
         }
     }
-    if ctx.wants(x) {
-        let gam = ctx.value(gamma).as_slice().expect("standard layout"); // [D]
-        let (slot, fresh) = grads.slot_or_fresh(x, &xhat.raw_dim());
+    // The gradient v of the (summed) input goes to x and to plus, each adding v to its slot or
+    // taking it as its first gradient: the steps `add`'s backward takes after layer norm's.
+    let dim = xhat.raw_dim();
+    let (inv, gam) = (
+        inv_std.as_slice().expect("standard layout"),
+        ctx.value(gamma).as_slice().expect("standard layout"),
+    );
+    let dx_into = |dx: &mut [T], fresh: bool| {
         let rows = LayerNormGradRows {
-            dx: slot.as_slice_mut().expect("standard layout"),
+            dx,
             g: gs,
             xhat: xhs,
-            inv_std: inv_std.as_slice().expect("standard layout"),
+            inv_std: inv,
             gamma: gam,
             fresh,
         };
         simd::wide_kernel::<LayerNormGradKernel, _>(rows);
+    };
+    let wanted = |v: Option<Var>| v.filter(|&v| ctx.wants(v));
+    match (wanted(Some(x)), wanted(plus)) {
+        (None, None) => {}
+        (Some(t), None) | (None, Some(t)) => {
+            let (slot, fresh) = grads.slot_or_fresh(t, &dim);
+            let dx = slot.as_slice_mut().expect("standard layout");
+            dx_into(dx, fresh);
+        }
+        (Some(a), Some(b)) => {
+            // v is written once, into an empty slot when there is one, and added from there.
+            let (mut ga, fresh_a) = grads.take_or_fresh(a, &dim);
+            let (mut gb, fresh_b) = if a == b {
+                (ArrayD::zeros(dim.clone()), true) // x + x: v is needed twice (rare)
+            } else {
+                grads.take_or_fresh(b, &dim)
+            };
+            let (sa, sb) = (slice_of(&mut ga), slice_of(&mut gb));
+            if fresh_b {
+                dx_into(sb, true);
+                take_or_add(sa, sb, fresh_a);
+            } else if fresh_a {
+                dx_into(sa, true);
+                take_or_add(sb, sa, false);
+            } else {
+                let mut v = ArrayD::zeros(dim.clone()); // neither slot empty (rare)
+                dx_into(slice_of(&mut v), true);
+                take_or_add(sa, slice_of(&mut v), false);
+                take_or_add(sb, slice_of(&mut v), false);
+            }
+            if a == b {
+                take_or_add(slice_of(&mut ga), slice_of(&mut gb), false);
+            } else {
+                grads.set(b.0, gb);
+            }
+            grads.set(a.0, ga);
+        }
+    }
+}
+
+/// The elements of a gradient array as one slice.
+fn slice_of<T>(a: &mut ArrayD<T>) -> &mut [T] {
+    a.as_slice_mut()
+        .expect("gradient slots are in standard layout")
+}
+
+/// `dst ← v` (an empty slot) or `dst ← dst + v`.
+fn take_or_add<T: Scalar>(dst: &mut [T], v: &[T], fresh: bool) {
+    if fresh {
+        dst.copy_from_slice(v);
+    } else {
+        simd::wide(|| dst.iter_mut().zip(v).for_each(|(d, &x)| *d += x));
     }
 }
 
@@ -291,6 +388,7 @@ mod tests {
                 (vec![0.0f32; m * d], vec![0.0f32; m * d], vec![0.0f32; m]);
             let rows = LayerNormRows {
                 x: &x,
+                plus: Some(&g),
                 xhat: &mut xhat,
                 y: &mut y,
                 inv_std: &mut inv_std,

@@ -41,6 +41,8 @@ pub(crate) enum Op<T> {
     Softmax(Var),
     LayerNorm {
         x: Var,
+        /// Added to x before normalising (`layer_norm_plus`).
+        plus: Option<Var>,
         gamma: Var,
         beta: Var,
         /// Normalised input (x − mean) / σ, kept for backward: same shape as x.
@@ -152,7 +154,13 @@ impl<T: Scalar> Op<T> {
             | Op::Sum(a)
             | Op::AttentionWeights { p: a, .. }
             | Op::SoftmaxCrossEntropy { logits: a, .. } => f(*a),
-            Op::LayerNorm { x, gamma, beta, .. } => [*x, *gamma, *beta].into_iter().for_each(f),
+            Op::LayerNorm {
+                x,
+                plus,
+                gamma,
+                beta,
+                ..
+            } => [*x, *gamma, *beta].iter().chain(plus).for_each(|&v| f(v)),
             Op::Concat { parts, .. } => parts.iter().copied().for_each(f),
         }
     }
@@ -192,11 +200,19 @@ impl<T: Scalar> Op<T> {
             Op::Softmax(a) => normalize::softmax_backward(&ctx, *a, grads),
             Op::LayerNorm {
                 x,
+                plus,
                 gamma,
                 beta,
                 xhat,
                 inv_std,
-            } => normalize::layer_norm_backward(&ctx, *x, *gamma, *beta, xhat, inv_std, grads),
+            } => normalize::layer_norm_backward(
+                &ctx,
+                [*x, *gamma, *beta],
+                *plus,
+                xhat,
+                inv_std,
+                grads,
+            ),
             Op::Concat { parts, axis } => shape::concat_backward(&ctx, parts, *axis, grads),
             Op::Slice { a, axis, start } => shape::slice_backward(&ctx, *a, *axis, *start, grads),
             Op::Select { a, axis, index } => shape::select_backward(&ctx, *a, *axis, *index, grads),

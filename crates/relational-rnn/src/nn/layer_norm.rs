@@ -36,4 +36,21 @@ impl LayerNorm {
         let beta = g.param(store, self.beta);
         g.layer_norm(x, gamma, beta, LAYER_NORM_EPS)
     }
+
+    /// Normalises every row of `x + plus` (a residual sum) in one node
+    /// ([`Graph::layer_norm_plus`]).
+    ///
+    /// # Shapes
+    /// `x`, `plus: [..., D]` → `[..., D]`.
+    pub fn forward_plus<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        x: Var,
+        plus: Var,
+    ) -> Var {
+        let gamma = g.param(store, self.gamma);
+        let beta = g.param(store, self.beta);
+        g.layer_norm_plus(x, plus, gamma, beta, LAYER_NORM_EPS)
+    }
 }

@@ -344,8 +344,11 @@ impl RelationalMemory {
         for block in &self.blocks {
             let (o, a) = self.attend(g, store, block, z); // [B, N+1, D], [B, H, N+1, N+1]
             attention.push(a);
-            let z_attn = if c.residual { g.add(z, o) } else { o }; // [B, N+1, D]
-            z = block.attn_ln.forward(g, store, z_attn);
+            z = if c.residual {
+                block.attn_ln.forward_plus(g, store, z, o) // LayerNorm(z + o): [B, N+1, D]
+            } else {
+                block.attn_ln.forward(g, store, o)
+            };
             let z_mlp = if c.residual {
                 self.attention_mlp.forward_plus(g, store, z, z) // z + MLP(z): [B, N+1, D]
             } else {
