@@ -215,7 +215,7 @@ pub(crate) fn mat_mul_sum_f32(
     for s in 0..terms {
         let (a, b) = term(s);
         check(&a, &b, c);
-        in_place &= a.nrows() < MR || a.ncols() == 0 || direct_a(&a).is_some();
+        in_place &= a.ncols() == 0 || direct_a(&a).is_some();
         depth += a.ncols();
         deepest = deepest.max(a.ncols());
     }
@@ -234,7 +234,7 @@ pub(crate) fn mat_mul_sum_f32(
         }
         return;
     }
-    let full = m / MR * MR;
+    let full = in_place_rows(m);
     let n_pad = n.div_ceil(NR) * NR;
     SUM_WORKSPACE.with(|w| {
         let ws = &mut *w.borrow_mut();
@@ -340,16 +340,17 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
                 for p0 in (0..k).step_by(KC) {
                     let kc = KC.min(k - p0);
                     let b_panel = &w.b[b_at + p0 * w.n_pad + panel * kc * NR..][..kc * NR];
-                    let (a_ptr, a_row, a_step) = match a {
+                    let (a_ptr, a_row, a_step, a_rows) = match a {
                         Some(d) if i0 < w.full => {
                             let at = i0 as isize * d.row + p0 as isize * d.step;
                             // SAFETY (of the offset): row i0 < m and depth p0 < k of A_s.
-                            (unsafe { d.ptr.offset(at) }, d.row, d.step)
+                            (unsafe { d.ptr.offset(at) }, d.row, d.step, rows)
                         }
                         _ => (
                             w.tails[tail_at + p0 * MR..][..kc * MR].as_ptr(),
                             1,
                             MR as isize,
+                            MR,
                         ),
                     };
                     #[cfg(target_arch = "x86_64")]
@@ -362,6 +363,7 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
                             a: a_ptr,
                             a_row,
                             a_step,
+                            a_rows,
                             b: b_panel.as_ptr(),
                             next_b: b_panel.as_ptr(),
                             c: acc.as_mut_ptr(),
@@ -373,7 +375,7 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
                         });
                     }
                     #[cfg(not(target_arch = "x86_64"))]
-                    let _ = (a_ptr, a_row, a_step, b_panel);
+                    let _ = (a_ptr, a_row, a_step, a_rows, b_panel);
                     add = true;
                 }
             }
@@ -576,7 +578,7 @@ fn direct_a(a: &ArrayView2<'_, f32>) -> Option<DirectA> {
     let (m, k) = a.dim();
     let (row, step) = (a.strides()[0], a.strides()[1]);
     let ptr = a.as_ptr();
-    if m < MR || k == 0 {
+    if m == 0 || k == 0 {
         None
     } else if step == 1 || k == 1 {
         (row > 0).then_some(DirectA { ptr, row, step: 1 })
@@ -584,6 +586,16 @@ fn direct_a(a: &ArrayView2<'_, f32>) -> Option<DirectA> {
         (step > 0).then_some(DirectA { ptr, row: 1, step })
     } else {
         None
+    }
+}
+
+/// How many of A's `m` rows the tile reads in place (when A allows it at all): blocks of 12, and
+/// a last block of 4 or 8 rows, which the tile also reads exactly (every width in the models is
+/// a multiple of 4); other remainders are packed, zero-padded to 12.
+fn in_place_rows(m: usize) -> usize {
+    match m % MR {
+        0 | 4 | 8 => m,
+        _ => m / MR * MR,
     }
 }
 
@@ -605,7 +617,11 @@ fn panel_range(
     // Whole MR-row blocks of a row- or column-major A are read where they lie; the rest of A
     // (all of it when strided, else the last partial block) is packed for each depth block.
     let direct = direct_a(a);
-    let full = if direct.is_some() { m / MR * MR } else { 0 };
+    let full = if direct.is_some() {
+        in_place_rows(m)
+    } else {
+        0
+    };
     for p0 in (0..k).step_by(KC) {
         let kc = KC.min(k - p0);
         if full < m {
@@ -626,14 +642,20 @@ fn panel_range(
                 };
                 for i0 in (g0..g0 + group).step_by(MR) {
                     let rows = MR.min(m - i0);
-                    let (a_ptr, a_row, a_step) = match direct {
+                    let (a_ptr, a_row, a_step, a_rows) = match direct {
                         // SAFETY (of the offset): row i0 < full ≤ m and depth p0 < k of A.
                         Some(d) if i0 < full => (
                             unsafe { d.ptr.offset(i0 as isize * d.row + p0 as isize * d.step) },
                             d.row,
                             d.step,
+                            rows, // 12, or a last block of 4 or 8 (`in_place_rows`)
                         ),
-                        _ => (wa[(i0 - full) * kc..][..MR * kc].as_ptr(), 1, MR as isize),
+                        _ => (
+                            wa[(i0 - full) * kc..][..MR * kc].as_ptr(),
+                            1,
+                            MR as isize,
+                            MR,
+                        ),
                     };
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX-512F was checked by `fast_path`; A (packed, or a whole block
@@ -646,6 +668,7 @@ fn panel_range(
                             a: a_ptr,
                             a_row,
                             a_step,
+                            a_rows,
                             b: b_panel.as_ptr(),
                             next_b: next_panel.as_ptr(),
                             c: c0.offset(i0 as isize * rsc + j0 as isize * csc),
@@ -657,7 +680,9 @@ fn panel_range(
                         });
                     }
                     #[cfg(not(target_arch = "x86_64"))]
-                    let _ = (a_ptr, a_row, a_step, b_panel, rows, cols, add, c0, rsc, csc);
+                    let _ = (
+                        a_ptr, a_row, a_step, a_rows, b_panel, rows, cols, add, c0, rsc, csc,
+                    );
                 }
             }
         }
@@ -684,6 +709,8 @@ mod x86 {
         pub a: *const f32,
         pub a_row: isize,
         pub a_step: isize,
+        /// Rows of A readable: MR, or 4 or 8 for the last block of an A read in place.
+        pub a_rows: usize,
         pub b: *const f32,
         /// The B panel the next tiles will read (prefetched while this one runs).
         pub next_b: *const f32,
@@ -704,28 +731,45 @@ mod x86 {
     /// readable; the live part of C is valid.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn tile(t: Tile) {
-        // Two copies of the loop, so that the stride walked in the inner row loop is a constant.
+        // Copies of the loop for each stride pattern (so that the stride walked in the inner row
+        // loop is a constant) and each number of A rows (12, or an exact last block of 8 or 4).
         // SAFETY: the caller's contract.
-        let acc = unsafe {
-            if t.a_row == 1 {
-                accumulate::<true>(&t)
-            } else {
-                accumulate::<false>(&t)
+        unsafe {
+            match (t.a_row == 1, t.a_rows) {
+                (true, 4) => run::<true, 4>(&t),
+                (true, 8) => run::<true, 8>(&t),
+                (true, _) => run::<true, MR>(&t),
+                (false, 4) => run::<false, 4>(&t),
+                (false, 8) => run::<false, 8>(&t),
+                (false, _) => run::<false, MR>(&t),
             }
-        };
+        }
+    }
+
+    /// [`accumulate`] then [`store`], for `R` rows of A.
+    ///
+    /// # Safety
+    /// As [`tile`], with `R` = `t.a_rows`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn run<const UNIT_ROW: bool, const R: usize>(t: &Tile) {
         // SAFETY: the caller's contract.
-        unsafe { store(&t, &acc) }
+        unsafe {
+            let acc = accumulate::<UNIT_ROW, R>(t);
+            store::<R>(t, &acc);
+        }
     }
 
     /// The depth loop: `acc[r] = Σ_q A[r, q] · B[q, ..]` by fused multiply-adds in increasing
-    /// `q` from zero. `UNIT_ROW`: A's rows are adjacent (`a_row` = 1), else its steps are.
+    /// `q` from zero, for `R` rows. `UNIT_ROW`: A's rows are adjacent (`a_row` = 1), else its
+    /// steps are.
     ///
     /// # Safety
     /// As [`tile`].
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn accumulate<const UNIT_ROW: bool>(t: &Tile) -> [[__m512; 2]; MR] {
-        let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    unsafe fn accumulate<const UNIT_ROW: bool, const R: usize>(t: &Tile) -> [[__m512; 2]; R] {
+        let mut acc = [[_mm512_setzero_ps(); 2]; R];
         for q in 0..t.kc {
             // SAFETY: step q of both panels is inside them.
             unsafe {
@@ -761,8 +805,8 @@ mod x86 {
     /// As [`tile`].
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn store(t: &Tile, acc: &[[__m512; 2]; MR]) {
-        if t.csc == 1 && t.cols == NR && t.rows == MR {
+    unsafe fn store<const R: usize>(t: &Tile, acc: &[[__m512; 2]; R]) {
+        if t.csc == 1 && t.cols == NR && t.rows == R {
             // A full tile (the common case): constant indices only, so `acc` stays in registers,
             // and plain loads and stores.
             for (r, acc) in acc.iter().enumerate() {
@@ -786,7 +830,7 @@ mod x86 {
         // An edge tile or strided C: through memory, one element at a time.
         let mut spill = [0.0f32; MR * NR];
         for (r, acc) in acc.iter().enumerate() {
-            // SAFETY: `spill` holds MR rows of NR = 32 floats.
+            // SAFETY: `spill` holds MR ≥ R rows of NR = 32 floats.
             unsafe {
                 _mm512_storeu_ps(spill.as_mut_ptr().add(r * NR), acc[0]);
                 _mm512_storeu_ps(spill.as_mut_ptr().add(r * NR + 16), acc[1]);
@@ -828,7 +872,7 @@ mod tests {
     #[test]
     fn bit_identical_to_matrixmultiply() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let sizes = [1, 3, 12, 16, 17, 31, 33, 50, 255, 257, 600];
+        let sizes = [1, 3, 4, 8, 12, 16, 17, 20, 31, 33, 50, 255, 257, 600];
         let mut checked = 0;
         for (case, &m) in sizes.iter().enumerate() {
             for &n in &sizes[case % 3..] {
@@ -1011,7 +1055,7 @@ mod tests {
             (1100, 40, [32, 0, 270, 5]),
             (7, 33, [1, 0, 1, 1]),
             (96, 64, [24, 0, 17, 5]),
-            (13, 1, [3, 0, 2, 1]),
+            (16, 1, [4, 0, 2, 1]),
             (300, 1000, [64, 0, 70, 64]),
         ];
         for (m, n, depths) in cases {
