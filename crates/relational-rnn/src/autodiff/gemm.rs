@@ -799,12 +799,13 @@ mod x86 {
         acc
     }
 
-    /// `C ← acc (+ C)` for the tile's live rows and columns.
+    /// `C ← acc (+ C)` for the tile's live rows and columns. Always inlined into [`run`] (no
+    /// target feature of its own, so that it may be): out of line, the accumulators went
+    /// through memory.
     ///
     /// # Safety
-    /// As [`tile`].
-    #[target_feature(enable = "avx512f")]
-    #[inline]
+    /// As [`tile`]; called only from AVX-512F code.
+    #[inline(always)]
     unsafe fn store<const R: usize>(t: &Tile, acc: &[[__m512; 2]; R]) {
         if t.csc == 1 && t.cols == NR && t.rows == R {
             // A full tile (the common case): constant indices only, so `acc` stays in registers,

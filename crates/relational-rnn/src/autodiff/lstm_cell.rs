@@ -105,8 +105,9 @@ pub(crate) fn lstm_state_backward<T: Scalar>(
         simd::wide_kernel::<StateGatesGrad, _>((s, a, cs, dc_new, dg));
     }
     if ctx.wants(c) {
-        let dc = ctx.grad_slice(grads, c); // [B, S]
-        simd::wide_kernel::<StateGrad, _>((s, a, dc_new, dc));
+        let (slot, fresh) = grads.slot_or_fresh(c, &cv.raw_dim());
+        let dc = slot.as_slice_mut().expect("standard layout"); // [B, S]
+        simd::wide_kernel::<StateGrad, _>((s, a, dc_new, dc, fresh));
     }
 }
 
@@ -127,8 +128,9 @@ pub(crate) fn lstm_output_backward<T: Scalar>(
         simd::wide_kernel::<OutputGateGrad, _>((s, a, dh, dg));
     }
     if ctx.wants(state) {
-        let dc = ctx.grad_slice(grads, state); // [B, S]
-        simd::wide_kernel::<OutputStateGrad, _>((s, a, dh, dc));
+        let (slot, fresh) = grads.slot_or_fresh(state, &sv.raw_dim());
+        let dc = slot.as_slice_mut().expect("standard layout"); // [B, S]
+        simd::wide_kernel::<OutputStateGrad, _>((s, a, dh, dc, fresh));
     }
 }
 
@@ -215,14 +217,17 @@ impl<'a, T: Scalar> simd::Kernel<StateGatesArgs<'a, T>> for StateGatesGrad {
 /// S, acts [B, 3S], δc' [B, S] → δc [B, S] += δc' ⊙ σ(f).
 type StateArgs<'a, T> = (usize, &'a [T], &'a [T], &'a mut [T]);
 
-impl<'a, T: Scalar> simd::Kernel<StateArgs<'a, T>> for StateGrad {
+/// [`StateArgs`] and whether the gradient slot is empty (written, not added to).
+type StateFreshArgs<'a, T> = (usize, &'a [T], &'a [T], &'a mut [T], bool);
+
+impl<'a, T: Scalar> simd::Kernel<StateFreshArgs<'a, T>> for StateGrad {
     #[inline(always)]
-    fn run((s, a, dc_new, dc): StateArgs<'a, T>) {
+    fn run((s, a, dc_new, dc, fresh): StateFreshArgs<'a, T>) {
         for r in 0..dc.len() / s.max(1) {
             let af = &a[r * 3 * s + s..r * 3 * s + 2 * s];
             let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dc_new[r * s..(r + 1) * s]);
             for ((dc, &d), &f) in dc.iter_mut().zip(d_row).zip(af) {
-                *dc += d * f;
+                *dc = if fresh { d * f } else { *dc + d * f };
             }
         }
     }
@@ -243,15 +248,16 @@ impl<'a, T: Scalar> simd::Kernel<StateArgs<'a, T>> for OutputGateGrad {
     }
 }
 
-impl<'a, T: Scalar> simd::Kernel<StateArgs<'a, T>> for OutputStateGrad {
+impl<'a, T: Scalar> simd::Kernel<StateFreshArgs<'a, T>> for OutputStateGrad {
     /// S, acts [B, 2S], δh [B, S] → δc' [B, S] += δh ⊙ σ(o) ⊙ (1 − tanh² c').
     #[inline(always)]
-    fn run((s, a, dh, dc): StateArgs<'a, T>) {
+    fn run((s, a, dh, dc, fresh): StateFreshArgs<'a, T>) {
         for r in 0..dh.len() / s.max(1) {
             let (o, tc) = a[r * 2 * s..(r + 1) * 2 * s].split_at(s);
             let (dc, d_row) = (&mut dc[r * s..(r + 1) * s], &dh[r * s..(r + 1) * s]);
             for (((dc, &d), &o), &tc) in dc.iter_mut().zip(d_row).zip(o).zip(tc) {
-                *dc += d * o * (T::one() - tc * tc);
+                let v = d * o * (T::one() - tc * tc);
+                *dc = if fresh { v } else { *dc + v };
             }
         }
     }
