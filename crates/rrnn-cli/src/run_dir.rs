@@ -47,7 +47,7 @@ pub struct RunConfig {
     pub rrnn_version: String,
     /// Git commit it was built from (`null` outside a checkout).
     pub git_commit: Option<String>,
-    /// `--threads` (recorded; the kernels are single-threaded today).
+    /// `--threads` (large products and Adam updates; the results do not depend on it).
     pub threads: usize,
     /// The resolved experiment.
     pub experiment: Experiment,

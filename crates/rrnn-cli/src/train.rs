@@ -43,7 +43,9 @@ pub struct TrainArgs {
     /// Overwrite the run files in a non-empty --out.
     #[arg(long)]
     force: bool,
-    /// Worker threads (recorded in config.json; today's kernels are single-threaded).
+    /// Threads for the large matrix products and Adam updates of big models (products of ≥ 64
+    /// MFLOP split by columns; the same results, bit for bit, for any count; small models do not
+    /// gain). Recorded in config.json.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     threads: u64,
     /// Stop cleanly after this step, as Ctrl-C would (for time-sliced jobs and tests).
@@ -286,6 +288,8 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
         (None, Some(out)) => start(args, out)?,
         (None, None) => return Err("give --out DIR or --resume DIR".into()),
     };
+    // Bit-identical whatever the count (see `set_gemm_threads`), so a resumed run may change it.
+    relational_rnn::autodiff::set_gemm_threads(args.threads as usize);
     let experiment = s.config.experiment.clone();
     let task = experiment.task.build().map_err(|e| e.to_string())?;
     let mut recorder = Recorder {

@@ -93,6 +93,43 @@ fn assert_same_run(a: &Path, b: &Path) {
     }
 }
 
+/// `--threads 2` splits the large products (an LSTM with 1024 hidden units: 2·64·1024·4096 FLOP
+/// per recurrent product, above the 64 MFLOP threshold) and Adam's update of its 4 M-element
+/// weight, and trains to the same bits as one thread.
+#[test]
+fn threads_do_not_change_a_run() {
+    let runs = [temp("threads-1"), temp("threads-2")];
+    for (threads, dir) in ["1", "2"].into_iter().zip(&runs) {
+        let args = [
+            "train",
+            "--task",
+            "tracking",
+            "--model",
+            "lstm",
+            "--batch",
+            "64",
+            "--set",
+            "hidden=1024",
+            "--set",
+            "eval_every=2",
+            "--set",
+            "test_size=16",
+            "--steps",
+            "2",
+            "--threads",
+            threads,
+            "--out",
+        ];
+        let mut args = args.to_vec();
+        args.push(dir.to_str().unwrap());
+        ok(&rrnn(&args));
+    }
+    assert_same_run(&runs[0], &runs[1]);
+    for d in runs {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 #[test]
 fn stop_and_resume_is_bit_identical_to_a_straight_run() {
     let (straight, split) = (temp("straight"), temp("split"));
