@@ -53,7 +53,7 @@ impl<T: Scalar> Graph<T> {
         let gs = gv.as_slice().expect("tape values are in standard layout");
         let cs = cv.as_slice().expect("tape values are in standard layout");
         // Row by row, one pass per quantity over equal-length slices, so every loop vectorises.
-        simd::wide_kernel::<Forward, _>((s, gs, cs, acts, out, c_new, h_new));
+        simd::wider_kernel::<Forward, _>((s, gs, cs, acts, out, c_new, h_new));
         let c_var = self.push(
             c_buf,
             Op::LstmCellState {
@@ -102,12 +102,12 @@ pub(crate) fn lstm_state_backward<T: Scalar>(
     if ctx.wants(gates) {
         let cs = cv.as_slice().expect("standard layout");
         let dg = ctx.grad_slice(grads, gates); // [B, 4S]
-        simd::wide_kernel::<StateGatesGrad, _>((s, a, cs, dc_new, dg));
+        simd::wider_kernel::<StateGatesGrad, _>((s, a, cs, dc_new, dg));
     }
     if ctx.wants(c) {
         let (slot, fresh) = grads.slot_or_fresh(c, &cv.raw_dim());
         let dc = slot.as_slice_mut().expect("standard layout"); // [B, S]
-        simd::wide_kernel::<StateGrad, _>((s, a, dc_new, dc, fresh));
+        simd::wider_kernel::<StateGrad, _>((s, a, dc_new, dc, fresh));
     }
 }
 
@@ -125,12 +125,12 @@ pub(crate) fn lstm_output_backward<T: Scalar>(
     let a = acts.as_slice().expect("standard layout"); // [B, 2S]: σ(o), tanh(c')
     if ctx.wants(gates) {
         let dg = ctx.grad_slice(grads, gates); // [B, 4S]
-        simd::wide_kernel::<OutputGateGrad, _>((s, a, dh, dg));
+        simd::wider_kernel::<OutputGateGrad, _>((s, a, dh, dg));
     }
     if ctx.wants(state) {
         let (slot, fresh) = grads.slot_or_fresh(state, &sv.raw_dim());
         let dc = slot.as_slice_mut().expect("standard layout"); // [B, S]
-        simd::wide_kernel::<OutputStateGrad, _>((s, a, dh, dc, fresh));
+        simd::wider_kernel::<OutputStateGrad, _>((s, a, dh, dc, fresh));
     }
 }
 
@@ -266,7 +266,7 @@ impl<'a, T: Scalar> simd::Kernel<StateFreshArgs<'a, T>> for OutputStateGrad {
 #[cfg(test)]
 mod tests {
     use super::{Forward, StateGatesGrad};
-    use crate::autodiff::simd::{Kernel, wide_kernel};
+    use crate::autodiff::simd::{Kernel, wider_kernel};
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
@@ -275,8 +275,8 @@ mod tests {
             .collect()
     }
 
-    /// The cell's kernels give the same bits through the AVX2 wrapper as compiled for the
-    /// baseline target (S = 37: vector bodies and scalar tails).
+    /// The cell's kernels give the same bits through the widest wrapper this CPU has (AVX-512 or
+    /// AVX2) as compiled for the baseline target (S = 37: vector bodies and scalar tails).
     #[test]
     fn kernels_are_bit_identical_wide_and_baseline() {
         let (b, s) = (5, 37);
@@ -294,14 +294,14 @@ mod tests {
                 &mut h_new[..],
             );
             if wide {
-                wide_kernel::<Forward, _>(args);
+                wider_kernel::<Forward, _>(args);
             } else {
                 <Forward as Kernel<_>>::run(args);
             }
             let mut dg = values(b * 4 * s, 3);
             let args = (s, &acts[..], &c[..], &h_new[..], &mut dg[..]);
             if wide {
-                wide_kernel::<StateGatesGrad, _>(args);
+                wider_kernel::<StateGatesGrad, _>(args);
             } else {
                 <StateGatesGrad as Kernel<_>>::run(args);
             }

@@ -39,7 +39,7 @@ mod lstm_cell;
 mod normalize;
 mod reduce;
 mod shape;
-mod simd;
+pub(crate) mod simd;
 
 pub mod gradcheck;
 pub(crate) mod op;

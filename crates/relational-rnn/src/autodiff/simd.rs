@@ -9,7 +9,10 @@
 //!
 //! Large kernels (attention, layer norm, the LSTM cell) go through [`wide_kernel`] as a
 //! [`Kernel`] type rather than a closure: only then is their body guaranteed to be compiled into
-//! the AVX2 function (the profile showed them running out of line on SSE before).
+//! the AVX2 function (the profile showed them running out of line on SSE before). Kernels over
+//! long rows (the LSTM cell, Adam's update) use [`wider_kernel`]: sixteen lanes on AVX-512 CPUs.
+//! Setting the environment variable `RRNN_NO_AVX512_KERNELS` keeps those at eight lanes (to
+//! compare; the results are the same bits).
 //!
 //! The only `unsafe` in the crate: calling a `#[target_feature]` function, after the feature check.
 #![allow(unsafe_code)]
@@ -64,6 +67,41 @@ pub(crate) fn wide_kernel<K: Kernel<A>, A>(args: A) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2_fma_kernel<K: Kernel<A>, A>(args: A) {
     K::run(args)
+}
+
+/// [`wide_kernel`] with sixteen lanes (AVX-512) when the CPU has them: for kernels over long
+/// rows (the LSTM cell's S = 128–1024 units), where it measured faster; the attention and
+/// layer-norm kernels (rows of 5–64) measured slower and stay on eight.
+#[inline(always)]
+pub(crate) fn wider_kernel<K: Kernel<A>, A>(args: A) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx512() {
+            // SAFETY: the CPU supports these AVX-512 subsets, AVX2 and FMA (checked just above).
+            return unsafe { avx512_kernel::<K, A>(args) };
+        }
+    }
+    wide_kernel::<K, A>(args)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vl,avx512bw,avx512dq,avx2,fma")]
+unsafe fn avx512_kernel<K: Kernel<A>, A>(args: A) {
+    K::run(args)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx512() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        has_avx2_fma()
+            && std::env::var_os("RRNN_NO_AVX512_KERNELS").is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+    })
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Optimizer, assert_same_len, assert_same_shape, require_non_negative, require_unit_interval,
 };
-use crate::autodiff::gemm_threads;
+use crate::autodiff::{gemm_threads, simd};
 use crate::{ConfigError, Grads, ParamStore, Scalar};
 
 /// Hyper-parameters of [`Adam`]; defaults are PyTorch's.
@@ -139,7 +139,7 @@ struct Constants<T> {
 /// The update of one tensor, element by element (a loop the compiler vectorises: the scalars are
 /// locals and the four slices cannot alias):
 /// `m ← β₁m + (1−β₁)g`, `v ← β₂v + (1−β₂)g²`, `p ← p − α/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`.
-#[inline]
+#[inline(always)]
 fn update<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
     // Locals, not loads through `k` inside the loop: the vectoriser must see that the stores
     // below cannot change them.
@@ -171,11 +171,32 @@ fn update<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mu
 /// (`rrnn bench --split gemm`: the LSTM of config A has two weights of 4 M and 0.2 M elements).
 const PARALLEL_ELEMENTS: usize = 1 << 20;
 
-/// [`update`], over several threads for a large parameter: element-wise, so the same bits.
+/// [`update`] as a [`simd::Kernel`] (sixteen lanes on AVX-512 CPUs; element-wise IEEE
+/// arithmetic, so the same bits as the baseline build).
+struct Update;
+
+/// The constants, then p, g, m, v.
+type UpdateArgs<'a, T> = (
+    &'a Constants<T>,
+    &'a mut [T],
+    &'a [T],
+    &'a mut [T],
+    &'a mut [T],
+);
+
+impl<'a, T: Scalar> simd::Kernel<UpdateArgs<'a, T>> for Update {
+    #[inline(always)]
+    fn run((k, p, g, m, v): UpdateArgs<'a, T>) {
+        update(k, p, g, m, v);
+    }
+}
+
+/// [`update`] sixteen lanes wide where the CPU allows, and over several threads for a large
+/// parameter: element-wise, so the same bits either way.
 fn update_split<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
     let threads = gemm_threads();
     if threads < 2 || p.len() < PARALLEL_ELEMENTS {
-        return update(k, p, g, m, v);
+        return simd::wider_kernel::<Update, _>((k, p, g, m, v));
     }
     let chunk = p.len().div_ceil(threads);
     std::thread::scope(|scope| {
@@ -185,7 +206,7 @@ fn update_split<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], 
             .zip(m.chunks_mut(chunk))
             .zip(v.chunks_mut(chunk));
         for (((p, g), m), v) in parts {
-            scope.spawn(move || update(k, p, g, m, v));
+            scope.spawn(move || simd::wider_kernel::<Update, _>((k, p, g, m, v)));
         }
     });
 }
@@ -455,6 +476,40 @@ mod tests {
         Adam::from_state(AdamConfig::default(), state)
             .unwrap()
             .step(&mut s, &g, 0.1);
+    }
+
+    /// The update kernel gives the same bits through the widest wrapper this CPU has (AVX-512 or
+    /// AVX2) as compiled for the baseline target, with and without weight decay.
+    #[test]
+    fn the_wide_update_is_bit_identical_to_the_baseline() {
+        use crate::autodiff::simd::{self, Kernel};
+        let n = 1003;
+        let at = |i: usize, seed: u32| {
+            let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
+            x as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        for weight_decay in [None, Some(1e-2f32)] {
+            let k = Constants {
+                step_size: 0.01f32,
+                bias_correction2_sqrt: 0.0447,
+                beta1: 0.9,
+                beta2: 0.999,
+                one_minus_beta1: 0.1,
+                one_minus_beta2: 0.001,
+                eps: 1e-8,
+                weight_decay,
+            };
+            let g: Vec<f32> = (0..n).map(|i| at(i, 1)).collect();
+            let fresh = || -> [Vec<f32>; 3] {
+                [0, 2, 3].map(|seed| (0..n).map(|i| at(i, seed).abs() * (seed as f32)).collect())
+            };
+            let ([mut p1, mut m1, mut v1], [mut p2, mut m2, mut v2]) = (fresh(), fresh());
+            <Update as Kernel<_>>::run((&k, &mut p1[..], &g[..], &mut m1[..], &mut v1[..]));
+            simd::wider_kernel::<Update, _>((&k, &mut p2[..], &g[..], &mut m2[..], &mut v2[..]));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&p1), bits(&p2));
+            assert_eq!((bits(&m1), bits(&v1)), (bits(&m2), bits(&v2)));
+        }
     }
 
     /// A parameter large enough to be split over threads (`set_gemm_threads`) is updated to the
