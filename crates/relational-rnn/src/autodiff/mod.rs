@@ -11,9 +11,9 @@
 //!
 //! | file | ops |
 //! |---|---|
-//! | [`linalg`](self) | `linear` (x W + b), `matmul` (batched, optional transpose) |
+//! | [`linalg`](self) | `linear` (x W + b), `linear_plus` (a + x W + b), `matmul` (batched, optional transpose) |
 //! | [`elementwise`](self) | `add`, `sub`, `mul` (NumPy broadcasting), `affine`, `tanh`, `sigmoid`, `relu` |
-//! | [`normalize`](self) | `softmax` and `layer_norm` over the last axis |
+//! | [`normalize`](self) | `softmax`, `layer_norm` and `layer_norm_plus` (of a sum) over the last axis |
 //! | [`shape`](self) | `concat`, `slice`, `reshape`, `permute`, `sum` |
 //! | [`loss`](self) | `softmax_cross_entropy` with per-row weights (masking) |
 //! | [`lstm_cell`](self) | `lstm_cell`: the fused LSTM update (gates, c) → (h', c') |
@@ -23,10 +23,11 @@
 //!
 //! Four helpers keep a training step lean without changing any result: `buffers` hands each
 //! node's arrays from one step to the next (a warm step allocates no arrays), `reduce` sums in
-//! eight lanes so float reductions vectorise, `simd` runs the element-wise kernels as AVX2 code
-//! when the CPU has it (bit-identical to the baseline build), and `gemm` is the f32 matrix product
-//! (AVX-512, each weight packed once per tape in a [`PackCache`], the same bits as matrixmultiply,
-//! which f64 and other CPUs keep using).
+//! eight lanes so float reductions vectorise, `simd` runs the element-wise kernels as AVX2 (or,
+//! for long rows, AVX-512) code when the CPU has it (bit-identical to the baseline build), and
+//! `gemm` is the f32 matrix product (AVX-512, each weight packed once per tape in a
+//! [`PackCache`], the left operand read in place, a shared weight's gradient summed over its T
+//! steps in one pass; the same bits as matrixmultiply, which f64 and other CPUs keep using).
 
 mod attention;
 mod buffers;
