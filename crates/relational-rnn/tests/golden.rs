@@ -137,7 +137,14 @@ fn check_file(file: &Path) -> (f64, String, usize) {
     let m_tilde: Vec<Var> = steps.iter().map(|s| s.m_tilde).collect();
     c.compare_steps("trace.m_tilde", &g, &m_tilde);
     if reference.contains_key("trace.input_gate") {
-        let (i, f): (Vec<Var>, Vec<Var>) = steps.iter().map(|s| s.gates.expect("gated")).unzip();
+        let gw = config.gate_width();
+        let (i, f): (Vec<Var>, Vec<Var>) = steps
+            .iter()
+            .map(|s| {
+                let gates = s.gates.expect("gated"); // [B, N, 2G]
+                (g.slice(gates, 2, 0, gw), g.slice(gates, 2, gw, 2 * gw))
+            })
+            .unzip();
         c.compare_steps("trace.input_gate", &g, &i);
         c.compare_steps("trace.forget_gate", &g, &f);
     } else {

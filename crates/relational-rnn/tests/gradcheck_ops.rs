@@ -353,3 +353,92 @@ fn packed_attention_equals_the_composition() {
         assert!(diff.iter().all(|&d| d < 1e-14), "{diff}");
     }
 }
+
+/// The RMC's fused gating (`rmc_gates`, `rmc_gated_update`) against finite differences in f64,
+/// with finite and infinite gate biases.
+#[test]
+fn fused_rmc_gating() {
+    let (b, n, d) = (2, 3, 4);
+    let inputs = [
+        randn(&[b, n, 2 * d], 31), // P
+        randn(&[b, 2 * d], 32),    // p_x
+        randn(&[b, n, d], 33),     // M̃
+        randn(&[b, n, d], 34),     // M
+    ];
+    for (bi, bf) in [(0.0, 1.0), (-0.5, f64::INFINITY)] {
+        assert_grads(
+            |g, v| {
+                let gates = g.rmc_gates(v[0], v[1], bi, bf);
+                let m = g.rmc_gated_update(gates, v[2], v[3]);
+                let gates_sq = g.mul(gates, gates); // a second reader of the gates
+                let s = g.sum(gates_sq);
+                let m = g.mul(m, v[3]); // M read twice
+                let t = g.sum(m);
+                g.add(s, t)
+            },
+            &inputs,
+        );
+    }
+}
+
+/// In f32 the fused gating gives the same bits, forward and backward, as the ops it replaced
+/// (broadcast add, slices, bias shifts, sigmoids, tanh, products, sum), over two steps whose
+/// memory feeds the next step's gates so that gradient slots accumulate (each step has its own
+/// p_x, as in the model, where it is a fresh linear output).
+#[test]
+fn fused_rmc_gating_equals_the_composition() {
+    let (b, n, d) = (3, 4, 19); // D = 19: vector bodies and scalar tails
+    let inputs = [
+        randn(&[b, n, 2 * d], 41), // P of step 1
+        randn(&[b, 2 * d], 42),    // p_x of step 1
+        randn(&[b, n, d], 43),     // M̃
+        randn(&[b, n, d], 44),     // M
+        randn(&[d, 2 * d], 45),    // W: step 2's P = tanh(M') W
+        randn(&[b, 2 * d], 46),    // p_x of step 2
+    ];
+    let (bi, bf) = (-0.25, 1.0);
+    let run = |fused: bool| {
+        let mut g = Graph::<f32>::new();
+        let v: Vec<Var> = inputs
+            .iter()
+            .map(|a| g.input(a.mapv(|x| x as f32)))
+            .collect();
+        let step = |g: &mut Graph<f32>, p: Var, p_x: Var, memory: Var| {
+            if fused {
+                let gates = g.rmc_gates(p, p_x, bi, bf);
+                (g.rmc_gated_update(gates, v[2], memory), gates)
+            } else {
+                let gx = g.reshape(p_x, &[b, 1, 2 * d]);
+                let gates = g.add(p, gx);
+                let i = g.slice(gates, 2, 0, d);
+                let f = g.slice(gates, 2, d, 2 * d);
+                let i = g.affine(i, 1.0, bi);
+                let f = g.affine(f, 1.0, bf);
+                let i = g.sigmoid(i);
+                let f = g.sigmoid(f);
+                let t = g.tanh(v[2]);
+                let write = g.mul(i, t);
+                let keep = g.mul(f, memory);
+                let both = g.concat(&[i, f], 2);
+                (g.add(write, keep), both)
+            }
+        };
+        let (m1, gates1) = step(&mut g, v[0], v[1], v[3]);
+        let tm = g.tanh(m1);
+        let p2 = g.linear(tm, v[4], None);
+        let (m2, _) = step(&mut g, p2, v[5], m1);
+        let loss = g.sum(m2);
+        g.backward(loss);
+        let bits = |a: &ArrayD<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let values = [m1, gates1, m2].map(|x| bits(g.value(x)));
+        let grads = v.iter().map(|&p| bits(g.grad(p).expect("a gradient")));
+        values.into_iter().chain(grads).collect::<Vec<_>>()
+    };
+    let (fused, unfused) = (run(true), run(false));
+    let names = [
+        "M'1", "gates1", "M'2", "dP", "dp_x1", "dM~", "dM", "dW", "dp_x2",
+    ];
+    for ((name, a), b) in names.iter().zip(&fused).zip(&unfused) {
+        assert_eq!(a, b, "{name}: fused and unfused differ");
+    }
+}

@@ -18,6 +18,7 @@
 //! | [`loss`](self) | `softmax_cross_entropy` with per-row weights (masking) |
 //! | [`lstm_cell`](self) | `lstm_cell`: the fused LSTM update (gates, c) → (h', c') |
 //! | [`attention`](self) | `packed_attention`: multi-head attention over the RMC's packed `[q \| k \| v]` rows |
+//! | [`rmc_gate`](self) | `rmc_gates`, `rmc_gated_update`: the RMC's fused memory gating |
 //!
 //! Every op is checked against central finite differences in f64 by [`gradcheck`].
 //!
@@ -39,6 +40,7 @@ mod loss;
 mod lstm_cell;
 mod normalize;
 mod reduce;
+mod rmc_gate;
 mod shape;
 pub(crate) mod simd;
 

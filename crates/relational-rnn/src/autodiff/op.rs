@@ -10,7 +10,7 @@ use super::buffers::GradSlots;
 use super::gemm::PackCache;
 use super::graph::{Node, Var};
 use super::linalg::WeightGrads;
-use super::{elementwise, linalg, loss, lstm_cell, normalize, shape};
+use super::{elementwise, linalg, loss, lstm_cell, normalize, rmc_gate, shape};
 use crate::Scalar;
 
 pub(crate) enum Op<T> {
@@ -93,6 +93,18 @@ pub(crate) enum Op<T> {
         weights: Var,
         heads: Heads,
     },
+    /// The RMC's input and forget gates σ(P + p_x + biases), `[B, N, 2G]`.
+    RmcGates {
+        p: Var,
+        p_x: Var,
+    },
+    /// The RMC's gated memory update; keeps tanh(M̃): `[B, N, D]`.
+    RmcGatedUpdate {
+        gates: Var,
+        m_tilde: Var,
+        memory: Var,
+        tanh_m_tilde: ArrayD<T>,
+    },
     SoftmaxCrossEntropy {
         logits: Var,
         targets: Vec<usize>,
@@ -113,6 +125,7 @@ impl<T: Scalar> Op<T> {
                 (Some(acts), None, None)
             }
             Op::SoftmaxCrossEntropy { probs, .. } => (Some(probs), None, None),
+            Op::RmcGatedUpdate { tanh_m_tilde, .. } => (Some(tanh_m_tilde), None, None),
             Op::Concat { parts, .. } => (None, None, Some(parts)),
             _ => (None, None, None),
         };
@@ -138,7 +151,8 @@ impl<T: Scalar> Op<T> {
             }
             | Op::AttentionOutput {
                 p: a, weights: b, ..
-            } => {
+            }
+            | Op::RmcGates { p: a, p_x: b } => {
                 f(*a);
                 f(*b);
             }
@@ -162,6 +176,12 @@ impl<T: Scalar> Op<T> {
                 ..
             } => [*x, *gamma, *beta].iter().chain(plus).for_each(|&v| f(v)),
             Op::Concat { parts, .. } => parts.iter().copied().for_each(f),
+            Op::RmcGatedUpdate {
+                gates,
+                m_tilde,
+                memory,
+                ..
+            } => [*gates, *m_tilde, *memory].into_iter().for_each(f),
         }
     }
 
@@ -231,6 +251,13 @@ impl<T: Scalar> Op<T> {
             Op::AttentionOutput { p, weights, heads } => {
                 attention::attention_output_backward(&ctx, *p, *weights, *heads, grads)
             }
+            Op::RmcGates { p, p_x } => rmc_gate::gates_backward(&ctx, *p, *p_x, grads),
+            Op::RmcGatedUpdate {
+                gates,
+                m_tilde,
+                memory,
+                tanh_m_tilde,
+            } => rmc_gate::update_backward(&ctx, [*gates, *m_tilde, *memory], tanh_m_tilde, grads),
             Op::SoftmaxCrossEntropy {
                 logits,
                 targets,

@@ -185,8 +185,9 @@ pub struct RmcStep {
     pub attention: Vec<Var>,
     /// Attended memory before gating M̃: `[B, N, D]`.
     pub m_tilde: Var,
-    /// Input and forget gates after the sigmoid: `[B, N, G]` each (absent without gating).
-    pub gates: Option<(Var, Var)>,
+    /// Input and forget gates after the sigmoid, side by side: `[B, N, 2G]`, input gates in
+    /// columns `..G`, forget gates in `G..` (absent without gating).
+    pub gates: Option<Var>,
 }
 
 /// The Relational Memory Core. See the module documentation for the equations.
@@ -363,18 +364,19 @@ impl RelationalMemory {
                 let tanh_m = g.tanh(memory); // [B, N, D]
                 let from_memory = gate_memory.forward(g, store, tanh_m); // [B, N, 2G]
                 let from_input = gate_input.forward(g, store, x_hat); // [B, 2G]
-                let from_input = g.reshape(from_input, &[b, 1, 2 * gw]); // [B, 1, 2G]
-                let gates = g.add(from_memory, from_input); // [B, N, 2G]
-                let i = g.slice(gates, 2, 0, gw); // [B, N, G]
-                let f = g.slice(gates, 2, gw, 2 * gw); // [B, N, G]
-                let i = g.affine(i, 1.0, c.input_bias);
-                let f = g.affine(f, 1.0, c.forget_bias);
-                let i = g.sigmoid(i);
-                let f = g.sigmoid(f);
-                let tanh_mt = g.tanh(m_tilde); // [B, N, D]
-                let write = g.mul(i, tanh_mt); // [B, N, D]
-                let keep = g.mul(f, memory); // [B, N, D]
-                (g.add(write, keep), Some((i, f)))
+                // σ(from_memory + from_input + [input_bias | forget_bias]): [B, N, 2G]
+                let gates = g.rmc_gates(from_memory, from_input, c.input_bias, c.forget_bias);
+                let new_memory = if gw == d {
+                    g.rmc_gated_update(gates, m_tilde, memory) // i ⊙ tanh(M̃) + f ⊙ M
+                } else {
+                    let i = g.slice(gates, 2, 0, gw); // [B, N, G]
+                    let f = g.slice(gates, 2, gw, 2 * gw); // [B, N, G]
+                    let tanh_mt = g.tanh(m_tilde); // [B, N, D]
+                    let write = g.mul(i, tanh_mt); // [B, N, D]
+                    let keep = g.mul(f, memory); // [B, N, D]
+                    g.add(write, keep)
+                };
+                (new_memory, Some(gates))
             }
             _ => (m_tilde, None),
         };
