@@ -30,7 +30,7 @@ use super::buffers::{GradSlots, Scratch};
 use super::graph::{Graph, Var};
 use super::normalize::softmax_row;
 use super::op::{Ctx, Op};
-use super::reduce::dot;
+use super::reduce::{LANES, dot, dots8};
 use super::simd;
 use crate::Scalar;
 
@@ -136,19 +136,95 @@ impl<T: Scalar> Graph<T> {
     }
 }
 
+/// Longest key or value row whose transpose fits [`Transposed`]'s stack array; longer rows take
+/// the one-dot-at-a-time path (the same bits, slower).
+const MAX_ROW: usize = 64;
+
+/// Up to eight rows of a head (its keys or values), transposed to `[len][8]` for [`dots8`], on
+/// the stack. Lanes past the rows copied hold stale finite values, whose dots are discarded.
+struct Transposed<T> {
+    t: [T; LANES * MAX_ROW],
+    len: usize,
+}
+
+impl<T: Scalar> Transposed<T> {
+    fn new(len: usize) -> Option<Self> {
+        (len <= MAX_ROW).then(|| Self {
+            t: [T::zero(); LANES * MAX_ROW],
+            len,
+        })
+    }
+
+    /// Copies row `j` (at most 8) of the block: `pv[at..][..len]`.
+    #[inline(always)]
+    fn set(&mut self, j: usize, row: &[T]) {
+        for (e, &x) in row[..self.len].iter().enumerate() {
+            self.t[e * LANES + j] = x;
+        }
+    }
+
+    /// `dot(a, row j)` for the eight rows at once.
+    #[inline(always)]
+    fn dots(&self, a: &[T]) -> [T; LANES] {
+        dots8(&a[..self.len], &self.t)
+    }
+}
+
+/// `rows[i][j] = scale · dot(x_i, y_j)` (or `rows[i][j] += dot(x_i, y_j)` when `add`) for the
+/// R × R pairs of one head, `x_i = xv[x_at(i)..][..len]`, `y_j = pv[y_at(j)..][..len]`: eight
+/// y's at a time through `t` when they fit it, else one by one; the same bits either way.
+#[inline(always)]
+fn score_rows<T: Scalar>(
+    t: &mut Option<Transposed<T>>,
+    (xv, x_at): (&[T], impl Fn(usize) -> usize),
+    (pv, y_at): (&[T], impl Fn(usize) -> usize),
+    len: usize,
+    (rows, r): (&mut [T], usize),
+    (scale, add): (T, bool),
+) {
+    let set = |x: &mut T, s: T| *x = if add { *x + s } else { scale * s };
+    let Some(t) = t else {
+        for i in 0..r {
+            let x = &xv[x_at(i)..][..len];
+            for (j, out) in rows[i * r..][..r].iter_mut().enumerate() {
+                set(out, dot(x, &pv[y_at(j)..][..len]));
+            }
+        }
+        return;
+    };
+    for jb in (0..r).step_by(LANES) {
+        let n = LANES.min(r - jb);
+        for j in 0..n {
+            t.set(j, &pv[y_at(jb + j)..][..len]);
+        }
+        for i in 0..r {
+            let s = t.dots(&xv[x_at(i)..][..len]);
+            for (out, &s) in rows[i * r + jb..][..n].iter_mut().zip(&s) {
+                set(out, s);
+            }
+        }
+    }
+}
+
 /// `A = softmax(Q Kᵀ / √K)` and `out = A V` for every batch element, head and row (`out` zeroed).
 #[inline(always)]
 fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [T])) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
     let scale = hd.scale::<T>();
+    let mut t = Transposed::new(k);
     for b in 0..hd.batch {
         for h in 0..hd.heads {
-            for i in 0..r {
-                let q = &pv[hd.p_at(b, i, h)..][..k];
-                let row = &mut a[hd.a_at(b, h, i)..][..r];
-                for (j, x) in row.iter_mut().enumerate() {
-                    *x = scale * dot(q, &pv[hd.p_at(b, j, h) + k..][..k]);
-                }
+            let scores = &mut a[hd.a_at(b, h, 0)..][..r * r];
+            let (q_at, k_at) = (|i| hd.p_at(b, i, h), |j| hd.p_at(b, j, h) + k);
+            score_rows(
+                &mut t,
+                (pv, q_at),
+                (pv, k_at),
+                k,
+                (scores, r),
+                (scale, false),
+            );
+            for (i, row) in scores.chunks_exact_mut(r).enumerate() {
                 softmax_row(row);
                 let o = &mut out[hd.out_at(b, i, h)..][..v];
                 for (j, &w) in row.iter().enumerate() {
@@ -159,19 +235,23 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
     }
 }
 
-/// `δA += δO Vᵀ` row by row.
+/// `δA += δO Vᵀ`, head by head.
 #[inline(always)]
 fn attention_weights_grad<T: Scalar>((hd, d_out, pv, da): (Heads, &[T], &[T], &mut [T])) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
+    let mut t = Transposed::new(v);
     for b in 0..hd.batch {
         for h in 0..hd.heads {
-            for i in 0..r {
-                let dout = &d_out[hd.out_at(b, i, h)..][..v];
-                let row = &mut da[hd.a_at(b, h, i)..][..r];
-                for (j, x) in row.iter_mut().enumerate() {
-                    *x += dot(dout, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
-                }
-            }
+            let rows = &mut da[hd.a_at(b, h, 0)..][..r * r];
+            let (dout_at, v_at) = (|i| hd.out_at(b, i, h), |j| hd.p_at(b, j, h) + 2 * k);
+            score_rows(
+                &mut t,
+                (d_out, dout_at),
+                (pv, v_at),
+                v,
+                (rows, r),
+                (T::one(), true),
+            );
         }
     }
 }
@@ -303,6 +383,41 @@ fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds, dq): ScoresArgs<'_,
                 }
                 axpy(&mut dp[qi..][..k], T::one(), dq);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Transposed, score_rows};
+
+    /// Scores eight at a time (two blocks of keys, with rows of full 8-chunks and a tail) are bit
+    /// for bit the scores one at a time, when set and when added.
+    #[test]
+    fn transposed_scores_equal_one_by_one() {
+        let (r, len, stride) = (11, 21, 29);
+        let pv: Vec<f32> = (0..r * stride + len)
+            .map(|i| ((i as f32) * 0.613).sin() * 2.5)
+            .collect();
+        let xv: Vec<f32> = (0..r * stride + len)
+            .map(|i| ((i as f32) * 0.271).cos() * 1.5)
+            .collect();
+        for mode in [(0.25f32, false), (1.0, true)] {
+            let run = |fast: bool| {
+                let mut t = if fast { Transposed::new(len) } else { None };
+                let mut rows: Vec<f32> = (0..r * r).map(|i| i as f32 * 0.01).collect();
+                let (x_at, y_at) = (|i| i * stride + 3, |j| j * stride);
+                score_rows(
+                    &mut t,
+                    (&xv[..], x_at),
+                    (&pv[..], y_at),
+                    len,
+                    (&mut rows, r),
+                    mode,
+                );
+                rows.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            };
+            assert_eq!(run(true), run(false), "{mode:?}");
         }
     }
 }

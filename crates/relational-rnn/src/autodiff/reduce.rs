@@ -4,7 +4,7 @@
 
 use crate::Scalar;
 
-const LANES: usize = 8;
+pub(crate) const LANES: usize = 8;
 
 /// Σ_i a_i b_i over the common length.
 #[inline(always)]
@@ -24,6 +24,42 @@ pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
         }
     }
     acc.iter().fold(tail, |s, &x| s + x)
+}
+
+/// Eight dot products side by side: `out[j] = Σ_i a_i bt[i][j]` for the eight columns of `bt`
+/// (`[a.len()][8]`, row-major), each bit for bit [`dot`]`(a, column j)`: the same eight partial
+/// sums, now one per (lane, column) pair, and the same final fold. Where [`dot`] ends in a serial
+/// fold of its eight lanes, this folds eight vectors, one lane per column: a row of attention
+/// scores (up to eight keys) costs about what one score did.
+#[inline(always)]
+pub(crate) fn dots8<T: Scalar>(a: &[T], bt: &[T]) -> [T; LANES] {
+    let n = a.len();
+    let bt = &bt[..n * LANES];
+    let full = n / LANES * LANES;
+    let mut acc = [[T::zero(); LANES]; LANES]; // acc[l][j]: lane l of dot j
+    for (a8, b8) in a[..full]
+        .chunks_exact(LANES)
+        .zip(bt[..full * LANES].chunks_exact(LANES * LANES))
+    {
+        for l in 0..LANES {
+            let (x, row) = (a8[l], &b8[l * LANES..][..LANES]);
+            for j in 0..LANES {
+                acc[l][j] += x * row[j];
+            }
+        }
+    }
+    let mut out = [T::zero(); LANES]; // the tail, from zero in order
+    for (&x, row) in a[full..].iter().zip(bt[full * LANES..].chunks_exact(LANES)) {
+        for j in 0..LANES {
+            out[j] += x * row[j];
+        }
+    }
+    for lane in &acc {
+        for j in 0..LANES {
+            out[j] += lane[j];
+        }
+    }
+    out
 }
 
 /// Σ_i (a_i b_i) c_i over the common length: the same sums, in the same order, as [`dot`] of the
@@ -79,6 +115,23 @@ mod tests {
             let plain_sum: f64 = a.iter().sum();
             assert!((dot(&a, &b) - plain_dot).abs() < 1e-12, "{n}");
             assert!((sum(&a) - plain_sum).abs() < 1e-12, "{n}");
+        }
+    }
+
+    /// Each column of `dots8` is bit for bit `dot` with that column (lengths with and without
+    /// full chunks and tails).
+    #[test]
+    fn dots8_columns_are_dots() {
+        for n in [0, 1, 5, 8, 13, 16, 32, 37] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+            let bt: Vec<f32> = (0..n * LANES)
+                .map(|i| (i as f32 * 0.11).cos() * 2.0)
+                .collect();
+            let got = dots8(&a, &bt);
+            for j in 0..LANES {
+                let column: Vec<f32> = (0..n).map(|i| bt[i * LANES + j]).collect();
+                assert_eq!(got[j].to_bits(), dot(&a, &column).to_bits(), "{n} {j}");
+            }
         }
     }
 
