@@ -67,6 +67,25 @@ pub trait Scalar:
         cache: Option<(&RefCell<PackCache>, PackKey)>,
     );
 
+    /// `c ← a b + bias`, the bias row broadcast over `c`'s rows (`linear`'s forward): the same
+    /// bits as filling every row of `c` with `bias`, then [`mat_mul`](Self::mat_mul) with β = 1.
+    /// f32 with AVX-512 adds the bias as each tile of `c` is stored instead.
+    ///
+    /// # Shapes
+    /// `a: [m, k]`, `b: [k, n]`, `bias: [n]`, `c: [m, n]`.
+    fn mat_mul_bias(
+        a: &ArrayView2<'_, Self>,
+        b: &ArrayView2<'_, Self>,
+        bias: &[Self],
+        c: &mut ArrayViewMut2<'_, Self>,
+        cache: Option<(&RefCell<PackCache>, PackKey)>,
+    ) {
+        for mut row in c.rows_mut() {
+            row.iter_mut().zip(bias).for_each(|(c, &b)| *c = b);
+        }
+        Self::mat_mul(a, b, Self::one(), c, cache);
+    }
+
     /// `c ← Σ_s a_s b_s + β c` over `terms` terms `(a_s, b_s) = term(s)`, with the same result
     /// as [`mat_mul`](Self::mat_mul) once per term (β for the first, then 1): the backward of a
     /// weight shared by T steps. f32 with AVX-512 keeps each tile of `c` in cache across the
@@ -133,6 +152,15 @@ impl Scalar for f32 {
         cache: Option<(&RefCell<PackCache>, PackKey)>,
     ) {
         crate::autodiff::gemm::mat_mul_f32(a, b, beta, c, cache);
+    }
+    fn mat_mul_bias(
+        a: &ArrayView2<'_, Self>,
+        b: &ArrayView2<'_, Self>,
+        bias: &[Self],
+        c: &mut ArrayViewMut2<'_, Self>,
+        cache: Option<(&RefCell<PackCache>, PackKey)>,
+    ) {
+        crate::autodiff::gemm::mat_mul_bias_f32(a, b, bias, c, cache);
     }
     fn mat_mul_sum<'a>(
         terms: usize,

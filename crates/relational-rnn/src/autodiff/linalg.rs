@@ -101,20 +101,15 @@ impl<T: Scalar> Graph<T> {
             .view_mut()
             .into_shape_with_order((x2.nrows(), out_dim))
             .expect("buffers are in standard layout"); // [M, O]
-        let beta = match b {
+        // The weight's packing is made once per tape and shared by every step that uses it.
+        let cache = Some((&self.packs, (w.0, false)));
+        match b {
             Some(b) => {
                 let bias = self.value(b).as_slice().expect("tape values are standard");
-                for row in y2.rows_mut() {
-                    row.into_slice()
-                        .expect("rows of a standard buffer")
-                        .copy_from_slice(bias);
-                }
-                T::one()
+                T::mat_mul_bias(&x2, &w2, bias, &mut y2, cache); // bias + x W
             }
-            None => T::zero(), // β = 0: the buffer's old contents are never read
-        };
-        // The weight's packing is made once per tape and shared by every step that uses it.
-        T::mat_mul(&x2, &w2, beta, &mut y2, Some((&self.packs, (w.0, false))));
+            None => T::mat_mul(&x2, &w2, T::zero(), &mut y2, cache), // β = 0: y is not read
+        }
         if let Some(addend) = addend {
             let av = self.value(addend);
             assert!(
