@@ -28,7 +28,7 @@ use ndarray::IxDyn;
 
 use super::buffers::{GradSlots, Scratch};
 use super::graph::{Graph, Var};
-use super::normalize::softmax_row;
+use super::normalize::softmax_rows;
 use super::op::{Ctx, Op};
 use super::reduce::{LANES, dot, dots8};
 use super::simd;
@@ -206,7 +206,9 @@ fn score_rows<T: Scalar>(
     }
 }
 
-/// `A = softmax(Q Kᵀ / √K)` and `out = A V` for every batch element, head and row (`out` zeroed).
+/// `A = softmax(Q Kᵀ / √K)` and `out = A V` for every batch element, head and row (`out` zeroed):
+/// all scores, then the softmax of every row in one pass (its `exp` vectorised across rows), then
+/// the outputs.
 #[inline(always)]
 fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [T])) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
@@ -224,8 +226,13 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
                 (scores, r),
                 (scale, false),
             );
-            for (i, row) in scores.chunks_exact_mut(r).enumerate() {
-                softmax_row(row);
+        }
+    }
+    softmax_rows(a, r);
+    for b in 0..hd.batch {
+        for h in 0..hd.heads {
+            for i in 0..r {
+                let row = &a[hd.a_at(b, h, i)..][..r];
                 let o = &mut out[hd.out_at(b, i, h)..][..v];
                 for (j, &w) in row.iter().enumerate() {
                     axpy(o, w, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);

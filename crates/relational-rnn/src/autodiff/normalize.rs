@@ -20,11 +20,7 @@ impl<T: Scalar> Graph<T> {
         y.assign(self.value(a));
         let width = *y.shape().last().expect("softmax of a 0-d array");
         let flat = y.as_slice_mut().expect("standard layout");
-        simd::wide(|| {
-            for row in flat.chunks_exact_mut(width.max(1)) {
-                softmax_row(row);
-            }
-        });
+        simd::wide(|| softmax_rows(flat, width));
         self.push(y, Op::Softmax(a))
     }
 
@@ -162,9 +158,29 @@ fn layer_norm_rows<T: Scalar>(k: LayerNormRows<'_, T>) {
     }
 }
 
-/// The numerically stable softmax of one row, in place: `exp(x − max x)`, normalised.
+/// [`softmax_row`] of every row of width `width` of `a`, with the same bits, in three passes: each
+/// row less its maximum, one `exp` pass over all of `a` (which vectorises whatever the width:
+/// the attention's rows are R = N + 1 ≈ 5 wide, too short for a vector per row), then each row
+/// over its sum (summed in row order, as `softmax_row` does).
 #[inline(always)]
-pub(crate) fn softmax_row<T: Scalar>(row: &mut [T]) {
+pub(crate) fn softmax_rows<T: Scalar>(a: &mut [T], width: usize) {
+    let width = width.max(1);
+    for row in a.chunks_exact_mut(width) {
+        let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
+        row.iter_mut().for_each(|x| *x -= max);
+    }
+    a.iter_mut().for_each(|x| *x = x.exp_act());
+    for row in a.chunks_exact_mut(width) {
+        let sum = row.iter().fold(T::zero(), |s, &x| s + x);
+        let inv = T::one() / sum;
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+/// The numerically stable softmax of one row, in place: `exp(x − max x)`, normalised (the
+/// reference for [`softmax_rows`]).
+#[cfg(test)]
+fn softmax_row<T: Scalar>(row: &mut [T]) {
     let max = row.iter().fold(T::neg_infinity(), |m, &x| m.max(x));
     let mut sum = T::zero();
     for x in row.iter_mut() {
@@ -363,7 +379,26 @@ fn layer_norm_dx_rows<T: Scalar>(k: LayerNormGradRows<'_, T>) {
 #[cfg(test)]
 mod tests {
     use super::{LayerNormGradKernel, LayerNormGradRows, LayerNormRows, LayerNormRowsKernel};
-    use crate::autodiff::simd::{Kernel, wide_kernel};
+    use super::{softmax_row, softmax_rows};
+    use crate::autodiff::simd::{self, Kernel, wide_kernel};
+
+    /// `softmax_rows` is bit for bit `softmax_row` on each row, through the AVX2 wrapper as the
+    /// attention runs it (widths below, at and above a vector; rows with large and equal
+    /// entries). Checked to fail with the row sums taken in reverse.
+    #[test]
+    fn softmax_rows_equal_softmax_row_by_row() {
+        for width in [1, 5, 8, 13] {
+            let mut a: Vec<f32> = (0..width * 37)
+                .map(|i| ((i as f32) * 0.731).sin() * 30.0)
+                .collect();
+            a[..width].fill(2.5);
+            let mut rows = a.clone();
+            simd::wide(|| softmax_rows(&mut rows, width));
+            a.chunks_exact_mut(width).for_each(softmax_row);
+            let same = a.iter().zip(&rows).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "width {width}");
+        }
+    }
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n)
