@@ -10,7 +10,8 @@
 //! Large kernels (attention, layer norm, the LSTM cell) go through [`wide_kernel`] as a
 //! [`Kernel`] type rather than a closure: only then is their body guaranteed to be compiled into
 //! the AVX2 function (the profile showed them running out of line on SSE before). Kernels over
-//! long rows (the LSTM cell, Adam's update) use [`wider_kernel`]: sixteen lanes on AVX-512 CPUs.
+//! long rows (the LSTM cell, the RMC's gating, Adam's update) use [`wider_kernel`]: sixteen lanes
+//! on AVX-512 CPUs.
 //! Setting the environment variable `RRNN_NO_AVX512_KERNELS` keeps those at eight lanes (to
 //! compare; the results are the same bits).
 //!
