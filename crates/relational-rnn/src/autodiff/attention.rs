@@ -81,6 +81,36 @@ fn axpy<T: Scalar>(y: &mut [T], alpha: T, x: &[T]) {
     y.iter_mut().zip(x).for_each(|(y, &x)| *y += alpha * x);
 }
 
+/// `y += alpha(i) · x(i)` for i = 0, 1, …, n − 1 in turn: the same bits as n calls of [`axpy`]
+/// (each element gets the same additions in the same order), with eight elements of `y` held in
+/// registers across all n instead of loaded and stored n times.
+#[inline(always)]
+fn axpy_many<'x, T: Scalar + 'x>(
+    y: &mut [T],
+    n: usize,
+    alpha: impl Fn(usize) -> T,
+    x: impl Fn(usize) -> &'x [T],
+) {
+    let len = y.len();
+    let full = len / LANES * LANES;
+    for c in (0..full).step_by(LANES) {
+        let mut acc = [T::zero(); LANES];
+        acc.copy_from_slice(&y[c..c + LANES]);
+        for i in 0..n {
+            let (a, xs) = (alpha(i), &x(i)[c..c + LANES]);
+            for l in 0..LANES {
+                acc[l] += a * xs[l];
+            }
+        }
+        y[c..c + LANES].copy_from_slice(&acc);
+    }
+    for (e, y) in y.iter_mut().enumerate().skip(full) {
+        for i in 0..n {
+            *y += alpha(i) * x(i)[e];
+        }
+    }
+}
+
 impl<T: Scalar> Graph<T> {
     /// Multi-head scaled dot-product attention of the rows of `p` over each other, reading each
     /// head's queries, keys and values from its packed column block (Sonnet's layout).
@@ -234,9 +264,7 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
             for i in 0..r {
                 let row = &a[hd.a_at(b, h, i)..][..r];
                 let o = &mut out[hd.out_at(b, i, h)..][..v];
-                for (j, &w) in row.iter().enumerate() {
-                    axpy(o, w, &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
-                }
+                axpy_many(o, r, |j| row[j], |j| &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
             }
         }
     }
@@ -263,18 +291,20 @@ fn attention_weights_grad<T: Scalar>((hd, d_out, pv, da): (Heads, &[T], &[T], &m
     }
 }
 
-/// `δV += Aᵀ δO` into the value columns of `dp`.
+/// `δV += Aᵀ δO` into the value columns of `dp`, each value row in registers across the rows.
 #[inline(always)]
 fn attention_values_grad<T: Scalar>((hd, d_out, av, dp): (Heads, &[T], &[T], &mut [T])) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
     for b in 0..hd.batch {
         for h in 0..hd.heads {
-            for i in 0..r {
-                let dout = &d_out[hd.out_at(b, i, h)..][..v];
-                let row = &av[hd.a_at(b, h, i)..][..r];
-                for (j, &w) in row.iter().enumerate() {
-                    axpy(&mut dp[hd.p_at(b, j, h) + 2 * k..][..v], w, dout);
-                }
+            // Value j gathers A_ij δO_i over the rows i in order (as row-by-row axpys would).
+            for j in 0..r {
+                let dv = &mut dp[hd.p_at(b, j, h) + 2 * k..][..v];
+                let (a_ij, dout_i) = (
+                    |i| av[hd.a_at(b, h, i) + j],
+                    |i| &d_out[hd.out_at(b, i, h)..][..v],
+                );
+                axpy_many(dv, r, a_ij, dout_i);
             }
         }
     }
@@ -307,7 +337,7 @@ impl<T: Scalar> simd::Kernel<(Heads, &[T], &[T], &mut [T])> for ValuesGrad {
     }
 }
 
-/// δA, A, p, δp, a δS row and a δq.
+/// δA, A, p, δp, one head's δS (R × R) and a δq.
 type ScoresArgs<'a, T> = (
     Heads,
     &'a [T],
@@ -360,35 +390,43 @@ pub(crate) fn attention_weights_backward<T: Scalar>(
     let av = ctx.output().as_slice().expect("standard layout");
     let pv = ctx.value(p).as_slice().expect("standard layout");
     let dp = ctx.grad_slice(grads, p);
-    let (mut ds_row, mut dq_row) = (Scratch::new(), Scratch::new());
-    let ds = ds_row.zeros(hd.rows); // one row of δS
+    let (mut ds_rows, mut dq_row) = (Scratch::new(), Scratch::new());
+    let ds = ds_rows.zeros(hd.rows * hd.rows); // one head's δS
     let dq = dq_row.zeros(hd.key); // δq_i
     simd::wide_kernel::<ScoresGrad, _>((hd, da, av, pv, dp, ds, dq));
 }
 
-/// `δS = A ⊙ (δA − rowsum(A ⊙ δA)) / √K`, then `δQ += δS K` and `δK += δSᵀ Q` into `dp`, one
-/// row of δS (`ds`) and one δq (`dq`) at a time.
+/// `δS = A ⊙ (δA − rowsum(A ⊙ δA)) / √K`, then `δQ += δS K` and `δK += δSᵀ Q` into `dp`, head
+/// by head: all of a head's δS (`ds`, R × R), then each δq_i (summed in `dq`, then added) and
+/// each δk_j (in registers across i), with the additions of the row-by-row loops in their order.
 #[inline(always)]
 fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds, dq): ScoresArgs<'_, T>) {
     let (r, k) = (hd.rows, hd.key);
     let scale = hd.scale::<T>();
     for b in 0..hd.batch {
         for h in 0..hd.heads {
-            for i in 0..r {
+            for (i, ds_row) in ds.chunks_exact_mut(r).enumerate() {
                 let at = hd.a_at(b, h, i);
                 let (a_row, da_row) = (&av[at..][..r], &da[at..][..r]);
                 let centre = dot(a_row, da_row);
-                for ((d, &a), &g) in ds.iter_mut().zip(a_row).zip(da_row) {
+                for ((d, &a), &g) in ds_row.iter_mut().zip(a_row).zip(da_row) {
                     *d = scale * a * (g - centre);
                 }
-                let qi = hd.p_at(b, i, h);
+            }
+            let ds = &*ds;
+            for i in 0..r {
                 dq.fill(T::zero());
-                for (j, &d) in ds.iter().enumerate() {
-                    let kj = hd.p_at(b, j, h) + k;
-                    axpy(dq, d, &pv[kj..][..k]); // δq_i += δS_ij k_j
-                    axpy(&mut dp[kj..][..k], d, &pv[qi..][..k]); // δk_j += δS_ij q_i
-                }
-                axpy(&mut dp[qi..][..k], T::one(), dq);
+                axpy_many(
+                    dq,
+                    r,
+                    |j| ds[i * r + j],
+                    |j| &pv[hd.p_at(b, j, h) + k..][..k],
+                ); // δq_i = Σ_j δS_ij k_j
+                axpy(&mut dp[hd.p_at(b, i, h)..][..k], T::one(), dq);
+            }
+            for j in 0..r {
+                let dk = &mut dp[hd.p_at(b, j, h) + k..][..k];
+                axpy_many(dk, r, |i| ds[i * r + j], |i| &pv[hd.p_at(b, i, h)..][..k]); // δk_j += Σ_i δS_ij q_i
             }
         }
     }
@@ -396,7 +434,32 @@ fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds, dq): ScoresArgs<'_,
 
 #[cfg(test)]
 mod tests {
-    use super::{Transposed, score_rows};
+    use super::{Transposed, axpy, axpy_many, score_rows};
+
+    /// `axpy_many` is bit for bit n `axpy` calls in order (lengths below, at and above a chunk
+    /// of eight). Checked to fail with the terms added in reverse.
+    #[test]
+    fn axpy_many_equals_axpys_in_order() {
+        for len in [5, 16, 21] {
+            let xs: Vec<Vec<f32>> = (0..7)
+                .map(|i| {
+                    (0..len)
+                        .map(|e| ((i * 31 + e) as f32 * 0.37).sin() * 4.0)
+                        .collect()
+                })
+                .collect();
+            let alpha = |i: usize| (i as f32 * 1.3).cos() * 3.0;
+            let y0: Vec<f32> = (0..len).map(|e| (e as f32 * 0.91).cos()).collect();
+            let mut one_by_one = y0.clone();
+            for (i, x) in xs.iter().enumerate() {
+                axpy(&mut one_by_one, alpha(i), x);
+            }
+            let mut many = y0;
+            axpy_many(&mut many, xs.len(), alpha, |i| &xs[i][..]);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&many), bits(&one_by_one), "length {len}");
+        }
+    }
 
     /// Scores eight at a time (two blocks of keys, with rows of full 8-chunks and a tail) are bit
     /// for bit the scores one at a time, when set and when added.

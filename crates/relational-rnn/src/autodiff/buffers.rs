@@ -144,17 +144,18 @@ impl<T: Scalar> GradSlots<T> {
     }
 }
 
-/// A short scratch row for a backward kernel: on the stack up to 64 elements (every head and slot
-/// count the models use), on the heap beyond, so a warm step does not allocate for it.
+/// A short scratch row for a backward kernel: on the stack up to 256 elements (a key of up to 256
+/// entries, one head's R × R attention block up to 15 memory slots: every size the models use),
+/// on the heap beyond, so a warm step does not allocate for it.
 pub(crate) struct Scratch<T> {
-    stack: [T; 64],
+    stack: [T; 256],
     heap: Vec<T>,
 }
 
 impl<T: Scalar> Scratch<T> {
     pub(crate) fn new() -> Self {
         Self {
-            stack: [T::zero(); 64],
+            stack: [T::zero(); 256],
             heap: Vec::new(),
         }
     }
