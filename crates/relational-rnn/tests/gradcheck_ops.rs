@@ -71,6 +71,51 @@ fn linear_plus_matches_add_of_linear() {
     assert_eq!(run(true), run(false));
 }
 
+/// `linear_plus_block` (an LSTM step's gates from the stack of all T input projections) in f64,
+/// and in f32 the same bits, forward and backward, as `linear_plus` of the selected block, over
+/// two steps reading blocks 2 and 0 of one stack (checked to fail with the gradient sent to
+/// block 0 always).
+#[test]
+fn linear_plus_block_matches_select_then_linear_plus() {
+    let inputs = [
+        randn(&[3, 4, 5], 21), // the stack [N, M, O]
+        randn(&[4, 6], 22),    // x [M, I]
+        randn(&[6, 5], 23),    // w [I, O]
+        randn(&[5], 24),       // b [O]
+    ];
+    assert_grads(
+        |g, v| g.linear_plus_block(v[0], 1, v[1], v[2], Some(v[3])),
+        &inputs,
+    );
+    let run = |fused: bool| {
+        let mut g = Graph::<f32>::new();
+        let v: Vec<Var> = inputs
+            .iter()
+            .map(|a| g.input(a.mapv(|x| x as f32)))
+            .collect();
+        let step = |g: &mut Graph<f32>, block: usize, x: Var| {
+            if fused {
+                g.linear_plus_block(v[0], block, x, v[2], Some(v[3]))
+            } else {
+                let a = g.select(v[0], 0, block);
+                g.linear_plus(a, x, v[2], Some(v[3]))
+            }
+        };
+        let y1 = step(&mut g, 2, v[1]);
+        let h = g.tanh(y1); // [4, 5]
+        let h = g.matmul(h, v[2], true); // [4, 6], the next step's input
+        let y2 = step(&mut g, 0, h);
+        let loss = g.sum(y2);
+        g.backward(loss);
+        let mut bits: Vec<u32> = g.value(y2).iter().map(|x| x.to_bits()).collect();
+        for &p in &v {
+            bits.extend(g.grad(p).expect("a gradient").iter().map(|x| x.to_bits()));
+        }
+        bits
+    };
+    assert_eq!(run(true), run(false));
+}
+
 #[test]
 fn batched_matmul_plain_and_transposed() {
     let a = randn(&[2, 3, 4, 5], 4); // [G.., M, K]

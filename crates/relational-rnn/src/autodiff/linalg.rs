@@ -13,10 +13,10 @@
 //! step. (A weight that some other op also reads gets that op's gradient first and the
 //! `linear` terms after it: the same sum, possibly rounded in another order.)
 
-use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Dimension};
+use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Dimension};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, accumulate_view};
+use super::graph::{Graph, Var, accumulate_range, accumulate_view};
 use super::op::{Ctx, Op};
 use super::simd;
 use crate::Scalar;
@@ -69,11 +69,35 @@ impl<T: Scalar> Graph<T> {
     /// `x: [M, I]`, `w: [I, O]`, `b: [O]`, `addend: [M, O]` → `[M, O]`.
     #[track_caller]
     pub fn linear_plus(&mut self, addend: Var, x: Var, w: Var, b: Option<Var>) -> Var {
-        self.linear_into(x, w, b, Some(addend))
+        self.linear_into(x, w, b, Some((addend, 0)))
+    }
+
+    /// `addend[block] + (x W + b)`: [`linear_plus`](Self::linear_plus) with the addend read from
+    /// block `block` of a stack of them, the same bits as `linear_plus(select(addend, 0, block),
+    /// x, w, b)` without the selected copy (forward) or its gradient's (backward): an LSTM step's
+    /// gates from the projections of all T inputs.
+    ///
+    /// # Shapes
+    /// `x: [M, I]`, `w: [I, O]`, `b: [O]`, `addend: [N, M, O]` with `block < N` → `[M, O]`.
+    #[track_caller]
+    pub fn linear_plus_block(
+        &mut self,
+        addend: Var,
+        block: usize,
+        x: Var,
+        w: Var,
+        b: Option<Var>,
+    ) -> Var {
+        let s = self.shape(addend);
+        assert!(
+            !s.is_empty() && block < s[0],
+            "linear_plus_block: block {block} of an addend of shape {s:?}"
+        );
+        self.linear_into(x, w, b, Some((addend, block)))
     }
 
     #[track_caller]
-    fn linear_into(&mut self, x: Var, w: Var, b: Option<Var>, addend: Option<Var>) -> Var {
+    fn linear_into(&mut self, x: Var, w: Var, b: Option<Var>, addend: Option<(Var, usize)>) -> Var {
         let (xv, wv) = (self.value(x), self.value(w));
         let in_dim = *xv.shape().last().unwrap_or(&0);
         assert!(
@@ -110,17 +134,19 @@ impl<T: Scalar> Graph<T> {
             }
             None => T::mat_mul(&x2, &w2, T::zero(), &mut y2, cache), // β = 0: y is not read
         }
-        if let Some(addend) = addend {
+        if let Some((addend, block)) = addend {
             let av = self.value(addend);
+            let whole = av.shape() == y.shape();
             assert!(
-                av.shape() == y.shape(),
-                "linear_plus: addend {:?} is not the output's shape {:?}",
+                whole || av.shape()[1..] == *y.shape(),
+                "linear_plus: addend {:?} is neither the output's shape {:?} nor a stack of it",
                 av.shape(),
                 y.shape()
             );
+            let per = y.len();
             let (ys, adds) = (
                 y.as_slice_mut().expect("buffers are in standard layout"),
-                av.as_slice().expect("tape values are in standard layout"),
+                &av.as_slice().expect("tape values are in standard layout")[block * per..][..per],
             );
             // a + y, the operand order of `add(addend, ·)`.
             simd::wide(|| ys.iter_mut().zip(adds).for_each(|(y, &a)| *y = a + *y));
@@ -173,12 +199,19 @@ pub(crate) fn linear_backward<T: Scalar>(
     x: Var,
     w: Var,
     b: Option<Var>,
-    addend: Option<Var>,
+    addend: Option<(Var, usize)>,
     grads: &mut GradSlots<T>,
 ) {
-    if let Some(a) = addend.filter(|&a| ctx.wants(a)) {
+    if let Some((a, block)) = addend.filter(|&(a, _)| ctx.wants(a)) {
         // First, as `add`'s backward ran before `linear`'s when they were two nodes.
-        accumulate_view(grads, a, ctx.grad.view());
+        let dim = ctx.value(a).raw_dim();
+        if dim.slice() == ctx.grad.shape() {
+            accumulate_view(grads, a, ctx.grad.view());
+        } else {
+            // Into block `block` of the stack, as `select`'s backward did.
+            let g = ctx.grad.view().insert_axis(Axis(0));
+            accumulate_range(grads, a, &dim, 0, block, g);
+        }
     }
     let dy = as_matrix(ctx.grad); // [M, O]
     let w2: ArrayView2<'_, T> = ctx.value(w).view().into_dimensionality().expect("2-d");

@@ -20,8 +20,9 @@ pub(crate) enum Op<T> {
         x: Var,
         w: Var,
         b: Option<Var>,
-        /// Added to the product (`linear_plus`).
-        addend: Option<Var>,
+        /// Added to the product (`linear_plus`): the node, and the block of it when it is a stack
+        /// of addends (`linear_plus_block`).
+        addend: Option<(Var, usize)>,
     },
     MatMul {
         a: Var,
@@ -139,7 +140,9 @@ impl<T: Scalar> Op<T> {
             Op::Linear { x, w, b, addend } => {
                 f(*x);
                 f(*w);
-                b.iter().chain(addend).for_each(|&v| f(v));
+                b.iter()
+                    .chain(addend.as_ref().map(|(a, _)| a))
+                    .for_each(|&v| f(v));
             }
             Op::MatMul { a, b, .. }
             | Op::Add(a, b)

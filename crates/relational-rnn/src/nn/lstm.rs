@@ -135,6 +135,25 @@ impl LstmCell {
         g.lstm_cell(gates, c) // [B, S], [B, S]
     }
 
+    /// [`step`](Self::step) reading the projected input of step `t` from the projections of all
+    /// T steps (no copy of it on the tape: [`Graph::linear_plus_block`]).
+    ///
+    /// # Shapes
+    /// `x_proj: [T, B, 4S]`, `h: [B, S]`, `c: [B, S]` → `(h' [B, S], c' [B, S])`.
+    pub fn step_at<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        (x_proj, t): (Var, usize),
+        h: Var,
+        c: Var,
+    ) -> (Var, Var) {
+        let w = g.param(store, self.weight_hh);
+        let b = g.param(store, self.bias_hh);
+        let gates = g.linear_plus_block(x_proj, t, h, w, Some(b)); // x_proj[t] + (h W_hh + b_hh)
+        g.lstm_cell(gates, c) // [B, S], [B, S]
+    }
+
     /// Zero initial state on the tape: `(h₀, c₀)`, both `[B, S]`.
     pub fn zero_state<T: Scalar>(&self, g: &mut Graph<T>, batch: usize) -> (Var, Var) {
         let zero = ndarray::arr0(T::zero());
@@ -190,8 +209,7 @@ impl<T: Scalar> Model<T> for Lstm {
         let (mut h, mut c) = self.cell.zero_state(g, batch);
         let mut outputs = Vec::with_capacity(steps);
         for t in 0..steps {
-            let xt = g.select(x_proj, 0, t); // [B, 4S]
-            (h, c) = self.cell.step(g, store, xt, h, c);
+            (h, c) = self.cell.step_at(g, store, (x_proj, t), h, c); // x_proj[t]: [B, 4S]
             outputs.push(h);
         }
         Unrolled {
