@@ -11,7 +11,7 @@
 //!
 //! | file | ops |
 //! |---|---|
-//! | [`linalg`](self) | `linear` (x W + b), `linear_plus` (a + x W + b), `matmul` (batched, optional transpose) |
+//! | [`linalg`](self) | `linear` (x W + b), `linear_plus` (a + x W + b), `linear_plus_block` (a[t] + x W + b), `matmul` (batched, optional transpose) |
 //! | [`elementwise`](self) | `add`, `sub`, `mul` (NumPy broadcasting), `affine`, `tanh`, `sigmoid`, `relu` |
 //! | [`normalize`](self) | `softmax`, `layer_norm` and `layer_norm_plus` (of a sum) over the last axis |
 //! | [`shape`](self) | `concat`, `slice`, `reshape`, `permute`, `sum` |
@@ -27,8 +27,9 @@
 //! eight lanes so float reductions vectorise, `simd` runs the element-wise kernels as AVX2 (or,
 //! for long rows, AVX-512) code when the CPU has it (bit-identical to the baseline build), and
 //! `gemm` is the f32 matrix product (AVX-512, each weight packed once per tape in a
-//! [`PackCache`], the left operand read in place, a shared weight's gradient summed over its T
-//! steps in one pass; the same bits as matrixmultiply, which f64 and other CPUs keep using).
+//! [`PackCache`], the left operand read in place, the bias added as tiles are stored, a shared
+//! weight's gradient summed over its T steps in one pass; the same bits as matrixmultiply, which
+//! f64 and other CPUs keep using).
 
 mod attention;
 mod buffers;
