@@ -14,6 +14,23 @@ fn randn(shape: &[usize], seed: u64) -> ArrayD<f64> {
     ArrayD::from_shape_simple_fn(IxDyn(shape), || StandardNormal.sample(&mut rng))
 }
 
+/// The inputs as f32 leaves of `g`.
+fn f32_inputs(g: &mut Graph<f32>, inputs: &[ArrayD<f64>]) -> Vec<Var> {
+    inputs
+        .iter()
+        .map(|a| g.input(a.mapv(|x| x as f32)))
+        .collect()
+}
+
+/// The bits of `y`'s value and of the gradient of each of `inputs`, after a backward pass.
+fn value_and_grad_bits(g: &Graph<f32>, y: Var, inputs: &[Var]) -> Vec<u32> {
+    let mut bits: Vec<u32> = g.value(y).iter().map(|x| x.to_bits()).collect();
+    for &p in inputs {
+        bits.extend(g.grad(p).expect("a gradient").iter().map(|x| x.to_bits()));
+    }
+    bits
+}
+
 #[track_caller]
 fn assert_grads(f: impl Fn(&mut Graph<f64>, &[Var]) -> Var, inputs: &[ArrayD<f64>]) {
     let report = check_inputs(f, inputs, Tolerance::default());
@@ -44,10 +61,7 @@ fn linear_plus_matches_add_of_linear() {
 
     let run = |fused: bool| {
         let mut g = Graph::<f32>::new();
-        let v: Vec<Var> = inputs
-            .iter()
-            .map(|a| g.input(a.mapv(|x| x as f32)))
-            .collect();
+        let v = f32_inputs(&mut g, &inputs);
         let step = |g: &mut Graph<f32>, h: Var| {
             if fused {
                 g.linear_plus(v[0], h, v[2], Some(v[3]))
@@ -62,11 +76,7 @@ fn linear_plus_matches_add_of_linear() {
         let y2 = step(&mut g, h);
         let loss = g.sum(y2);
         g.backward(loss);
-        let mut bits: Vec<u32> = g.value(y2).iter().map(|x| x.to_bits()).collect();
-        for &p in &v {
-            bits.extend(g.grad(p).expect("a gradient").iter().map(|x| x.to_bits()));
-        }
-        bits
+        value_and_grad_bits(&g, y2, &v)
     };
     assert_eq!(run(true), run(false));
 }
@@ -89,10 +99,7 @@ fn linear_plus_block_matches_select_then_linear_plus() {
     );
     let run = |fused: bool| {
         let mut g = Graph::<f32>::new();
-        let v: Vec<Var> = inputs
-            .iter()
-            .map(|a| g.input(a.mapv(|x| x as f32)))
-            .collect();
+        let v = f32_inputs(&mut g, &inputs);
         let step = |g: &mut Graph<f32>, block: usize, x: Var| {
             if fused {
                 g.linear_plus_block(v[0], block, x, v[2], Some(v[3]))
@@ -107,11 +114,7 @@ fn linear_plus_block_matches_select_then_linear_plus() {
         let y2 = step(&mut g, 0, h);
         let loss = g.sum(y2);
         g.backward(loss);
-        let mut bits: Vec<u32> = g.value(y2).iter().map(|x| x.to_bits()).collect();
-        for &p in &v {
-            bits.extend(g.grad(p).expect("a gradient").iter().map(|x| x.to_bits()));
-        }
-        bits
+        value_and_grad_bits(&g, y2, &v)
     };
     assert_eq!(run(true), run(false));
 }
@@ -202,10 +205,7 @@ fn layer_norm_plus_matches_add_then_layer_norm() {
 
     let run = |fused: bool, same: bool| {
         let mut g = Graph::<f32>::new();
-        let v: Vec<Var> = inputs
-            .iter()
-            .map(|a| g.input(a.mapv(|x| x as f32)))
-            .collect();
+        let v = f32_inputs(&mut g, &inputs);
         let plus = if same { v[0] } else { v[1] };
         let pre = g.tanh(v[0]); // a reader of x on the tape before the fused node
         let y = if fused {
@@ -219,11 +219,7 @@ fn layer_norm_plus_matches_add_then_layer_norm() {
         let y = g.mul(y, post);
         let loss = g.sum(y);
         g.backward(loss);
-        let mut bits: Vec<u32> = g.value(y).iter().map(|x| x.to_bits()).collect();
-        for &p in &v {
-            bits.extend(g.grad(p).expect("a gradient").iter().map(|x| x.to_bits()));
-        }
-        bits
+        value_and_grad_bits(&g, y, &v)
     };
     for same in [false, true] {
         assert_eq!(run(true, same), run(false, same), "x given twice: {same}");
@@ -444,10 +440,7 @@ fn fused_rmc_gating_equals_the_composition() {
     let (bi, bf) = (-0.25, 1.0);
     let run = |fused: bool| {
         let mut g = Graph::<f32>::new();
-        let v: Vec<Var> = inputs
-            .iter()
-            .map(|a| g.input(a.mapv(|x| x as f32)))
-            .collect();
+        let v = f32_inputs(&mut g, &inputs);
         let step = |g: &mut Graph<f32>, p: Var, p_x: Var, memory: Var| {
             if fused {
                 let gates = g.rmc_gates(p, p_x, bi, bf);
