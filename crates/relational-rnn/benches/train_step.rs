@@ -95,6 +95,15 @@ fn ops(c: &mut Criterion) {
         &[&[128, 512], &[128, 128]],
         |g, v| g.lstm_cell(v[0], v[1]).0,
     );
+    bench_op(
+        c,
+        "op/rmc_gates+rmc_gated_update [128,4,64]",
+        &[&[b, 4, 2 * d], &[b, 2 * d], &[b, 4, d], &[b, 4, d]],
+        |g, v| {
+            let gates = g.rmc_gates(v[0], v[1], 0.0, 1.0);
+            g.rmc_gated_update(gates, v[2], v[3])
+        },
+    );
     bench_op(c, "op/tanh [128,4,64]", &[&[b, 4, d]], |g, v| g.tanh(v[0]));
 }
 
