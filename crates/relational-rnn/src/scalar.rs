@@ -80,9 +80,7 @@ pub trait Scalar:
         c: &mut ArrayViewMut2<'_, Self>,
         cache: Option<(&RefCell<PackCache>, PackKey)>,
     ) {
-        for mut row in c.rows_mut() {
-            row.iter_mut().zip(bias).for_each(|(c, &b)| *c = b);
-        }
+        c.assign(&ndarray::aview1(bias)); // the bias in every row
         Self::mat_mul(a, b, Self::one(), c, cache);
     }
 

@@ -40,7 +40,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{ArrayView2, ArrayViewMut2, Axis, aview1};
 
 /// matrixmultiply's f32 `KC`: the depth of one accumulation block (see the module docs).
 const KC: usize = 256;
@@ -194,20 +194,10 @@ pub(crate) fn mat_mul_bias_f32(
 ) {
     assert_eq!(bias.len(), c.ncols(), "mat_mul_bias: bias length");
     if !fast_path(1.0) {
-        fill_rows(c, bias);
+        c.assign(&aview1(bias)); // the bias in every row
         return general_mat_mul(1.0, a, b, 1.0, c);
     }
     product(a, b, Init::Bias(bias), c, cache);
-}
-
-/// Every row of `c` ← `row`.
-fn fill_rows(c: &mut ArrayViewMut2<'_, f32>, row: &[f32]) {
-    for mut r in c.rows_mut() {
-        match r.as_slice_mut() {
-            Some(r) => r.copy_from_slice(row),
-            None => r.iter_mut().zip(row).for_each(|(c, &b)| *c = b),
-        }
-    }
 }
 
 /// The packed path of [`mat_mul_f32`] and [`mat_mul_bias_f32`].
@@ -597,7 +587,7 @@ fn packed_product(
         match init {
             Init::Zero => c.fill(0.0),
             Init::Keep => {}
-            Init::Bias(bias) => fill_rows(c, bias),
+            Init::Bias(bias) => c.assign(&aview1(bias)),
         }
         return;
     }
