@@ -82,8 +82,7 @@ fn shard_pass<T: Scalar>(
     let loss = graph.scalar(out.loss);
     let (correct, count) = count_correct(graph.value(out.logits), &out.targets, &out.weights);
     graph.backward(out.loss);
-    grads.zero();
-    graph.accumulate_param_grads(store, grads);
+    graph.write_param_grads(store, grads);
     ShardPass {
         loss,
         correct,

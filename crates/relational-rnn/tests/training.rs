@@ -457,3 +457,44 @@ fn sharded_steps_match_the_full_batch_step() {
         }
     }
 }
+
+/// `Graph::write_param_grads` (what a training step uses) gives the same bits as zeroing the
+/// gradients and then `accumulate_param_grads`: a parameter large enough to be written on two
+/// threads, a small one whose gradient holds −0 (0 + −0 is +0: a plain copy would differ), and
+/// one the tape never used (zeroed, whatever it held).
+#[test]
+fn written_param_grads_equal_zeroed_then_accumulated() {
+    use ndarray::{ArrayD, IxDyn};
+    use relational_rnn::Graph;
+    use relational_rnn::autodiff::set_gemm_threads;
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut store = ParamStore::<f32>::new();
+    let big = store.add(
+        "big",
+        ArrayD::from_shape_simple_fn(IxDyn(&[1100, 1000]), || rng.random_range(-1.0..1.0)),
+    );
+    let small = store.add(
+        "small",
+        ArrayD::from_shape_vec(IxDyn(&[3]), vec![0.0, -0.0, 2.0]).expect("3 values"),
+    );
+    store.add("unused", ArrayD::from_elem(IxDyn(&[4]), 1.0));
+    for threads in [1, 2] {
+        set_gemm_threads(threads);
+        let mut g = Graph::new();
+        let (b, s) = (g.param(&store, big), g.param(&store, small));
+        let (bb, ss) = (g.mul(b, b), g.mul(s, s));
+        let (bb, ss) = (g.sum(bb), g.sum(ss));
+        let loss = g.add(bb, ss);
+        g.backward(loss);
+        let mut written = store.zeros_like();
+        written.iter_mut().for_each(|(_, x)| x.fill(7.0));
+        g.write_param_grads(&store, &mut written);
+        set_gemm_threads(1);
+        let reference = g.param_grads(&store);
+        assert_eq!(reference.get(small)[1].to_bits(), 0.0f32.to_bits());
+        for ((id, x), (_, y)) in written.iter().zip(reference.iter()) {
+            let same = x.iter().zip(y).all(|(x, y)| x.to_bits() == y.to_bits());
+            assert!(same, "parameter {id:?}, {threads} threads");
+        }
+    }
+}

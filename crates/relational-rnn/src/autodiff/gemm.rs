@@ -37,10 +37,11 @@
 
 use std::cell::RefCell;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, Axis, aview1};
+
+use super::threads::{gemm_threads, with_helpers};
 
 /// matrixmultiply's f32 `KC`: the depth of one accumulation block (see the module docs).
 const KC: usize = 256;
@@ -95,7 +96,7 @@ impl PackCache {
                     self.entries.push(Packed::default());
                     self.entries.len() - 1
                 });
-                pack_panels(b, 0..b.nrows(), NR, &mut self.entries[i].data);
+                pack_b(b, &mut self.entries[i].data);
                 self.entries[i].key = Some(key);
                 self.entries[i].dim = b.dim();
                 i
@@ -217,7 +218,7 @@ fn product(
                 packed_product(a, cache.get_or_pack(key, b), b.ncols(), init, c, wa);
             }
             None => {
-                pack_panels(b, 0..b.nrows(), NR, wb);
+                pack_b(b, wb);
                 packed_product(a, wb, b.ncols(), init, c, wa);
             }
         }
@@ -304,6 +305,7 @@ pub(crate) fn mat_mul_sum_f32(
         bp.clear();
         tails.clear();
         list.clear();
+        let split = split_packing(depth * n) && 2 * m * n * depth >= PARALLEL_FLOPS;
         for s in 0..terms {
             let (a, b) = term(s);
             let k = a.ncols();
@@ -315,7 +317,9 @@ pub(crate) fn mat_mul_sum_f32(
             });
             let at = bp.len();
             bp.resize(at + k * n_pad, 0.0);
-            pack_into(&b, 0..k, NR, &mut bp[at..]);
+            if !split {
+                pack_into(&b, 0..k, NR, &mut bp[at..]);
+            }
             if full < m {
                 let at = tails.len();
                 tails.resize(at + k * MR, 0.0);
@@ -327,6 +331,18 @@ pub(crate) fn mat_mul_sum_f32(
                 );
             }
         }
+        if split {
+            // Every term's B over the threads, in one hand-over.
+            let mut rest = bp.as_mut_slice();
+            let mut jobs = Vec::with_capacity(terms);
+            for s in 0..terms {
+                let (_, b) = term(s);
+                let (out, tail) = std::mem::take(&mut rest).split_at_mut(b.nrows() * n_pad);
+                jobs.push((b, out));
+                rest = tail;
+            }
+            pack_many_split(&mut jobs, gemm_threads());
+        }
         let packed = Packings {
             b: bp,
             tails,
@@ -335,7 +351,7 @@ pub(crate) fn mat_mul_sum_f32(
             full,
         };
         let panels = n_pad / NR;
-        let threads = GEMM_THREADS.load(Ordering::Relaxed).min(panels);
+        let threads = gemm_threads().min(panels);
         if threads < 2 || 2 * m * n * depth < PARALLEL_FLOPS {
             return sum_range(&packed, 0, beta, c);
         }
@@ -351,10 +367,13 @@ pub(crate) fn mat_mul_sum_f32(
             first += take;
         }
         let packed = &packed;
-        std::thread::scope(|scope| {
+        with_helpers(threads, |scope| {
+            let mut parts = parts.into_iter();
+            let (mine_first, mut mine) = parts.next().expect("threads ≥ 2");
             for (first, mut part) in parts {
-                scope.spawn(move || sum_range(packed, first, beta, &mut part));
+                scope.spawn(move |_| sum_range(packed, first, beta, &mut part));
             }
+            sum_range(packed, mine_first, beta, &mut mine);
         });
     });
 }
@@ -479,47 +498,135 @@ fn pack_panels(src: &ArrayView2<'_, f32>, depth: Range<usize>, width: usize, out
     pack_into(src, depth, width, out);
 }
 
+/// Packs all of B (`k × n`) into `out` as [`pack_panels`] does, over the
+/// [`set_gemm_threads`](super::set_gemm_threads) threads when it is large.
+fn pack_b(b: &ArrayView2<'_, f32>, out: &mut Vec<f32>) {
+    if split_packing(b.len()) {
+        out.resize(b.nrows() * b.ncols().div_ceil(NR) * NR, 0.0);
+        pack_panels_split(b, gemm_threads(), out);
+    } else {
+        pack_panels(b, 0..b.nrows(), NR, out);
+    }
+}
+
+/// Whether a B of `len` elements is packed over several threads.
+fn split_packing(len: usize) -> bool {
+    gemm_threads() >= 2 && len >= PARALLEL_PACK
+}
+
 /// [`pack_panels`] into the start of `out`, which must hold `depth.len() · ⌈n / width⌉ · width`
 /// floats.
 fn pack_into(src: &ArrayView2<'_, f32>, depth: Range<usize>, width: usize, out: &mut [f32]) {
-    let (k, n) = src.dim();
-    let layout = layout(src);
+    let panels = src.ncols().div_ceil(width);
     let mut dst = 0;
     for p0 in depth.clone().step_by(KC) {
         let kc = KC.min(depth.end - p0);
-        for j0 in (0..n).step_by(width) {
-            let cols = width.min(n - j0);
-            let panel = &mut out[dst..dst + kc * width];
-            dst += kc * width;
-            if cols < width {
-                panel.fill(0.0); // the padding columns
+        pack_block(
+            src,
+            p0..p0 + kc,
+            0..panels,
+            width,
+            &mut out[dst..dst + kc * panels * width],
+        );
+        dst += kc * panels * width;
+    }
+}
+
+/// [`pack_into`] of a whole large B (`k × n`) over `threads` threads, each packing a block of
+/// whole panels in every depth block (the same bytes as one thread); `out` must hold
+/// `k · ⌈n / NR⌉ · NR` floats. The copy is bound by memory latency, not bandwidth: one column
+/// panel of the LSTM of config A's `W_hh` reads 256 rows 16 KB apart, and its 16 MB packed in
+/// 1.2 ms (plain) and 2.0 ms (transposed) alone, about 10 GB/s, where this machine copies at
+/// 47 GB/s on one core and 82 GB/s on two.
+fn pack_panels_split(src: &ArrayView2<'_, f32>, threads: usize, out: &mut [f32]) {
+    pack_many_split(&mut [(src.view(), out)], threads);
+}
+
+/// [`pack_panels_split`] of several B's at once (one hand-over to the helper threads).
+fn pack_many_split(jobs: &mut [(ArrayView2<'_, f32>, &mut [f32])], threads: usize) {
+    // Panels [starts[t], starts[t + 1]) of every depth block of every B go to thread t.
+    type Part<'p, 'v> = Vec<(
+        &'p ArrayView2<'v, f32>,
+        Range<usize>,
+        Range<usize>,
+        &'p mut [f32],
+    )>;
+    let mut parts: Vec<Part<'_, '_>> = (0..threads).map(|_| Vec::new()).collect();
+    for (src, out) in jobs.iter_mut() {
+        let (k, n) = src.dim();
+        let panels = n.div_ceil(NR);
+        let mut rest = &mut out[..k * panels * NR];
+        for p0 in (0..k).step_by(KC) {
+            let kc = KC.min(k - p0);
+            for (t, part) in parts.iter_mut().enumerate() {
+                let own = t * panels / threads..(t + 1) * panels / threads;
+                let (mine, tail) = std::mem::take(&mut rest).split_at_mut(own.len() * kc * NR);
+                part.push((&*src, p0..p0 + kc, own, mine));
+                rest = tail;
             }
-            match layout {
-                Layout::Rows(s) => {
-                    for (q, row) in panel.chunks_exact_mut(width).enumerate() {
-                        let from = (p0 + q) * n + j0;
-                        copy_short(&mut row[..cols], &s[from..from + cols]);
+        }
+    }
+    let pack = |part: Part<'_, '_>| {
+        for (src, depth, panels, out) in part {
+            pack_block(src, depth, panels, NR, out);
+        }
+    };
+    with_helpers(threads, |scope| {
+        let mut parts = parts.into_iter();
+        let mine = parts.next().expect("threads ≥ 2");
+        for part in parts {
+            scope.spawn(move |_| pack(part));
+        }
+        pack(mine);
+    });
+}
+
+/// Packs column panels `panels` (of `width` columns) of rows `depth` (at most `KC`) of `src`
+/// into `out` (`panels.len() · depth.len() · width` floats): each panel `kc × width` row-major
+/// and zero-padded, reading along `src`'s contiguous axis.
+fn pack_block(
+    src: &ArrayView2<'_, f32>,
+    depth: Range<usize>,
+    panels: Range<usize>,
+    width: usize,
+    out: &mut [f32],
+) {
+    let (k, n) = src.dim();
+    let (p0, kc) = (depth.start, depth.len());
+    let layout = layout(src);
+    for (panel, j0) in out
+        .chunks_exact_mut(kc * width)
+        .zip(panels.map(|j| j * width))
+    {
+        let cols = width.min(n - j0);
+        if cols < width {
+            panel.fill(0.0); // the padding columns
+        }
+        match layout {
+            Layout::Rows(s) => {
+                for (q, row) in panel.chunks_exact_mut(width).enumerate() {
+                    let from = (p0 + q) * n + j0;
+                    copy_short(&mut row[..cols], &s[from..from + cols]);
+                }
+            }
+            Layout::Cols(s) => {
+                for jj in 0..cols {
+                    let from = (j0 + jj) * k + p0;
+                    for (row, &x) in panel.chunks_exact_mut(width).zip(&s[from..from + kc]) {
+                        row[jj] = x;
                     }
                 }
-                Layout::Cols(s) => {
-                    for jj in 0..cols {
-                        let from = (j0 + jj) * k + p0;
-                        for (row, &x) in panel.chunks_exact_mut(width).zip(&s[from..from + kc]) {
-                            row[jj] = x;
-                        }
-                    }
-                }
-                Layout::Strided => {
-                    for (q, row) in panel.chunks_exact_mut(width).enumerate() {
-                        let from = src.row(p0 + q);
-                        match from.as_slice() {
-                            // Contiguous rows with a gap between them (a column block of a
-                            // row-major array: the last rows of a transposed A).
-                            Some(from) => copy_short(&mut row[..cols], &from[j0..j0 + cols]),
-                            None => {
-                                for (d, &x) in row[..cols].iter_mut().zip(from.iter().skip(j0)) {
-                                    *d = x;
-                                }
+            }
+            Layout::Strided => {
+                for (q, row) in panel.chunks_exact_mut(width).enumerate() {
+                    let from = src.row(p0 + q);
+                    match from.as_slice() {
+                        // Contiguous rows with a gap between them (a column block of a
+                        // row-major array: the last rows of a transposed A).
+                        Some(from) => copy_short(&mut row[..cols], &from[j0..j0 + cols]),
+                        None => {
+                            for (d, &x) in row[..cols].iter_mut().zip(from.iter().skip(j0)) {
+                                *d = x;
                             }
                         }
                     }
@@ -547,28 +654,15 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
     }
 }
 
-/// Threads for one large product (see [`set_gemm_threads`]).
-static GEMM_THREADS: AtomicUsize = AtomicUsize::new(1);
-
-/// Products of at least this many FLOPs are split over [`set_gemm_threads`] threads (a thread
-/// costs tens of µs to start; the LSTM of config A multiplies 268 MFLOP at a time, config C's
+/// Products of at least this many FLOPs are split over the
+/// [`set_gemm_threads`](super::set_gemm_threads) threads (a split hands parts to parked helper
+/// threads and waits for them; the LSTM of config A multiplies 268 MFLOP at a time, config C's
 /// products are under 20 MFLOP and stay on one thread).
 const PARALLEL_FLOPS: usize = 64_000_000;
 
-/// Splits each large f32 product's columns over `n` threads (1, the default: no threads), and
-/// Adam's update of each parameter of over a million elements into `n` parts. Meant
-/// for one big model on an otherwise idle machine (`rrnn bench --split gemm`); results are the
-/// same bits whatever `n` (each element is still one thread's sum). The helper threads are
-/// started per product and allocate their packing workspace.
-pub fn set_gemm_threads(n: usize) {
-    GEMM_THREADS.store(n.max(1), Ordering::Relaxed);
-}
-
-/// The threads [`set_gemm_threads`] asked for (Adam splits its update of large parameters over
-/// them too).
-pub(crate) fn gemm_threads() -> usize {
-    GEMM_THREADS.load(Ordering::Relaxed)
-}
+/// Cached weights of at least this many elements are packed over [`set_gemm_threads`](
+/// super::set_gemm_threads) threads (the LSTM of config A: 4.2 M for `W_hh`).
+const PARALLEL_PACK: usize = 1 << 20;
 
 /// `C ← A B + init` with B already packed (`k = a.ncols()`, `n` columns).
 fn packed_product(
@@ -593,7 +687,7 @@ fn packed_product(
     }
     let n_pad = n.div_ceil(NR) * NR;
     let panels = n_pad / NR;
-    let threads = GEMM_THREADS.load(Ordering::Relaxed).min(panels);
+    let threads = gemm_threads().min(panels);
     if threads < 2 || 2 * m * n * k < PARALLEL_FLOPS {
         return panel_range(a, bp, n_pad, 0, init, c, wa);
     }
@@ -609,12 +703,17 @@ fn packed_product(
         rest = tail;
         first += take;
     }
-    std::thread::scope(|scope| {
+    with_helpers(threads, |scope| {
         let mut parts = parts.into_iter();
         let (mine_first, mut mine) = parts.next().expect("threads ≥ 2");
         for (first, mut part) in parts {
             let init = init.at_column(first * NR);
-            scope.spawn(move || panel_range(a, bp, n_pad, first, init, &mut part, &mut Vec::new()));
+            scope.spawn(move |_| {
+                WORKSPACE.with(|w| {
+                    let wa = &mut w.borrow_mut().0;
+                    panel_range(a, bp, n_pad, first, init, &mut part, wa);
+                });
+            });
         }
         panel_range(a, bp, n_pad, mine_first, init, &mut mine, wa);
     });
@@ -1007,9 +1106,9 @@ mod tests {
                     let bias = bias.as_slice().expect("standard");
                     let mut ours = random((m, n), column_major, &mut rng);
                     let mut theirs = ours.clone();
-                    super::set_gemm_threads(threads);
+                    crate::autodiff::set_gemm_threads(threads);
                     super::mat_mul_bias_f32(&a.view(), &b.view(), bias, &mut ours.view_mut(), None);
-                    super::set_gemm_threads(1);
+                    crate::autodiff::set_gemm_threads(1);
                     for mut row in theirs.rows_mut() {
                         row.iter_mut().zip(bias).for_each(|(c, &b)| *c = b);
                     }
@@ -1178,14 +1277,17 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(11);
         let mut checked = 0;
         // Each C has m ≥ 4 × its deepest term, so the tiles-in-L1 path serves it (not one call
-        // per term); (300, 1000): 2·m·n·Σk ≥ PARALLEL_FLOPS, so two threads split it.
-        let cases: [(usize, usize, [usize; 4]); 5] = [
+        // per term); (300, 1000): 2·m·n·Σk ≥ PARALLEL_FLOPS, so two threads split it; (1200,
+        // 1200) with all four terms: Σk·n ≥ PARALLEL_PACK as well, so the threads pack B too.
+        let cases: [(usize, usize, [usize; 4]); 6] = [
             (1100, 40, [32, 0, 270, 5]),
             (7, 33, [1, 0, 1, 1]),
             (96, 64, [24, 0, 17, 5]),
             (16, 1, [4, 0, 2, 1]),
             (300, 1000, [64, 0, 70, 64]),
+            (1200, 1200, [300, 0, 300, 300]),
         ];
+        const { assert!(900 * 1200 >= super::PARALLEL_PACK) };
         for (m, n, depths) in cases {
             assert!(m >= 4 * depths.iter().max().unwrap());
             let a: Vec<Array2<f32>> = depths
@@ -1203,9 +1305,9 @@ mod tests {
                     for threads in [1, 2] {
                         let c0 = random((m, n), false, &mut rng);
                         let (mut ours, mut theirs) = (c0.clone(), c0.clone());
-                        super::set_gemm_threads(threads);
+                        crate::autodiff::set_gemm_threads(threads);
                         super::mat_mul_sum_f32(terms, &term, beta, &mut ours.view_mut());
-                        super::set_gemm_threads(1);
+                        crate::autodiff::set_gemm_threads(1);
                         for s in 0..terms {
                             let beta = if s == 0 { beta } else { 1.0 };
                             general_mat_mul(1.0, &a[s], &b[s], beta, &mut theirs);
@@ -1220,7 +1322,40 @@ mod tests {
                 }
             }
         }
-        assert_eq!(checked, 60);
+        assert_eq!(checked, 72);
+    }
+
+    /// Packing B over threads writes the same bytes as one thread, padding included: row-major,
+    /// column-major (a transposed weight) and strided views, a last partial panel, several depth
+    /// blocks. Every float is first set to NaN, so a panel no thread wrote would show.
+    #[test]
+    fn split_packing_writes_the_same_bytes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        let w = random((600, 1000), false, &mut rng);
+        let views = [
+            w.view(),
+            w.t(),
+            w.slice(ndarray::s![.., 3..]),
+            w.slice(ndarray::s![..;2, ..;3]),
+        ];
+        for v in views {
+            let mut one = Vec::new();
+            super::pack_panels(&v, 0..v.nrows(), super::NR, &mut one);
+            for threads in [2, 3] {
+                let mut many = vec![f32::NAN; one.len()];
+                super::pack_panels_split(&v, threads, &mut many);
+                let same = one
+                    .iter()
+                    .zip(&many)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(
+                    same,
+                    "{:?} with strides {:?}, {threads} threads",
+                    v.dim(),
+                    v.strides()
+                );
+            }
+        }
     }
 
     /// A product split over threads by column blocks gives the same bits as on one thread.
@@ -1235,10 +1370,10 @@ mod tests {
         let mut one = Array2::zeros((70, 1000));
         mat_mul_f32(&a.view(), &b.view(), 0.0, &mut one.view_mut(), None);
         for threads in [2, 3] {
-            super::set_gemm_threads(threads);
+            crate::autodiff::set_gemm_threads(threads);
             let mut many = Array2::zeros((70, 1000));
             mat_mul_f32(&a.view(), &b.view(), 0.0, &mut many.view_mut(), None);
-            super::set_gemm_threads(1);
+            crate::autodiff::set_gemm_threads(1);
             assert!(
                 one.iter()
                     .zip(&many)

@@ -11,7 +11,7 @@
 //!
 //! | file | ops |
 //! |---|---|
-//! | [`linalg`](self) | `linear` (x W + b), `linear_plus` (a + x W + b), `linear_plus_block` (a[t] + x W + b), `matmul` (batched, optional transpose) |
+//! | [`linalg`](self) | `linear` (x W + b), `linear_plus` (a + x W + b), `linear_plus_block` (a\[t\] + x W + b), `matmul` (batched, optional transpose) |
 //! | [`elementwise`](self) | `add`, `sub`, `mul` (NumPy broadcasting), `affine`, `tanh`, `sigmoid`, `relu` |
 //! | [`normalize`](self) | `softmax`, `layer_norm` and `layer_norm_plus` (of a sum) over the last axis |
 //! | [`shape`](self) | `concat`, `slice`, `reshape`, `permute`, `sum` |
@@ -29,7 +29,9 @@
 //! `gemm` is the f32 matrix product (AVX-512, each weight packed once per tape in a
 //! [`PackCache`], the left operand read in place, the bias added as tiles are stored, a shared
 //! weight's gradient summed over its T steps in one pass; the same bits as matrixmultiply, which
-//! f64 and other CPUs keep using).
+//! f64 and other CPUs keep using). With [`set_gemm_threads`]`(n)`, large products, the packing of
+//! large weights, Adam's update and the copies of large parameters and gradients are split over
+//! n threads (`threads`: the caller and a persistent pool of n − 1 helpers), with the same bits.
 
 mod attention;
 mod buffers;
@@ -44,10 +46,12 @@ mod reduce;
 mod rmc_gate;
 mod shape;
 pub(crate) mod simd;
+mod threads;
 
 pub mod gradcheck;
 pub(crate) mod op;
 
-pub(crate) use gemm::gemm_threads;
-pub use gemm::{PackCache, PackKey, set_gemm_threads};
+pub use gemm::{PackCache, PackKey};
 pub use graph::{Graph, Var};
+pub use threads::set_gemm_threads;
+pub(crate) use threads::{PARALLEL_ELEMENTS, gemm_threads, with_helpers};

@@ -24,7 +24,9 @@ use serde::{Deserialize, Serialize};
 use super::{
     Optimizer, assert_same_len, assert_same_shape, require_non_negative, require_unit_interval,
 };
-use crate::autodiff::{gemm_threads, simd};
+// Parameters of at least PARALLEL_ELEMENTS elements are updated on `gemm_threads` threads
+// (`rrnn bench --split gemm`: the LSTM of config A has weights of 4.2 M and 0.16 M elements).
+use crate::autodiff::{PARALLEL_ELEMENTS, gemm_threads, simd, with_helpers};
 use crate::{ConfigError, Grads, ParamStore, Scalar};
 
 /// Hyper-parameters of [`Adam`]; defaults are PyTorch's.
@@ -167,10 +169,6 @@ fn update<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mu
     }
 }
 
-/// Parameters of at least this many elements are updated on [`gemm_threads`] threads
-/// (`rrnn bench --split gemm`: the LSTM of config A has two weights of 4 M and 0.2 M elements).
-const PARALLEL_ELEMENTS: usize = 1 << 20;
-
 /// [`update`] as a [`simd::Kernel`] (sixteen lanes on AVX-512 CPUs; element-wise IEEE
 /// arithmetic, so the same bits as the baseline build).
 struct Update;
@@ -199,15 +197,17 @@ fn update_split<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], 
         return simd::wider_kernel::<Update, _>((k, p, g, m, v));
     }
     let chunk = p.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let parts = p
+    with_helpers(threads, |scope| {
+        let mut parts = p
             .chunks_mut(chunk)
             .zip(g.chunks(chunk))
             .zip(m.chunks_mut(chunk))
             .zip(v.chunks_mut(chunk));
+        let (((p0, g0), m0), v0) = parts.next().expect("a non-empty parameter");
         for (((p, g), m), v) in parts {
-            scope.spawn(move || simd::wider_kernel::<Update, _>((k, p, g, m, v)));
+            scope.spawn(move |_| simd::wider_kernel::<Update, _>((k, p, g, m, v)));
         }
+        simd::wider_kernel::<Update, _>((k, p0, g0, m0, v0));
     });
 }
 
@@ -516,7 +516,7 @@ mod tests {
     /// same bits as on one thread.
     #[test]
     fn a_split_update_is_bit_identical() {
-        let n = super::PARALLEL_ELEMENTS + 5;
+        let n = crate::autodiff::PARALLEL_ELEMENTS + 5;
         let values = |seed: u32| -> ArrayD<f32> {
             ArrayD::from_shape_fn(ndarray::IxDyn(&[n]), |i| {
                 let x = (i[0] as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
