@@ -302,9 +302,10 @@ pub(crate) fn mat_mul_sum_f32(
             tails,
             terms: list,
         } = ws;
-        bp.clear();
-        tails.clear();
+        // The buffers only grow; every float a term reads is written below (padding included),
+        // so nothing is zeroed first (that memset was 4 MB a step for the LSTM of config A).
         list.clear();
+        let (mut b_len, mut tail_len) = (0, 0);
         let split = split_packing(depth * n) && 2 * m * n * depth >= PARALLEL_FLOPS;
         for s in 0..terms {
             let (a, b) = term(s);
@@ -312,22 +313,28 @@ pub(crate) fn mat_mul_sum_f32(
             list.push(SumTerm {
                 a: direct_a(&a),
                 k,
-                b_at: bp.len(),
-                tail_at: tails.len(),
+                b_at: b_len,
+                tail_at: tail_len,
             });
-            let at = bp.len();
-            bp.resize(at + k * n_pad, 0.0);
+            let at = b_len;
+            b_len += k * n_pad;
+            if bp.len() < b_len {
+                bp.resize(b_len, 0.0);
+            }
             if !split {
-                pack_into(&b, 0..k, NR, &mut bp[at..]);
+                pack_into(&b, 0..k, NR, &mut bp[at..b_len]);
             }
             if full < m {
-                let at = tails.len();
-                tails.resize(at + k * MR, 0.0);
+                let at = tail_len;
+                tail_len += k * MR;
+                if tails.len() < tail_len {
+                    tails.resize(tail_len, 0.0);
+                }
                 pack_into(
                     &a.slice(ndarray::s![full.., ..]).t(),
                     0..k,
                     MR,
-                    &mut tails[at..],
+                    &mut tails[at..tail_len],
                 );
             }
         }
@@ -391,22 +398,17 @@ struct Packings<'w> {
 /// The sum of products for the columns of `c`, which start at panel `first` of the packed B's.
 fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_, f32>) {
     let (m, n) = c.dim();
-    let mut acc = [0.0f32; MR * NR]; // one tile of C, kept in L1 across the terms
+    let (rsc, csc) = (c.strides()[0], c.strides()[1]);
+    let c0 = c.as_mut_ptr();
     for (local, j0) in (0..n).step_by(NR).enumerate() {
         let panel = first + local;
         let cols = NR.min(n - j0);
         for i0 in (0..m).step_by(MR) {
             let rows = MR.min(m - i0);
-            let mut block = c.slice_mut(ndarray::s![i0..i0 + rows, j0..j0 + cols]);
+            // SAFETY (of the offset): (i0, j0) is inside C.
+            let c_tile = unsafe { c0.offset(i0 as isize * rsc + j0 as isize * csc) };
+            // The tile of C stays in L1 across the terms: each term's tiles add to it in turn.
             let mut add = beta == 1.0;
-            if add {
-                for (r, row) in block.rows().into_iter().enumerate() {
-                    acc[r * NR..][..cols]
-                        .iter_mut()
-                        .zip(row)
-                        .for_each(|(t, &x)| *t = x);
-                }
-            }
             for &SumTerm {
                 a,
                 k,
@@ -432,8 +434,9 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
                     };
                     #[cfg(target_arch = "x86_64")]
                     // SAFETY: AVX-512F was checked by `fast_path`; A's block (in place or
-                    // packed) and the B panel hold `kc` steps of MR and NR floats; `acc` is a
-                    // whole MR × NR row-major tile.
+                    // packed) and the B panel hold `kc` steps of MR and NR floats; (i0.., j0..)
+                    // for `rows × cols` is inside C, whose pointer and strides come from the
+                    // live mutable view.
                     unsafe {
                         x86::tile(x86::Tile {
                             kc,
@@ -443,28 +446,22 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
                             a_rows,
                             b: b_panel.as_ptr(),
                             next_b: b_panel.as_ptr(),
-                            c: acc.as_mut_ptr(),
-                            rsc: NR as isize,
-                            csc: 1,
-                            rows: MR,
-                            cols: NR,
+                            c: c_tile,
+                            rsc,
+                            csc,
+                            rows,
+                            cols,
                             add,
                             bias: std::ptr::null(),
                         });
                     }
                     #[cfg(not(target_arch = "x86_64"))]
-                    let _ = (a_ptr, a_row, a_step, a_rows, b_panel);
+                    let _ = (a_ptr, a_row, a_step, a_rows, b_panel, c_tile);
                     add = true;
                 }
             }
-            if !add {
-                acc.fill(0.0); // every term was empty (k_s = 0) and β = 0
-            }
-            for (r, row) in block.rows_mut().into_iter().enumerate() {
-                row.into_iter()
-                    .zip(&acc[r * NR..][..cols])
-                    .for_each(|(x, &t)| *x = t);
-            }
+            // This path needs Σ k_s > 0, so some term wrote the tile.
+            debug_assert!(add);
         }
     }
 }
