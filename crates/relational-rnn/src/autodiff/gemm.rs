@@ -215,12 +215,25 @@ fn product(
         match cache {
             Some((cache, key)) => {
                 let mut cache = cache.borrow_mut();
-                packed_product(a, cache.get_or_pack(key, b), b.ncols(), init, c, wa);
+                let n_pad = b.ncols().div_ceil(NR) * NR;
+                let data = cache.get_or_pack(key, b);
+                packed_product(a, BPanels::Packed { data, n_pad }, b.ncols(), init, c, wa);
             }
-            None => {
-                pack_b(b, wb);
-                packed_product(a, wb, b.ncols(), init, c, wa);
-            }
+            None => match direct_b(b) {
+                Some(d) => packed_product(a, BPanels::InPlace(d), b.ncols(), init, c, wa),
+                None => {
+                    pack_b(b, wb);
+                    let n_pad = b.ncols().div_ceil(NR) * NR;
+                    packed_product(
+                        a,
+                        BPanels::Packed { data: wb, n_pad },
+                        b.ncols(),
+                        init,
+                        c,
+                        wa,
+                    );
+                }
+            },
         }
     });
 }
@@ -251,6 +264,8 @@ struct SumWorkspace {
 struct SumTerm {
     a: Option<DirectA>,
     k: usize,
+    /// B read in place, or packed at `b_at`.
+    b: Option<DirectB>,
     b_at: usize,
     tail_at: usize,
 }
@@ -310,19 +325,23 @@ pub(crate) fn mat_mul_sum_f32(
         for s in 0..terms {
             let (a, b) = term(s);
             let k = a.ncols();
+            let direct = direct_b(&b);
             list.push(SumTerm {
                 a: direct_a(&a),
                 k,
+                b: direct,
                 b_at: b_len,
                 tail_at: tail_len,
             });
-            let at = b_len;
-            b_len += k * n_pad;
-            if bp.len() < b_len {
-                bp.resize(b_len, 0.0);
-            }
-            if !split {
-                pack_into(&b, 0..k, NR, &mut bp[at..b_len]);
+            if direct.is_none() {
+                let at = b_len;
+                b_len += k * n_pad;
+                if bp.len() < b_len {
+                    bp.resize(b_len, 0.0);
+                }
+                if !split {
+                    pack_into(&b, 0..k, NR, &mut bp[at..b_len]);
+                }
             }
             if full < m {
                 let at = tail_len;
@@ -342,7 +361,7 @@ pub(crate) fn mat_mul_sum_f32(
             // Every term's B over the threads, in one hand-over.
             let mut rest = bp.as_mut_slice();
             let mut jobs = Vec::with_capacity(terms);
-            for s in 0..terms {
+            for s in (0..terms).filter(|&s| list[s].b.is_none()) {
                 let (_, b) = term(s);
                 let (out, tail) = std::mem::take(&mut rest).split_at_mut(b.nrows() * n_pad);
                 jobs.push((b, out));
@@ -412,13 +431,21 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
             for &SumTerm {
                 a,
                 k,
+                b,
                 b_at,
                 tail_at,
             } in w.terms
             {
+                let bp = match b {
+                    Some(d) => BPanels::InPlace(d),
+                    None => BPanels::Packed {
+                        data: &w.b[b_at..],
+                        n_pad: w.n_pad,
+                    },
+                };
                 for p0 in (0..k).step_by(KC) {
                     let kc = KC.min(k - p0);
-                    let b_panel = &w.b[b_at + p0 * w.n_pad + panel * kc * NR..][..kc * NR];
+                    let (b_panel, b_row) = bp.panel(p0, kc, panel);
                     let (a_ptr, a_row, a_step, a_rows) = match a {
                         Some(d) if i0 < w.full => {
                             let at = i0 as isize * d.row + p0 as isize * d.step;
@@ -444,8 +471,9 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
                             a_row,
                             a_step,
                             a_rows,
-                            b: b_panel.as_ptr(),
-                            next_b: b_panel.as_ptr(),
+                            b: b_panel,
+                            b_row,
+                            next_b: b_panel,
                             c: c_tile,
                             rsc,
                             csc,
@@ -664,7 +692,7 @@ const PARALLEL_PACK: usize = 1 << 20;
 /// `C ← A B + init` with B already packed (`k = a.ncols()`, `n` columns).
 fn packed_product(
     a: &ArrayView2<'_, f32>,
-    bp: &[f32],
+    bp: BPanels<'_>,
     n: usize,
     init: Init<'_>,
     c: &mut ArrayViewMut2<'_, f32>,
@@ -686,7 +714,7 @@ fn packed_product(
     let panels = n_pad / NR;
     let threads = gemm_threads().min(panels);
     if threads < 2 || 2 * m * n * k < PARALLEL_FLOPS {
-        return panel_range(a, bp, n_pad, 0, init, c, wa);
+        return panel_range(a, bp, 0, init, c, wa);
     }
     // Column blocks of whole panels, one per thread; this thread takes the first.
     let mut parts = Vec::with_capacity(threads);
@@ -708,11 +736,11 @@ fn packed_product(
             scope.spawn(move |_| {
                 WORKSPACE.with(|w| {
                     let wa = &mut w.borrow_mut().0;
-                    panel_range(a, bp, n_pad, first, init, &mut part, wa);
+                    panel_range(a, bp, first, init, &mut part, wa);
                 });
             });
         }
-        panel_range(a, bp, n_pad, mine_first, init, &mut mine, wa);
+        panel_range(a, bp, mine_first, init, &mut mine, wa);
     });
 }
 
@@ -747,6 +775,74 @@ fn direct_a(a: &ArrayView2<'_, f32>) -> Option<DirectA> {
     }
 }
 
+/// Where the micro-tile finds B's `NR`-column panels.
+#[derive(Clone, Copy)]
+enum BPanels<'b> {
+    /// Packed by [`pack_panels`]: `n_pad` (padded) columns, each depth block's panels in turn.
+    Packed { data: &'b [f32], n_pad: usize },
+    /// Read where B lies (see [`direct_b`]).
+    InPlace(DirectB),
+}
+
+impl BPanels<'_> {
+    /// Where panel `panel` of the depth block `p0..p0 + kc` starts, and the distance between its
+    /// rows.
+    fn panel(&self, p0: usize, kc: usize, panel: usize) -> (*const f32, usize) {
+        match *self {
+            BPanels::Packed { data, n_pad } => {
+                (data[p0 * n_pad + panel * kc * NR..][..kc * NR].as_ptr(), NR)
+            }
+            BPanels::InPlace(d) => {
+                assert!(
+                    p0 + kc <= d.k && (panel + 1) * NR <= d.n,
+                    "B panel out of range"
+                );
+                // SAFETY (of the offset): row p0 < k and column panel · NR < n of B.
+                (unsafe { d.ptr.add(p0 * d.row + panel * NR) }, d.row)
+            }
+        }
+    }
+}
+
+/// A row-major B read in place: `(p, j)` at `ptr + p · row + j`, `k × n`.
+#[derive(Clone, Copy)]
+struct DirectB {
+    ptr: *const f32,
+    row: usize,
+    k: usize,
+    n: usize,
+}
+
+// SAFETY: a `DirectB` only reads, through a pointer taken from a view that outlives every
+// thread of the product using it (scoped threads).
+unsafe impl Sync for DirectB {}
+unsafe impl Send for DirectB {}
+
+/// Largest B read in place: it must stay in L2 (2 MB here), which the tile reads it from.
+const IN_PLACE_B_BYTES: usize = 1 << 20;
+
+/// Widest row stride (floats) of a B read in place. A panel's rows lie a stride apart, so they
+/// share few L1 sets; at 4096 floats (the LSTM of config A's gate gradients, 16 KB) reading the
+/// terms of a weight's gradient in place made the step 4 % slower than packing them, at 1024 (4
+/// KB: config B) 2 % faster.
+const IN_PLACE_B_ROW: usize = 2048;
+
+/// A B that is not a cached weight, row-major with whole panels (`n` a multiple of `NR`) and
+/// small enough to stay in L2, is read in place instead of being packed for one product: the
+/// packing copy was 4–10 % of a small model's step (RMC C: 11.5 → 10.8 ms in place).
+fn direct_b(b: &ArrayView2<'_, f32>) -> Option<DirectB> {
+    let (k, n) = b.dim();
+    let (row, step) = (b.strides()[0], b.strides()[1]);
+    let fits = k * n * std::mem::size_of::<f32>() <= IN_PLACE_B_BYTES;
+    let near = row >= n as isize && row as usize <= IN_PLACE_B_ROW;
+    (k > 0 && n > 0 && n % NR == 0 && (step == 1 || n == 1) && near && fits).then(|| DirectB {
+        ptr: b.as_ptr(),
+        row: row as usize,
+        k,
+        n,
+    })
+}
+
 /// How many of A's `m` rows the tile reads in place (when A allows it at all): blocks of 12, and
 /// a last block of 4 or 8 rows, which the tile also reads exactly (every width in the models is
 /// a multiple of 4); other remainders are packed, zero-padded to 12.
@@ -761,8 +857,7 @@ fn in_place_rows(m: usize) -> usize {
 /// (`n_pad` padded columns in all; `init` starts at `c`'s first column).
 fn panel_range(
     a: &ArrayView2<'_, f32>,
-    bp: &[f32],
-    n_pad: usize,
+    bp: BPanels<'_>,
     first: usize,
     init: Init<'_>,
     c: &mut ArrayViewMut2<'_, f32>,
@@ -797,9 +892,9 @@ fn panel_range(
             for (local, j0) in (0..n).step_by(NR).enumerate() {
                 let panel = first + local;
                 let cols = NR.min(n - j0);
-                let b_panel = &bp[p0 * n_pad + panel * kc * NR..][..kc * NR];
+                let (b_panel, b_row) = bp.panel(p0, kc, panel);
                 let next_panel = if j0 + NR < n {
-                    &bp[p0 * n_pad + (panel + 1) * kc * NR..][..kc * NR]
+                    bp.panel(p0, kc, panel + 1).0
                 } else {
                     b_panel
                 };
@@ -832,8 +927,9 @@ fn panel_range(
                             a_row,
                             a_step,
                             a_rows,
-                            b: b_panel.as_ptr(),
-                            next_b: next_panel.as_ptr(),
+                            b: b_panel,
+                            b_row,
+                            next_b: next_panel,
                             c: c0.offset(i0 as isize * rsc + j0 as isize * csc),
                             rsc,
                             csc,
@@ -875,8 +971,11 @@ mod x86 {
         pub a_step: isize,
         /// Rows of A readable: MR, or 4 or 8 for the last block of an A read in place.
         pub a_rows: usize,
+        /// B's row q of the panel (`NR` floats) is at `b + q · b_row`: `NR` when packed, B's row
+        /// stride when read in place.
         pub b: *const f32,
-        /// The B panel the next tiles will read (prefetched while this one runs).
+        pub b_row: usize,
+        /// The B panel the next tiles will read (prefetched while this one runs), laid out as `b`.
         pub next_b: *const f32,
         pub c: *mut f32,
         pub rsc: isize,
@@ -940,10 +1039,10 @@ mod x86 {
         for q in 0..t.kc {
             // SAFETY: step q of both panels is inside them.
             unsafe {
-                let bq = t.b.add(q * NR);
+                let bq = t.b.add(q * t.b_row);
                 let b0 = _mm512_loadu_ps(bq);
                 let b1 = _mm512_loadu_ps(bq.add(16));
-                let ahead = t.next_b.add(q * NR);
+                let ahead = t.next_b.add(q * t.b_row);
                 _mm_prefetch::<_MM_HINT_T0>(ahead.cast());
                 _mm_prefetch::<_MM_HINT_T0>(ahead.add(16).cast());
                 let aq = if UNIT_ROW {
@@ -1051,7 +1150,10 @@ mod tests {
     #[test]
     fn bit_identical_to_matrixmultiply() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        let sizes = [1, 3, 4, 8, 12, 16, 17, 20, 31, 33, 50, 255, 257, 600];
+        // 32, 64 and 96 columns: B read in place (`direct_b`) when row-major.
+        let sizes = [
+            1, 3, 4, 8, 12, 16, 17, 20, 31, 32, 33, 50, 64, 96, 255, 257, 600,
+        ];
         let mut checked = 0;
         for (case, &m) in sizes.iter().enumerate() {
             for &n in &sizes[case % 3..] {
@@ -1320,6 +1422,40 @@ mod tests {
             }
         }
         assert_eq!(checked, 72);
+    }
+
+    /// A row-major B whose width is a multiple of NR is read in place, also as a column block
+    /// of a wider array (row stride above n), across depth blocks, on two threads; rows wider
+    /// than `IN_PLACE_B_ROW` are packed. The same bits as matrixmultiply either way.
+    #[test]
+    fn b_read_in_place_gives_the_same_bits() {
+        let mut rng = ChaCha8Rng::seed_from_u64(13);
+        for (m, k, n, wide) in [
+            (50, 40, 64, 64),
+            (50, 300, 96, 160),
+            (13, 7, 32, super::IN_PLACE_B_ROW),
+            (13, 5, 32, super::IN_PLACE_B_ROW + 1),
+            (400, 600, 256, 300),
+        ] {
+            let a = random((m, k), false, &mut rng);
+            let wider = random((k, wide), false, &mut rng);
+            let b = wider.slice(ndarray::s![.., ..n]);
+            let in_place = super::direct_b(&b).is_some();
+            assert_eq!(in_place, wide <= super::IN_PLACE_B_ROW, "{k}×{n} of {wide}");
+            let mut theirs = Array2::zeros((m, n));
+            general_mat_mul(1.0, &a, &b, 0.0, &mut theirs);
+            for threads in [1, 2] {
+                crate::autodiff::set_gemm_threads(threads);
+                let mut ours = Array2::zeros((m, n));
+                mat_mul_f32(&a.view(), &b, 0.0, &mut ours.view_mut(), None);
+                crate::autodiff::set_gemm_threads(1);
+                let same = ours
+                    .iter()
+                    .zip(&theirs)
+                    .all(|(x, y)| x.to_bits() == y.to_bits());
+                assert!(same, "{m}×{k}·{k}×{n} of {wide}, {threads} threads");
+            }
+        }
     }
 
     /// Packing B over threads writes the same bytes as one thread, padding included: row-major,
