@@ -8,20 +8,23 @@
 //! Here a weight's packed panels are made once per tape and kept in a [`PackCache`] (keyed by tape
 //! node; node values never change while a tape lives), so T products share one copy. The left
 //! operand A is read where it lies when it is row- or column-major (every activation and
-//! gradient on the tape): its transposing copy was 5–8 % of a recurrent step. Only strided views,
-//! the rows after the last whole block of 12, and uncached right operands are packed, into a
-//! reused thread-local workspace (a warm step allocates nothing here). While a tile runs, the
-//! next B panel is prefetched into L1: without
-//! that, the first tile of each panel waited on memory (the weight of config A is 17 MB) and the
-//! kernel ran at half speed.
+//! gradient on the tape): its transposing copy was 5–8 % of a recurrent step. So is a row-major B
+//! of whole 32-column panels that stays in L2 (at most 1 MB, rows at most 8 KB apart): packing
+//! those was 4–10 % of a small model's step. Only strided views, the rows after the last whole
+//! block of 12, and the other right operands are packed (a column-major B through 8 × 8
+//! transposes in registers), into a reused thread-local workspace (a warm step allocates nothing
+//! here). While a tile runs, the next B panel is prefetched into L1: without that, the first tile
+//! of each panel waited on memory (the weight of config A is 17 MB) and the kernel ran at half
+//! speed.
 //!
 //! ```text
 //! C[i, j..j+16] (+)= Σ_p A[i, p] · B[p, j..j+16]     one zmm per 16 columns of C
 //! ```
 //!
 //! Packed B: for each `KC`-deep block of rows, `NR`-wide column panels, each `kc × NR` row-major
-//! and zero-padded. Packed A: for each `KC` block, `MR`-row panels, each `kc × MR` (column q holds
-//! rows i..i+MR); A read in place is addressed by its strides instead. The micro-tile keeps
+//! and zero-padded (B read in place: the same panels, rows a row stride apart). Packed A: for each
+//! `KC` block, `MR`-row panels, each `kc × MR` (column q holds rows i..i+MR); A read in place is
+//! addressed by its strides instead. The micro-tile keeps
 //! `MR × NR` of C in 24 zmm registers.
 //!
 //! # Same bits as matrixmultiply
@@ -54,7 +57,8 @@ const NR: usize = 32;
 const MC: usize = 4 * MR;
 
 /// Packed right-hand operands of one tape's matrix products (the weights of `linear`, plain for
-/// forward and transposed for backward), by (node, transposed): T steps share one copy. Kept by
+/// forward and transposed for backward), by (node, transposed): T steps share one copy. A weight
+/// the tile can read in place (see `direct_b`: row-major, up to 1 MB) is not packed at all. Kept by
 /// [`Graph`](crate::Graph), emptied by `clear()` (buffers kept). Opaque; f32 only (f64 products
 /// never pack).
 #[derive(Debug, Default)]
@@ -212,6 +216,9 @@ fn product(
     check(a, b, c);
     WORKSPACE.with(|w| {
         let (wa, wb) = &mut *w.borrow_mut();
+        if let Some(d) = direct_b(b) {
+            return packed_product(a, BPanels::InPlace(d), b.ncols(), init, c, wa);
+        }
         match cache {
             Some((cache, key)) => {
                 let mut cache = cache.borrow_mut();
@@ -635,9 +642,23 @@ fn pack_block(
                 }
             }
             Layout::Cols(s) => {
+                // Eight source rows (columns of B) at a time through an 8 × 8 transpose in
+                // registers; the rest (a partial panel, the last kc % 8 steps) one by one.
+                let mut done = 0;
+                #[cfg(target_arch = "x86_64")]
+                if cols == width && width.is_multiple_of(8) && x86::has_avx512f() {
+                    let from = &s[j0 * k..(j0 + cols - 1) * k + p0 + kc];
+                    // SAFETY: AVX-512F (and with it AVX2) is present; `from` holds the `cols`
+                    // source rows of `k` floats from column j0 of B, the panel `kc × width`.
+                    done = unsafe { x86::transpose_block(from, k, p0, kc, panel, width) };
+                }
                 for jj in 0..cols {
                     let from = (j0 + jj) * k + p0;
-                    for (row, &x) in panel.chunks_exact_mut(width).zip(&s[from..from + kc]) {
+                    for (row, &x) in panel
+                        .chunks_exact_mut(width)
+                        .zip(&s[from..from + kc])
+                        .skip(done)
+                    {
                         row[jj] = x;
                     }
                 }
@@ -835,7 +856,7 @@ fn direct_b(b: &ArrayView2<'_, f32>) -> Option<DirectB> {
     let (row, step) = (b.strides()[0], b.strides()[1]);
     let fits = k * n * std::mem::size_of::<f32>() <= IN_PLACE_B_BYTES;
     let near = row >= n as isize && row as usize <= IN_PLACE_B_ROW;
-    (k > 0 && n > 0 && n % NR == 0 && (step == 1 || n == 1) && near && fits).then(|| DirectB {
+    (k > 0 && n > 0 && n.is_multiple_of(NR) && (step == 1 || n == 1) && near && fits).then(|| DirectB {
         ptr: b.as_ptr(),
         row: row as usize,
         k,
@@ -959,6 +980,65 @@ mod x86 {
         use std::sync::OnceLock;
         static HAS: OnceLock<bool> = OnceLock::new();
         *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
+    }
+
+    /// Packs the first `kc / 8 · 8` steps of a column-major B's panel: `panel[q · width + jj] =
+    /// from[jj · k + p0 + q]` for every `jj < width`, by 8 × 8 transposes in AVX registers.
+    /// Returns how many steps it packed (the caller copies the rest).
+    ///
+    /// # Safety
+    /// AVX-512F; `width` is a multiple of 8; `from` holds `width` rows of `k` floats (the last
+    /// one at least to `p0 + kc`); `panel` holds `kc · width` floats.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn transpose_block(
+        from: &[f32],
+        k: usize,
+        p0: usize,
+        kc: usize,
+        panel: &mut [f32],
+        width: usize,
+    ) -> usize {
+        let steps = kc / 8 * 8;
+        assert!(width.is_multiple_of(8) && (width - 1) * k + p0 + kc <= from.len());
+        assert!(kc * width <= panel.len());
+        let out = panel.as_mut_ptr();
+        for jb in (0..width).step_by(8) {
+            for qb in (0..steps).step_by(8) {
+                // SAFETY: rows jb..jb + 8 of `from`, steps p0 + qb..+8, are inside it, and panel
+                // rows qb..qb + 8, columns jb..jb + 8, inside the panel (asserted above).
+                unsafe {
+                    let src = |r: usize| _mm256_loadu_ps(from.as_ptr().add((jb + r) * k + p0 + qb));
+                    let (r0, r1, r2, r3) = (src(0), src(1), src(2), src(3));
+                    let (r4, r5, r6, r7) = (src(4), src(5), src(6), src(7));
+                    let t0 = _mm256_unpacklo_ps(r0, r1);
+                    let t1 = _mm256_unpackhi_ps(r0, r1);
+                    let t2 = _mm256_unpacklo_ps(r2, r3);
+                    let t3 = _mm256_unpackhi_ps(r2, r3);
+                    let t4 = _mm256_unpacklo_ps(r4, r5);
+                    let t5 = _mm256_unpackhi_ps(r4, r5);
+                    let t6 = _mm256_unpacklo_ps(r6, r7);
+                    let t7 = _mm256_unpackhi_ps(r6, r7);
+                    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                    let dst = |q: usize| out.add((qb + q) * width + jb);
+                    _mm256_storeu_ps(dst(0), _mm256_permute2f128_ps::<0x20>(u0, u4));
+                    _mm256_storeu_ps(dst(1), _mm256_permute2f128_ps::<0x20>(u1, u5));
+                    _mm256_storeu_ps(dst(2), _mm256_permute2f128_ps::<0x20>(u2, u6));
+                    _mm256_storeu_ps(dst(3), _mm256_permute2f128_ps::<0x20>(u3, u7));
+                    _mm256_storeu_ps(dst(4), _mm256_permute2f128_ps::<0x31>(u0, u4));
+                    _mm256_storeu_ps(dst(5), _mm256_permute2f128_ps::<0x31>(u1, u5));
+                    _mm256_storeu_ps(dst(6), _mm256_permute2f128_ps::<0x31>(u2, u6));
+                    _mm256_storeu_ps(dst(7), _mm256_permute2f128_ps::<0x31>(u3, u7));
+                }
+            }
+        }
+        steps
     }
 
     /// One micro-tile: packed panels of depth `kc`, and `rows × cols` of C at `c`.
