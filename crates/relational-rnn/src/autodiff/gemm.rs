@@ -856,11 +856,13 @@ fn direct_b(b: &ArrayView2<'_, f32>) -> Option<DirectB> {
     let (row, step) = (b.strides()[0], b.strides()[1]);
     let fits = k * n * std::mem::size_of::<f32>() <= IN_PLACE_B_BYTES;
     let near = row >= n as isize && row as usize <= IN_PLACE_B_ROW;
-    (k > 0 && n > 0 && n.is_multiple_of(NR) && (step == 1 || n == 1) && near && fits).then(|| DirectB {
-        ptr: b.as_ptr(),
-        row: row as usize,
-        k,
-        n,
+    (k > 0 && n > 0 && n.is_multiple_of(NR) && (step == 1 || n == 1) && near && fits).then(|| {
+        DirectB {
+            ptr: b.as_ptr(),
+            row: row as usize,
+            k,
+            n,
+        }
     })
 }
 
