@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::autodiff::{gemm_threads, on_this_thread, with_helpers};
 use crate::loss::count_correct;
 use crate::nn::SequenceClassifier;
 use crate::optim::{
@@ -67,6 +68,9 @@ struct ShardPass {
     count: usize,
     /// Σ of the shard's loss weights: its share of the batch mean.
     weight: f64,
+    /// Every gradient element is known to be finite (read while the gradients were written;
+    /// `false` also when unknown).
+    grads_finite: bool,
 }
 
 /// Forward and backward of `model` on `batch` into `graph`, parameter gradients into `grads`.
@@ -82,12 +86,13 @@ fn shard_pass<T: Scalar>(
     let loss = graph.scalar(out.loss);
     let (correct, count) = count_correct(graph.value(out.logits), &out.targets, &out.weights);
     graph.backward(out.loss);
-    graph.write_param_grads(store, grads);
+    let grads_finite = graph.write_param_grads(store, grads);
     ShardPass {
         loss,
         correct,
         count,
         weight: out.weights.iter().sum(),
+        grads_finite,
     }
 }
 
@@ -185,6 +190,7 @@ impl<T: Scalar> Trainer<T> {
             correct: passes.iter().map(|p| p.correct).sum(),
             count: passes.iter().map(|p| p.count).sum(),
             weight: total,
+            grads_finite: false, // not checked after combining
         };
         self.update(store, &combined, lr, clip)
     }
@@ -197,13 +203,36 @@ impl<T: Scalar> Trainer<T> {
         lr: f64,
         clip: Option<f64>,
     ) -> StepStats {
-        let grad_norm = match clip {
-            Some(max) => clip_global_norm(&mut self.grads, max),
-            None => self.grads.global_norm(),
+        // Without clipping the norm is only reported; when the loss and every gradient element
+        // are finite it cannot stop the update (a finite f32's square cannot overflow the f64
+        // sum), so with helper threads it is summed on one while this thread runs the update.
+        let max_square = T::max_value().to_f64_lossy().powi(2);
+        let threads = gemm_threads();
+        let beside = clip.is_none()
+            && pass.loss.is_finite()
+            && pass.grads_finite
+            && max_square.is_finite()
+            && threads >= 2;
+        let grad_norm = if beside {
+            let (grads, optimizer) = (&self.grads, &mut self.optimizer);
+            let mut grad_norm = f64::NAN;
+            let norm = &mut grad_norm;
+            with_helpers(threads, |scope| {
+                scope.spawn(move |_| *norm = grads.global_norm());
+                on_this_thread(|| optimizer.step(store, grads, lr));
+            });
+            debug_assert!(grad_norm.is_finite());
+            grad_norm
+        } else {
+            let grad_norm = match clip {
+                Some(max) => clip_global_norm(&mut self.grads, max),
+                None => self.grads.global_norm(),
+            };
+            if pass.loss.is_finite() && grad_norm.is_finite() {
+                self.optimizer.step(store, &self.grads, lr);
+            }
+            grad_norm
         };
-        if pass.loss.is_finite() && grad_norm.is_finite() {
-            self.optimizer.step(store, &self.grads, lr);
-        }
         StepStats {
             loss: pass.loss,
             accuracy: pass.correct as f64 / pass.count.max(1) as f64,

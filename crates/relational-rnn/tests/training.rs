@@ -498,3 +498,47 @@ fn written_param_grads_equal_zeroed_then_accumulated() {
         }
     }
 }
+
+/// With helper threads and no clipping, a step sums the gradient norm on a helper beside the
+/// update: the same parameters and reported norms, bit for bit, as one thread, for every model;
+/// a NaN input (non-finite gradients, whether or not the loss is) still leaves the parameters
+/// untouched. Checked to fail with the update
+/// skipped on that path.
+#[test]
+fn the_norm_summed_beside_the_update_changes_nothing() {
+    use relational_rnn::autodiff::set_gemm_threads;
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let batches: Vec<Batch> = (0..4).map(|_| random_batch(&mut rng, 3, 8)).collect();
+    let adam = OptimizerConfig::Adam(AdamConfig {
+        lr: 1e-2,
+        ..AdamConfig::default()
+    });
+    for core in cores() {
+        let mut runs = Vec::new();
+        for threads in [1, 2] {
+            let (model, mut store) = build::<f32>(&core, 5);
+            let mut trainer = Trainer::new(&store, &adam).expect("valid");
+            set_gemm_threads(threads);
+            let norms: Vec<u64> = batches
+                .iter()
+                .map(|b| {
+                    let s = trainer.step(&model, &mut store, b, 1e-2, None);
+                    s.grad_norm.to_bits()
+                })
+                .collect();
+            let mut poisoned = batches[0].clone();
+            poisoned.inputs[[0, 0, 0]] = f32::NAN;
+            let before = store.clone();
+            let s = trainer.step(&model, &mut store, &poisoned, 1e-2, None);
+            set_gemm_threads(1);
+            assert!(
+                !(s.loss.is_finite() && s.grad_norm.is_finite()),
+                "{core:?}: {s:?}"
+            );
+            assert_eq!(store, before, "{core:?}: a NaN step changed the parameters");
+            runs.push((norms, store));
+        }
+        assert_eq!(runs[0].0, runs[1].0, "{core:?}: gradient norms");
+        assert_eq!(runs[0].1, runs[1].1, "{core:?}: parameters");
+    }
+}

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice};
 
@@ -277,8 +278,20 @@ impl<T: Scalar> Graph<T> {
     /// Writes the gradients of `store`'s parameters from the last backward pass into `grads`,
     /// zero for parameters without one: the same values as zeroing `grads`, then
     /// [`accumulate_param_grads`](Self::accumulate_param_grads) (0 + g and g + 0 are the same
-    /// float, −0 included), in one pass over each gradient instead of two.
-    pub fn write_param_grads(&self, store: &ParamStore<T>, grads: &mut Grads<T>) {
+    /// float, −0 included), in one pass over each gradient instead of two. Returns whether every
+    /// gradient element is finite (read on the way).
+    pub fn write_param_grads(&self, store: &ParamStore<T>, grads: &mut Grads<T>) -> bool {
+        let finite = AtomicBool::new(true);
+        let copy = |to: &mut [T], from: &[T]| {
+            let mut ok = true;
+            for (t, &f) in to.iter_mut().zip(from) {
+                *t = f + T::zero();
+                ok &= f.is_finite();
+            }
+            if !ok {
+                finite.store(false, Ordering::Relaxed);
+            }
+        };
         for (id, to) in grads.iter_mut() {
             let from = self
                 .params
@@ -290,14 +303,16 @@ impl<T: Scalar> Graph<T> {
             };
             assert_eq!(to.shape(), from.shape(), "gradient of parameter {id:?}");
             match (to.as_slice_mut(), from.as_slice()) {
-                (Some(to), Some(from)) => for_chunks(to, from, |to, from| {
-                    to.iter_mut()
-                        .zip(from)
-                        .for_each(|(t, &f)| *t = f + T::zero());
-                }),
-                _ => to.zip_mut_with(from, |t, &f| *t = f + T::zero()),
+                (Some(to), Some(from)) => for_chunks(to, from, copy),
+                _ => {
+                    to.zip_mut_with(from, |t, &f| *t = f + T::zero());
+                    if !from.iter().all(|f| f.is_finite()) {
+                        finite.store(false, Ordering::Relaxed);
+                    }
+                }
             }
         }
+        finite.into_inner()
     }
 
     /// Adds the gradients of `store`'s parameters from the last backward pass into `grads`

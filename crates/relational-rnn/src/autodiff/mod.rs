@@ -54,4 +54,4 @@ pub(crate) mod op;
 pub use gemm::{PackCache, PackKey};
 pub use graph::{Graph, Var};
 pub use threads::set_gemm_threads;
-pub(crate) use threads::{PARALLEL_ELEMENTS, gemm_threads, with_helpers};
+pub(crate) use threads::{PARALLEL_ELEMENTS, gemm_threads, on_this_thread, with_helpers};

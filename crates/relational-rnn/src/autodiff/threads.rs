@@ -7,6 +7,7 @@
 //! 2-thread step in kernel time alone: stack mappings, their page faults and the TLB
 //! shoot-downs when each thread's stack was unmapped again.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -27,9 +28,26 @@ pub fn set_gemm_threads(n: usize) {
     GEMM_THREADS.store(n.max(1), Ordering::Relaxed);
 }
 
-/// The threads [`set_gemm_threads`] asked for.
+thread_local! {
+    /// Set while this thread runs work that must not split (see [`on_this_thread`]).
+    static ALONE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The threads [`set_gemm_threads`] asked for (1 inside [`on_this_thread`]).
 pub(crate) fn gemm_threads() -> usize {
+    if ALONE.with(Cell::get) {
+        return 1;
+    }
     GEMM_THREADS.load(Ordering::Relaxed)
+}
+
+/// Runs `work` with every split turned off on this thread (the helpers are busy with something
+/// else meanwhile).
+pub(crate) fn on_this_thread<R>(work: impl FnOnce() -> R) -> R {
+    let before = ALONE.with(|a| a.replace(true));
+    let out = work();
+    ALONE.with(|a| a.set(before));
+    out
 }
 
 /// Element-wise work on arrays of at least this many elements is split over the threads.
