@@ -2,10 +2,9 @@
 //!
 //! The helpers are a persistent pool (rayon-core) of n − 1 threads, started on first use: the
 //! caller runs the first part itself and hands the others to the pool, so a split costs a
-//! wake-up of a parked thread instead of a thread start. Starting threads per product (the first
-//! version) cost the LSTM of config A, whose step splits about twenty products, 6 % of its
-//! 2-thread step in kernel time alone: stack mappings, their page faults and the TLB
-//! shoot-downs when each thread's stack was unmapped again.
+//! wake-up of a parked thread instead of starting and joining one. For the LSTM of config A,
+//! whose step splits about twenty products, that took its 2-thread step from 36.4 to 34.5 ms
+//! (the first version started a scoped thread per split).
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
