@@ -216,31 +216,21 @@ fn product(
     check(a, b, c);
     WORKSPACE.with(|w| {
         let (wa, wb) = &mut *w.borrow_mut();
+        let n = b.ncols();
         if let Some(d) = direct_b(b) {
-            return packed_product(a, BPanels::InPlace(d), b.ncols(), init, c, wa);
+            return packed_product(a, BPanels::InPlace(d), n, init, c, wa);
         }
+        let n_pad = n.div_ceil(NR) * NR;
         match cache {
             Some((cache, key)) => {
                 let mut cache = cache.borrow_mut();
-                let n_pad = b.ncols().div_ceil(NR) * NR;
                 let data = cache.get_or_pack(key, b);
-                packed_product(a, BPanels::Packed { data, n_pad }, b.ncols(), init, c, wa);
+                packed_product(a, BPanels::Packed { data, n_pad }, n, init, c, wa);
             }
-            None => match direct_b(b) {
-                Some(d) => packed_product(a, BPanels::InPlace(d), b.ncols(), init, c, wa),
-                None => {
-                    pack_b(b, wb);
-                    let n_pad = b.ncols().div_ceil(NR) * NR;
-                    packed_product(
-                        a,
-                        BPanels::Packed { data: wb, n_pad },
-                        b.ncols(),
-                        init,
-                        c,
-                        wa,
-                    );
-                }
-            },
+            None => {
+                pack_b(b, wb);
+                packed_product(a, BPanels::Packed { data: wb, n_pad }, n, init, c, wa);
+            }
         }
     });
 }
@@ -706,8 +696,9 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
 /// products are under 20 MFLOP and stay on one thread).
 const PARALLEL_FLOPS: usize = 64_000_000;
 
-/// Cached weights of at least this many elements are packed over [`set_gemm_threads`](
-/// super::set_gemm_threads) threads (the LSTM of config A: 4.2 M for `W_hh`).
+/// A B (a cached weight, an operand packed for one product, or all terms of a sum together) of at
+/// least this many elements is packed over the [`set_gemm_threads`](super::set_gemm_threads)
+/// threads (the LSTM of config A: 4.2 M for `W_hh`).
 const PARALLEL_PACK: usize = 1 << 20;
 
 /// `C ← A B + init` with B already packed (`k = a.ncols()`, `n` columns).
@@ -848,9 +839,9 @@ const IN_PLACE_B_BYTES: usize = 1 << 20;
 /// KB: config B) 2 % faster.
 const IN_PLACE_B_ROW: usize = 2048;
 
-/// A B that is not a cached weight, row-major with whole panels (`n` a multiple of `NR`) and
-/// small enough to stay in L2, is read in place instead of being packed for one product: the
-/// packing copy was 4–10 % of a small model's step (RMC C: 11.5 → 10.8 ms in place).
+/// A row-major B with whole panels (`n` a multiple of `NR`), small enough to stay in L2 and with
+/// rows close enough, is read in place instead of being packed (a weight is then not cached
+/// either): the packing copy was 4–10 % of a small model's step (RMC C: 11.5 → 10.8 ms).
 fn direct_b(b: &ArrayView2<'_, f32>) -> Option<DirectB> {
     let (k, n) = b.dim();
     let (row, step) = (b.strides()[0], b.strides()[1]);

@@ -235,24 +235,18 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
 ) {
     let gs = ctx.grad.as_slice().expect("standard layout"); // [M, D]
     let xhs = xhat.as_slice().expect("standard layout"); // [M, D]
-    match (ctx.wants(beta), ctx.wants(gamma)) {
-        (false, false) => {}
-        (true, false) => {
-            let db = ctx.grad_slice(grads, beta); // [D]
-            simd::wider_kernel::<LayerNormParamGrad, _>((Some(db), None, gs, xhs));
-        }
-        (false, true) => {
-            let dg = ctx.grad_slice(grads, gamma); // [D]
-            simd::wider_kernel::<LayerNormParamGrad, _>((None, Some(dg), gs, xhs));
-        }
-        (true, true) => {
-            // Both slots at once: γ's (zero-filled first if empty) is taken out while β's is
-            // borrowed, then put back.
+    if ctx.wants(beta) || ctx.wants(gamma) {
+        // γ's slot (zero-filled first if empty) is taken out while β's is borrowed, then put back.
+        let mut dg = ctx.wants(gamma).then(|| {
             let dim = ctx.grad_slot(grads, gamma).raw_dim();
-            let (mut dg, _) = grads.take_or_fresh(gamma, &dim);
-            let db = ctx.grad_slice(grads, beta);
-            let dgs = dg.as_slice_mut().expect("standard layout");
-            simd::wider_kernel::<LayerNormParamGrad, _>((Some(db), Some(dgs), gs, xhs));
+            grads.take_or_fresh(gamma, &dim).0
+        });
+        let db = ctx.wants(beta).then(|| ctx.grad_slice(grads, beta)); // [D]
+        let dgs = dg
+            .as_mut()
+            .map(|a| a.as_slice_mut().expect("standard layout")); // [D]
+        simd::wider_kernel::<LayerNormParamGrad, _>((db, dgs, gs, xhs));
+        if let Some(dg) = dg {
             grads.set(gamma.0, dg);
         }
     }

@@ -24,8 +24,6 @@ use serde::{Deserialize, Serialize};
 use super::{
     Optimizer, assert_same_len, assert_same_shape, require_non_negative, require_unit_interval,
 };
-// Parameters of at least PARALLEL_ELEMENTS elements are updated on `gemm_threads` threads
-// (`rrnn bench --split gemm`: the LSTM of config A has weights of 4.2 M and 0.16 M elements).
 use crate::autodiff::{PARALLEL_ELEMENTS, gemm_threads, simd, with_helpers};
 use crate::{ConfigError, Grads, ParamStore, Scalar};
 
@@ -189,8 +187,9 @@ impl<'a, T: Scalar> simd::Kernel<UpdateArgs<'a, T>> for Update {
     }
 }
 
-/// [`update`] sixteen lanes wide where the CPU allows, and over several threads for a large
-/// parameter: element-wise, so the same bits either way.
+/// [`update`] sixteen lanes wide where the CPU allows, and over the [`gemm_threads`] threads for
+/// a parameter of at least [`PARALLEL_ELEMENTS`] elements (`rrnn bench --split gemm`: the LSTM of
+/// config A has weights of 4.2 M and 0.16 M elements): element-wise, so the same bits either way.
 fn update_split<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
     let threads = gemm_threads();
     if threads < 2 || p.len() < PARALLEL_ELEMENTS {
