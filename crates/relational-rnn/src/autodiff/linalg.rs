@@ -54,6 +54,10 @@ fn as_batch_mut<T>(a: &mut ArrayD<T>) -> ArrayViewMut3<'_, T> {
 impl<T: Scalar> Graph<T> {
     /// Dense layer `y = x W + b` applied to the last axis of `x`.
     ///
+    /// When `x` is a constant (no gradient) of zeros, such as an LSTM's initial state, the
+    /// product is not computed: `x W` is +0 everywhere, as the product gives for finite weights
+    /// (with an infinite or NaN weight it would be NaN), and its term of W's gradient is +0.
+    ///
     /// # Shapes
     /// `x: [..., I]`, `w: [I, O]`, `b: [O]` → `[..., O]`.
     #[track_caller]
@@ -125,14 +129,26 @@ impl<T: Scalar> Graph<T> {
             .view_mut()
             .into_shape_with_order((x2.nrows(), out_dim))
             .expect("buffers are in standard layout"); // [M, O]
+        // A constant x of zeros (an LSTM's zero initial state) makes x W a matrix of +0 (every
+        // product ±0, summed from +0): written as such, without the product.
+        let zero_x = !self.requires_grad(x) && xv.iter().all(|&v| v == T::zero());
         // The weight's packing is made once per tape and shared by every step that uses it.
         let cache = Some((&self.packs, (w.0, false)));
-        match b {
-            Some(b) => {
+        match (b, zero_x) {
+            (Some(b), true) => {
+                let bias = self.value(b).as_slice().expect("tape values are standard");
+                for mut row in y2.rows_mut() {
+                    row.iter_mut()
+                        .zip(bias)
+                        .for_each(|(y, &b)| *y = T::zero() + b); // bias + (+0)
+                }
+            }
+            (None, true) => y2.fill(T::zero()),
+            (Some(b), false) => {
                 let bias = self.value(b).as_slice().expect("tape values are standard");
                 T::mat_mul_bias(&x2, &w2, bias, &mut y2, cache); // bias + x W
             }
-            None => T::mat_mul(&x2, &w2, T::zero(), &mut y2, cache), // β = 0: y is not read
+            (None, false) => T::mat_mul(&x2, &w2, T::zero(), &mut y2, cache), // β = 0: y is not read
         }
         if let Some((addend, block)) = addend {
             let av = self.value(addend);
@@ -151,7 +167,16 @@ impl<T: Scalar> Graph<T> {
             // a + y, the operand order of `add(addend, ·)`.
             simd::wide(|| ys.iter_mut().zip(adds).for_each(|(y, &a)| *y = a + *y));
         }
-        self.push(y, Op::Linear { x, w, b, addend })
+        self.push(
+            y,
+            Op::Linear {
+                x,
+                w,
+                b,
+                addend,
+                zero_x,
+            },
+        )
     }
 
     /// Batched matrix product over the leading axes: `a @ b`, or `a @ bᵀ` with `transpose_b`.
@@ -196,7 +221,7 @@ impl<T: Scalar> Graph<T> {
 
 pub(crate) fn linear_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
-    x: Var,
+    (x, zero_x): (Var, bool),
     w: Var,
     b: Option<Var>,
     addend: Option<(Var, usize)>,
@@ -225,7 +250,9 @@ pub(crate) fn linear_backward<T: Scalar>(
     }
     if ctx.wants(w) {
         // δW += xᵀ δy, summed with the other steps' terms when w's node is reached.
-        ctx.weight_grads.borrow_mut().record(w, x, Var(ctx.out));
+        ctx.weight_grads
+            .borrow_mut()
+            .record(w, x, Var(ctx.out), zero_x);
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
         let db = ctx.grad_slice(grads, b); // [O]
@@ -246,26 +273,30 @@ pub(crate) fn linear_backward<T: Scalar>(
 #[derive(Debug, Default)]
 pub(crate) struct WeightGrads {
     /// Each weight with its terms, in the order backward visited the `linear` nodes.
-    pending: Vec<(Var, Vec<(Var, Var)>)>,
+    pending: Vec<(Var, Vec<Term>)>,
     /// Emptied term lists, kept for the next weights (no allocation once warm).
-    spare: Vec<Vec<(Var, Var)>>,
+    spare: Vec<Vec<Term>>,
 }
+
+/// One term `xᵀ δy` of a weight's gradient: x, the `linear` node y, and whether x is zero (the
+/// term is a matrix of +0).
+type Term = (Var, Var, bool);
 
 impl WeightGrads {
     /// Notes that `w`'s gradient gets the term `xᵀ δy`, with `y` the `linear` node.
-    fn record(&mut self, w: Var, x: Var, y: Var) {
+    fn record(&mut self, w: Var, x: Var, y: Var, zero: bool) {
         match self.pending.iter_mut().find(|(v, _)| *v == w) {
-            Some((_, terms)) => terms.push((x, y)),
+            Some((_, terms)) => terms.push((x, y, zero)),
             None => {
                 let mut terms = self.spare.pop().unwrap_or_default();
-                terms.push((x, y));
+                terms.push((x, y, zero));
                 self.pending.push((w, terms));
             }
         }
     }
 
     /// Removes and returns `w`'s terms, if any.
-    fn take(&mut self, w: Var) -> Option<Vec<(Var, Var)>> {
+    fn take(&mut self, w: Var) -> Option<Vec<Term>> {
         let i = self.pending.iter().position(|(v, _)| *v == w)?;
         Some(self.pending.swap_remove(i).1)
     }
@@ -287,16 +318,22 @@ impl WeightGrads {
 impl<T: Scalar> Graph<T> {
     /// Sums the pending `linear` terms of `w`'s gradient into its slot (nothing if none):
     /// called by backward when it reaches `w`'s node, after every reader of `w` was visited.
+    ///
+    /// Zero terms at the end of the list (an LSTM's first step, visited last) are not
+    /// multiplied out: adding a matrix of +0 leaves each element as it is, −0 aside, which
+    /// becomes +0; the sum of the other terms gets just that (`+ 0`), or is +0 if there are
+    /// none. Zero terms elsewhere are multiplied like any other (the same bits either way).
     pub(crate) fn sum_weight_grad(&mut self, w: Var) {
         let Some(mut terms) = self.weight_grads.get_mut().take(w) else {
             return;
         };
+        let computed = terms.len() - terms.iter().rev().take_while(|t| t.2).count();
         let dim = self.nodes[w.0].value.raw_dim();
         let (mut slot, fresh) = self.grads.take_or_fresh(w, &dim);
         {
             let (nodes, grads) = (&self.nodes, &self.grads);
             let term = |s: usize| {
-                let (x, y) = terms[s];
+                let (x, y, _) = terms[s];
                 let dy = grads
                     .get(y)
                     .expect("a linear node visited by backward has a gradient");
@@ -304,7 +341,11 @@ impl<T: Scalar> Graph<T> {
             };
             let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
             let beta = if fresh { T::zero() } else { T::one() };
-            T::mat_mul_sum(terms.len(), &term, beta, &mut dw);
+            T::mat_mul_sum(computed, &term, beta, &mut dw);
+            if computed < terms.len() {
+                let dw = slot.as_slice_mut().expect("gradient slots are standard");
+                simd::wide(|| dw.iter_mut().for_each(|g| *g += T::zero()));
+            }
         }
         self.grads.set(w.0, slot);
         terms.clear();
@@ -350,6 +391,71 @@ pub(crate) fn matmul_backward<T: Scalar>(
                 // c = a b → db = aᵀ dc.
                 T::mat_mul(&ag.t(), &dcg, beta, &mut dbg, None);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, IxDyn};
+
+    use crate::autodiff::Graph;
+
+    fn values(shape: &[usize], seed: u32) -> ArrayD<f32> {
+        let mut i = seed;
+        ArrayD::from_shape_simple_fn(IxDyn(shape), || {
+            i = i.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (i >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
+        })
+    }
+
+    /// A recurrence from a zero state, as an LSTM's: the product with the constant zero state is
+    /// skipped (and its term of W's gradient), and every value and gradient has the bits of the
+    /// computed product (the zero state as a leaf with a gradient, which is multiplied). With a
+    /// −0 in the bias; with and without the bias and the addend. Checked to fail with the skipped
+    /// output written as +0 instead of 0 + b.
+    #[test]
+    fn product_with_a_zero_state_is_skipped_with_the_same_bits() {
+        let (m, i) = (13, 40); // W is [I, I]: the state feeds itself
+        for (with_bias, with_addend) in [(true, true), (true, false), (false, false)] {
+            let run = |skip: bool| {
+                let mut g = Graph::<f32>::new();
+                let w = g.input(values(&[i, i], 1));
+                let mut bias = values(&[i], 2);
+                bias[[3]] = -0.0;
+                let b = with_bias.then(|| g.input(bias));
+                let addend = g.input(values(&[2, m, i], 3));
+                let zeros = ArrayD::zeros(IxDyn(&[m, i]));
+                let h0 = if skip {
+                    g.constant(zeros)
+                } else {
+                    g.input(zeros)
+                };
+                let mut h = h0;
+                for t in 0..2 {
+                    let y = if with_addend {
+                        g.linear_plus_block(addend, t, h, w, b)
+                    } else {
+                        g.linear(h, w, b)
+                    };
+                    h = g.tanh(y);
+                }
+                let loss = g.sum(h);
+                g.backward(loss);
+                let mut bits: Vec<u32> = g.value(h).iter().map(|x| x.to_bits()).collect();
+                for v in [Some(w), b, with_addend.then_some(addend)]
+                    .into_iter()
+                    .flatten()
+                {
+                    bits.extend(g.grad(v).expect("a gradient").iter().map(|x| x.to_bits()));
+                }
+                bits
+            };
+            assert_eq!(
+                run(true),
+                run(false),
+                "bias {with_bias}, addend {with_addend}"
+            );
         }
     }
 }

@@ -23,6 +23,9 @@ pub(crate) enum Op<T> {
         /// Added to the product (`linear_plus`): the node, and the block of it when it is a stack
         /// of addends (`linear_plus_block`).
         addend: Option<(Var, usize)>,
+        /// `x` is a constant of zeros (an LSTM's initial state): the product was not computed,
+        /// and its term of w's gradient is zero.
+        zero_x: bool,
     },
     MatMul {
         a: Var,
@@ -137,7 +140,9 @@ impl<T: Scalar> Op<T> {
     pub(crate) fn for_each_parent(&self, mut f: impl FnMut(Var)) {
         match self {
             Op::Leaf | Op::Param => {}
-            Op::Linear { x, w, b, addend } => {
+            Op::Linear {
+                x, w, b, addend, ..
+            } => {
                 f(*x);
                 f(*w);
                 b.iter()
@@ -207,9 +212,13 @@ impl<T: Scalar> Op<T> {
         };
         match self {
             Op::Leaf | Op::Param => {}
-            Op::Linear { x, w, b, addend } => {
-                linalg::linear_backward(&ctx, *x, *w, *b, *addend, grads)
-            }
+            Op::Linear {
+                x,
+                w,
+                b,
+                addend,
+                zero_x,
+            } => linalg::linear_backward(&ctx, (*x, *zero_x), *w, *b, *addend, grads),
             Op::MatMul { a, b, transpose_b } => {
                 linalg::matmul_backward(&ctx, *a, *b, *transpose_b, grads)
             }
