@@ -83,19 +83,25 @@ fn axpy<T: Scalar>(y: &mut [T], alpha: T, x: &[T]) {
 
 /// `y += alpha(i) · x(i)` for i = 0, 1, …, n − 1 in turn: the same bits as n calls of [`axpy`]
 /// (each element gets the same additions in the same order), with eight elements of `y` held in
-/// registers across all n instead of loaded and stored n times.
+/// registers across all n instead of loaded and stored n times. With `fresh`, `y` is taken as
+/// zeros (its contents are not read): the bits of zero-filling it first.
 #[inline(always)]
 fn axpy_many<'x, T: Scalar + 'x>(
-    y: &mut [T],
+    (y, fresh): (&mut [T], bool),
     n: usize,
     alpha: impl Fn(usize) -> T,
     x: impl Fn(usize) -> &'x [T],
 ) {
     let len = y.len();
     let full = len / LANES * LANES;
+    if fresh {
+        y[full..].fill(T::zero());
+    }
     for c in (0..full).step_by(LANES) {
         let mut acc = [T::zero(); LANES];
-        acc.copy_from_slice(&y[c..c + LANES]);
+        if !fresh {
+            acc.copy_from_slice(&y[c..c + LANES]);
+        }
         for i in 0..n {
             let (a, xs) = (alpha(i), &x(i)[c..c + LANES]);
             for l in 0..LANES {
@@ -147,7 +153,6 @@ impl<T: Scalar> Graph<T> {
         let out = out_buf
             .as_slice_mut()
             .expect("buffers are in standard layout");
-        out.fill(T::zero());
         let pv = self
             .value(p)
             .as_slice()
@@ -200,8 +205,8 @@ impl<T: Scalar> Transposed<T> {
     }
 }
 
-/// `rows[i][j] = scale · dot(x_i, y_j)` (or `rows[i][j] += dot(x_i, y_j)` when `add`) for the
-/// R × R pairs of one head, `x_i = xv[x_at(i)..][..len]`, `y_j = pv[y_at(j)..][..len]`: eight
+/// `rows[i][j] = scale · dot(x_i, y_j)` (or `rows[i][j] += dot(x_i, y_j)` when `add`, onto zeros
+/// without reading `rows` when also `fresh`) for the R × R pairs of one head, `x_i = xv[x_at(i)..][..len]`, `y_j = pv[y_at(j)..][..len]`: eight
 /// y's at a time through `t` when they fit it, else one by one; the same bits either way.
 #[inline(always)]
 fn score_rows<T: Scalar>(
@@ -210,9 +215,15 @@ fn score_rows<T: Scalar>(
     (pv, y_at): (&[T], impl Fn(usize) -> usize),
     len: usize,
     (rows, r): (&mut [T], usize),
-    (scale, add): (T, bool),
+    (scale, add, fresh): (T, bool, bool),
 ) {
-    let set = |x: &mut T, s: T| *x = if add { *x + s } else { scale * s };
+    let set = |x: &mut T, s: T| {
+        *x = match (add, fresh) {
+            (false, _) => scale * s,
+            (true, false) => *x + s,
+            (true, true) => T::zero() + s,
+        }
+    };
     let Some(t) = t else {
         for i in 0..r {
             let x = &xv[x_at(i)..][..len];
@@ -254,7 +265,7 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
                 (pv, k_at),
                 k,
                 (scores, r),
-                (scale, false),
+                (scale, false, false),
             );
         }
     }
@@ -264,15 +275,20 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
             for i in 0..r {
                 let row = &a[hd.a_at(b, h, i)..][..r];
                 let o = &mut out[hd.out_at(b, i, h)..][..v];
-                axpy_many(o, r, |j| row[j], |j| &pv[hd.p_at(b, j, h) + 2 * k..][..v]);
+                axpy_many(
+                    (o, true),
+                    r,
+                    |j| row[j],
+                    |j| &pv[hd.p_at(b, j, h) + 2 * k..][..v],
+                );
             }
         }
     }
 }
 
-/// `δA += δO Vᵀ`, head by head.
+/// `δA += δO Vᵀ`, head by head (onto zeros when `fresh`: `da` is not read).
 #[inline(always)]
-fn attention_weights_grad<T: Scalar>((hd, d_out, pv, da): (Heads, &[T], &[T], &mut [T])) {
+fn attention_weights_grad<T: Scalar>((hd, d_out, pv, (da, fresh)): GradArgs<'_, T>) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
     let mut t = Transposed::new(v);
     for b in 0..hd.batch {
@@ -285,26 +301,31 @@ fn attention_weights_grad<T: Scalar>((hd, d_out, pv, da): (Heads, &[T], &[T], &m
                 (pv, v_at),
                 v,
                 (rows, r),
-                (T::one(), true),
+                (T::one(), true, fresh),
             );
         }
     }
 }
 
 /// `δV += Aᵀ δO` into the value columns of `dp`, each value row in registers across the rows.
+/// When `fresh` (`dp` holds no gradient yet), δV is written onto zeros and the query and key
+/// columns are zeroed for node 1's backward, in the same pass (no separate fill of `dp`).
 #[inline(always)]
-fn attention_values_grad<T: Scalar>((hd, d_out, av, dp): (Heads, &[T], &[T], &mut [T])) {
+fn attention_values_grad<T: Scalar>((hd, d_out, av, (dp, fresh)): GradArgs<'_, T>) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
     for b in 0..hd.batch {
         for h in 0..hd.heads {
             // Value j gathers A_ij δO_i over the rows i in order (as row-by-row axpys would).
             for j in 0..r {
-                let dv = &mut dp[hd.p_at(b, j, h) + 2 * k..][..v];
+                let (qk, dv) = dp[hd.p_at(b, j, h)..][..2 * k + v].split_at_mut(2 * k);
+                if fresh {
+                    qk.fill(T::zero());
+                }
                 let (a_ij, dout_i) = (
                     |i| av[hd.a_at(b, h, i) + j],
                     |i| &d_out[hd.out_at(b, i, h)..][..v],
                 );
-                axpy_many(dv, r, a_ij, dout_i);
+                axpy_many((dv, fresh), r, a_ij, dout_i);
             }
         }
     }
@@ -323,16 +344,20 @@ impl<T: Scalar> simd::Kernel<(Heads, &[T], &mut [T], &mut [T])> for Forward {
     }
 }
 
-impl<T: Scalar> simd::Kernel<(Heads, &[T], &[T], &mut [T])> for WeightsGrad {
+/// Node 2's backward kernels: the geometry, δO, p or A, and the gradient slot written, with
+/// whether it is empty (`fresh`: its contents are not read).
+type GradArgs<'a, T> = (Heads, &'a [T], &'a [T], (&'a mut [T], bool));
+
+impl<'a, T: Scalar> simd::Kernel<GradArgs<'a, T>> for WeightsGrad {
     #[inline(always)]
-    fn run(args: (Heads, &[T], &[T], &mut [T])) {
+    fn run(args: GradArgs<'a, T>) {
         attention_weights_grad(args);
     }
 }
 
-impl<T: Scalar> simd::Kernel<(Heads, &[T], &[T], &mut [T])> for ValuesGrad {
+impl<'a, T: Scalar> simd::Kernel<GradArgs<'a, T>> for ValuesGrad {
     #[inline(always)]
-    fn run(args: (Heads, &[T], &[T], &mut [T])) {
+    fn run(args: GradArgs<'a, T>) {
         attention_values_grad(args);
     }
 }
@@ -366,14 +391,25 @@ pub(crate) fn attention_output_backward<T: Scalar>(
     let d_out = ctx.grad.as_slice().expect("standard layout"); // [B, R, H·V]
     let pv = ctx.value(p).as_slice().expect("standard layout"); // [B, R, H·(2K+V)]
     let av = ctx.value(weights).as_slice().expect("standard layout"); // [B, H, R, R]
+    // Each slot is written without a zero fill first when it is empty (`fresh`).
     if ctx.wants(weights) {
-        let da = ctx.grad_slice(grads, weights);
-        simd::wide_kernel::<WeightsGrad, _>((hd, d_out, pv, da));
+        let slot = slot_or_fresh(ctx, grads, weights);
+        simd::wide_kernel::<WeightsGrad, _>((hd, d_out, pv, slot));
     }
     if ctx.wants(p) {
-        let dp = ctx.grad_slice(grads, p);
-        simd::wide_kernel::<ValuesGrad, _>((hd, d_out, av, dp));
+        let slot = slot_or_fresh(ctx, grads, p);
+        simd::wide_kernel::<ValuesGrad, _>((hd, d_out, av, slot));
     }
+}
+
+/// The gradient slot of `v` as a slice, and whether it was empty (its contents unspecified).
+fn slot_or_fresh<'g, T: Scalar>(
+    ctx: &Ctx<'_, T>,
+    grads: &'g mut GradSlots<T>,
+    v: Var,
+) -> (&'g mut [T], bool) {
+    let (slot, fresh) = grads.slot_or_fresh(v, &ctx.value(v).raw_dim());
+    (slot.as_slice_mut().expect("standard layout"), fresh)
 }
 
 /// Backward of `A = softmax(Q Kᵀ / √K)`: δQ and δK into the query and key columns of `p`'s slot.
@@ -415,9 +451,8 @@ fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds, dq): ScoresArgs<'_,
             }
             let ds = &*ds;
             for i in 0..r {
-                dq.fill(T::zero());
                 axpy_many(
-                    dq,
+                    (&mut *dq, true),
                     r,
                     |j| ds[i * r + j],
                     |j| &pv[hd.p_at(b, j, h) + k..][..k],
@@ -426,7 +461,12 @@ fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds, dq): ScoresArgs<'_,
             }
             for j in 0..r {
                 let dk = &mut dp[hd.p_at(b, j, h) + k..][..k];
-                axpy_many(dk, r, |i| ds[i * r + j], |i| &pv[hd.p_at(b, i, h)..][..k]); // δk_j += Σ_i δS_ij q_i
+                axpy_many(
+                    (dk, false),
+                    r,
+                    |i| ds[i * r + j],
+                    |i| &pv[hd.p_at(b, i, h)..][..k],
+                ); // δk_j += Σ_i δS_ij q_i
             }
         }
     }
@@ -455,10 +495,52 @@ mod tests {
                 axpy(&mut one_by_one, alpha(i), x);
             }
             let mut many = y0;
-            axpy_many(&mut many, xs.len(), alpha, |i| &xs[i][..]);
+            axpy_many((&mut many, false), xs.len(), alpha, |i| &xs[i][..]);
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&many), bits(&one_by_one), "length {len}");
         }
+    }
+
+    /// Node 2's backward into empty slots (`fresh`: NaN-filled here, never read) has the bits of
+    /// the same kernels adding into zero-filled slots: δA, and δp's value columns with its query
+    /// and key columns zeroed (B = 3, R = 5, H = 2, K = 8, V = 12: a value row with a tail). Checked
+    /// to fail with the query and key columns left unzeroed, with a fresh value row's tail left
+    /// unzeroed, and with a fresh slot read.
+    #[test]
+    fn fresh_slots_equal_zero_filled_ones() {
+        let hd = super::Heads {
+            batch: 3,
+            rows: 5,
+            heads: 2,
+            key: 8,
+            value: 12,
+        };
+        let val = |n: usize, f: f32| -> Vec<f32> {
+            (0..n)
+                .map(|i| {
+                    if i % 7 == 3 {
+                        -0.0
+                    } else {
+                        ((i as f32) * f).sin() * 2.0
+                    }
+                })
+                .collect()
+        };
+        let (np, na, no) = (
+            hd.batch * hd.rows * hd.width(),
+            hd.batch * hd.heads * hd.rows * hd.rows,
+            hd.batch * hd.rows * hd.heads * hd.value,
+        );
+        let (pv, av, d_out) = (val(np, 0.37), val(na, 0.91), val(no, 0.53));
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let (mut da0, mut da1) = (vec![0.0f32; na], vec![f32::NAN; na]);
+        super::attention_weights_grad((hd, &d_out[..], &pv[..], (&mut da0[..], false)));
+        super::attention_weights_grad((hd, &d_out[..], &pv[..], (&mut da1[..], true)));
+        assert_eq!(bits(&da1), bits(&da0), "δA");
+        let (mut dp0, mut dp1) = (vec![0.0f32; np], vec![f32::NAN; np]);
+        super::attention_values_grad((hd, &d_out[..], &av[..], (&mut dp0[..], false)));
+        super::attention_values_grad((hd, &d_out[..], &av[..], (&mut dp1[..], true)));
+        assert_eq!(bits(&dp1), bits(&dp0), "δp");
     }
 
     /// Scores eight at a time (two blocks of keys, with rows of full 8-chunks and a tail) are bit
@@ -472,7 +554,7 @@ mod tests {
         let xv: Vec<f32> = (0..r * stride + len)
             .map(|i| ((i as f32) * 0.271).cos() * 1.5)
             .collect();
-        for mode in [(0.25f32, false), (1.0, true)] {
+        for mode in [(0.25f32, false, false), (1.0, true, false)] {
             let run = |fast: bool| {
                 let mut t = if fast { Transposed::new(len) } else { None };
                 let mut rows: Vec<f32> = (0..r * r).map(|i| i as f32 * 0.01).collect();

@@ -356,7 +356,8 @@ pub(crate) fn accumulate_view<T: Scalar>(
 
 /// Adds `contribution` into the range `start..` along `axis` of the gradient slot of `v`, whose
 /// full shape is `dim` (zeros first when the slot is empty): the backward of slicing, without a
-/// zero-padded temporary per slice.
+/// zero-padded temporary per slice. An empty slot is written in one pass: zeros outside the
+/// range, `0 + c` inside it (the bits of adding into zeros, −0 included).
 pub(crate) fn accumulate_range<T: Scalar>(
     grads: &mut GradSlots<T>,
     v: Var,
@@ -366,23 +367,34 @@ pub(crate) fn accumulate_range<T: Scalar>(
     contribution: ArrayViewD<'_, T>,
 ) {
     let n = contribution.shape()[axis];
-    let g = grads.zeroed(v, dim);
     let Some(cs) = contribution.as_slice() else {
+        let g = grads.zeroed(v, dim);
         let mut part = g.slice_axis_mut(Axis(axis), Slice::from(start..start + n));
         part += &contribution;
         return;
     };
+    let (g, fresh) = grads.slot_or_fresh(v, dim);
     // Rows start.. of each leading block of the slot, one contiguous run per block.
     let (outer, total, inner) = super::shape::axis_blocks(dim.slice(), axis);
     let gs = g
         .as_slice_mut()
         .expect("gradient slots are in standard layout");
-    for o in 0..outer {
-        let (to, from) = (
-            &mut gs[(o * total + start) * inner..][..n * inner],
-            &cs[o * n * inner..][..n * inner],
-        );
-        to.iter_mut().zip(from).for_each(|(t, &f)| *t += f);
+    if outer * total * inner == 0 {
+        return; // nothing to write (an empty slot)
+    }
+    for (o, block) in gs.chunks_exact_mut(total * inner).enumerate() {
+        let (before, rest) = block.split_at_mut(start * inner);
+        let (to, after) = rest.split_at_mut(n * inner);
+        let from = &cs[o * n * inner..][..n * inner];
+        if fresh {
+            before.fill(T::zero());
+            after.fill(T::zero());
+            to.iter_mut()
+                .zip(from)
+                .for_each(|(t, &f)| *t = T::zero() + f);
+        } else {
+            to.iter_mut().zip(from).for_each(|(t, &f)| *t += f);
+        }
     }
 }
 

@@ -295,3 +295,52 @@ pub(crate) fn sum_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut Grad
         ctx.grad_slot(grads, a).mapv_inplace(|x| x + g);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, IxDyn};
+
+    use crate::autodiff::Graph;
+
+    /// The gradient of slices, written into an empty slot in one pass (zeros around the range,
+    /// `0 + g` inside), has the bits of zero-filling the slot and adding: two slices of a
+    /// [3, 5, 4] input along the middle axis, the second adding into the first's slot, with −0 in
+    /// the upstream gradient, on a tape reused so that the recycled slot holds stale values
+    /// before and after the range. Checked to fail with the range written as `g` (−0 kept), and
+    /// with the zeros before or after the range left out.
+    #[test]
+    fn slice_gradients_into_an_empty_slot_equal_zeros_plus_the_slices() {
+        let mut g = Graph::<f32>::new();
+        // Twice on one tape: the second time the recycled slots hold the first time's values.
+        for (k, a_at, b_at) in [(0.5f32, 3, 0), (-0.25, 1, 2)] {
+            g.clear();
+            let x = g.input(ArrayD::from_shape_fn(IxDyn(&[3, 5, 4]), |i| i[1] as f32));
+            let (a, b) = (g.slice(x, 1, a_at, a_at + 2), g.slice(x, 1, b_at, b_at + 2));
+            let seed = |k: f32| {
+                ArrayD::from_shape_fn(IxDyn(&[3, 2, 4]), |i| {
+                    let v = k * (1 + i[0] + i[1] + i[2]) as f32;
+                    if (i[0] + i[2]) % 3 == 0 { -0.0 } else { v }
+                })
+            };
+            let (ga, gb) = (seed(k), seed(-2.0 * k));
+            let both = g.concat(&[a, b], 1); // [3, 4, 4]
+            let seed_both = ndarray::concatenate(ndarray::Axis(1), &[ga.view(), gb.view()])
+                .expect("same shapes")
+                .as_standard_layout()
+                .into_owned();
+            g.backward_with(both, seed_both);
+            // The slices' nodes are visited last first: b's rows onto zeros, then a's added.
+            let mut want = ArrayD::<f32>::zeros(IxDyn(&[3, 5, 4]));
+            for (part, start) in [(&gb, b_at), (&ga, a_at)] {
+                let mut rows = want.slice_axis_mut(ndarray::Axis(1), (start..start + 2).into());
+                rows += part;
+            }
+            let bits = |a: &ArrayD<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(g.grad(x).expect("x's gradient")),
+                bits(&want),
+                "k = {k}"
+            );
+        }
+    }
+}
