@@ -231,11 +231,12 @@ impl<T: Scalar> Grads<T> {
 
     /// The global L2 norm √(Σ g²) over all tensors, accumulated in f64.
     ///
-    /// The squares go into 32 partial sums (element i of each tensor's chunks of 32 into sum i, the elements past the last full chunk into a sum of their own), which
-    /// are added up at the end: one running sum is a chain of dependent additions as long as the
-    /// model (347 400 for config B's LSTM), where these chains run side by side in vector registers.
-    /// The order is fixed, so the result is the same on every run and thread count; it differs
-    /// from the one running sum in the last bits of the f64 (far below f32 resolution).
+    /// The squares go into 32 partial sums (element i of each tensor's chunks of 32 into sum i,
+    /// the elements past the last full chunk into a sum of their own), which are added up at the
+    /// end: one running sum is a chain of dependent additions as long as the model (347 400 for
+    /// config B's LSTM), where these chains run side by side in vector registers. The order is
+    /// fixed, so the result is the same on every run and thread count; it differs from the one
+    /// running sum in the last bits of the f64 (far below f32 resolution).
     pub fn global_norm(&self) -> f64 {
         crate::autodiff::simd::wide(|| {
             let mut parts = [0.0f64; NORM_PARTS];

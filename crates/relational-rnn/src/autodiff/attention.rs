@@ -206,8 +206,9 @@ impl<T: Scalar> Transposed<T> {
 }
 
 /// `rows[i][j] = scale · dot(x_i, y_j)` (or `rows[i][j] += dot(x_i, y_j)` when `add`, onto zeros
-/// without reading `rows` when also `fresh`) for the R × R pairs of one head, `x_i = xv[x_at(i)..][..len]`, `y_j = pv[y_at(j)..][..len]`: eight
-/// y's at a time through `t` when they fit it, else one by one; the same bits either way.
+/// without reading `rows` when also `fresh`) for the R × R pairs of one head,
+/// `x_i = xv[x_at(i)..][..len]`, `y_j = pv[y_at(j)..][..len]`: eight y's at a time through `t`
+/// when they fit it, else one by one; the same bits either way.
 #[inline(always)]
 fn score_rows<T: Scalar>(
     t: &mut Option<Transposed<T>>,
@@ -247,9 +248,9 @@ fn score_rows<T: Scalar>(
     }
 }
 
-/// `A = softmax(Q Kᵀ / √K)` and `out = A V` for every batch element, head and row (`out` zeroed):
-/// all scores, then the softmax of every row in one pass (its `exp` vectorised across rows), then
-/// the outputs.
+/// `A = softmax(Q Kᵀ / √K)` and `out = A V` for every batch element, head and row (`out` is
+/// written, not read): all scores, then the softmax of every row in one pass (its `exp`
+/// vectorised across rows), then the outputs, each summed from zero.
 #[inline(always)]
 fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [T])) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
@@ -393,23 +394,13 @@ pub(crate) fn attention_output_backward<T: Scalar>(
     let av = ctx.value(weights).as_slice().expect("standard layout"); // [B, H, R, R]
     // Each slot is written without a zero fill first when it is empty (`fresh`).
     if ctx.wants(weights) {
-        let slot = slot_or_fresh(ctx, grads, weights);
+        let slot = ctx.grad_slice_or_fresh(grads, weights);
         simd::wide_kernel::<WeightsGrad, _>((hd, d_out, pv, slot));
     }
     if ctx.wants(p) {
-        let slot = slot_or_fresh(ctx, grads, p);
+        let slot = ctx.grad_slice_or_fresh(grads, p);
         simd::wide_kernel::<ValuesGrad, _>((hd, d_out, av, slot));
     }
-}
-
-/// The gradient slot of `v` as a slice, and whether it was empty (its contents unspecified).
-fn slot_or_fresh<'g, T: Scalar>(
-    ctx: &Ctx<'_, T>,
-    grads: &'g mut GradSlots<T>,
-    v: Var,
-) -> (&'g mut [T], bool) {
-    let (slot, fresh) = grads.slot_or_fresh(v, &ctx.value(v).raw_dim());
-    (slot.as_slice_mut().expect("standard layout"), fresh)
 }
 
 /// Backward of `A = softmax(Q Kᵀ / √K)`: δQ and δK into the query and key columns of `p`'s slot.

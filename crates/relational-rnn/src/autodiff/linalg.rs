@@ -134,9 +134,9 @@ impl<T: Scalar> Graph<T> {
         let zero_x = !self.requires_grad(x) && xv.iter().all(|&v| v == T::zero());
         // The weight's packing is made once per tape and shared by every step that uses it.
         let cache = Some((&self.packs, (w.0, false)));
-        match (b, zero_x) {
-            (Some(b), true) => {
-                let bias = self.value(b).as_slice().expect("tape values are standard");
+        let bias = b.map(|b| self.value(b).as_slice().expect("tape values are standard"));
+        match (bias, zero_x) {
+            (Some(bias), true) => {
                 for mut row in y2.rows_mut() {
                     row.iter_mut()
                         .zip(bias)
@@ -144,10 +144,7 @@ impl<T: Scalar> Graph<T> {
                 }
             }
             (None, true) => y2.fill(T::zero()),
-            (Some(b), false) => {
-                let bias = self.value(b).as_slice().expect("tape values are standard");
-                T::mat_mul_bias(&x2, &w2, bias, &mut y2, cache); // bias + x W
-            }
+            (Some(bias), false) => T::mat_mul_bias(&x2, &w2, bias, &mut y2, cache), // bias + x W
             (None, false) => T::mat_mul(&x2, &w2, T::zero(), &mut y2, cache), // β = 0: y is not read
         }
         if let Some((addend, block)) = addend {

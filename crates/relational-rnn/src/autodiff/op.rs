@@ -333,4 +333,18 @@ impl<T: Scalar> Ctx<'_, T> {
             .as_slice_mut()
             .expect("gradient slots are in standard layout")
     }
+
+    /// The gradient slot of `v` as one flat slice, and whether it was empty (`fresh`): its
+    /// contents are then unspecified, and the kernel writes every element without reading it.
+    pub(crate) fn grad_slice_or_fresh<'g>(
+        &self,
+        grads: &'g mut GradSlots<T>,
+        v: Var,
+    ) -> (&'g mut [T], bool) {
+        let (g, fresh) = grads.slot_or_fresh(v, &self.value(v).raw_dim());
+        let g = g
+            .as_slice_mut()
+            .expect("gradient slots are in standard layout");
+        (g, fresh)
+    }
 }

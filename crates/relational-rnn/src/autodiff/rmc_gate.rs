@@ -122,13 +122,11 @@ pub(crate) fn gates_backward<T: Scalar>(
     let y = ctx.output().as_slice().expect("standard layout"); // [B, N, 2G]
     let width = ctx.value(p_x).shape()[1]; // 2G
     if ctx.wants(p) {
-        let (slot, fresh) = grads.slot_or_fresh(p, &ctx.value(p).raw_dim());
-        let dp = slot.as_slice_mut().expect("standard layout");
+        let (dp, fresh) = ctx.grad_slice_or_fresh(grads, p);
         simd::wider_kernel::<GatesGrad, _>((delta, y, dp, fresh));
     }
     if ctx.wants(p_x) {
-        let (slot, fresh) = grads.slot_or_fresh(p_x, &ctx.value(p_x).raw_dim());
-        let dx = slot.as_slice_mut().expect("standard layout");
+        let (dx, fresh) = ctx.grad_slice_or_fresh(grads, p_x);
         if fresh {
             dx.fill(T::zero());
         }
@@ -149,14 +147,12 @@ pub(crate) fn update_backward<T: Scalar>(
     let m = ctx.value(memory).as_slice().expect("standard layout"); // [B, N, D]
     let d = ctx.value(memory).shape()[2];
     if ctx.wants(gates) {
-        let (slot, fresh) = grads.slot_or_fresh(gates, &ctx.value(gates).raw_dim());
-        let dg = slot.as_slice_mut().expect("standard layout");
+        let (dg, fresh) = ctx.grad_slice_or_fresh(grads, gates);
         simd::wider_kernel::<UpdateGatesGrad, _>((d, delta, t, m, dg, fresh));
     }
     for (target, is_memory) in [(m_tilde, false), (memory, true)] {
         if ctx.wants(target) {
-            let (slot, fresh) = grads.slot_or_fresh(target, &ctx.value(target).raw_dim());
-            let out = slot.as_slice_mut().expect("standard layout");
+            let (out, fresh) = ctx.grad_slice_or_fresh(grads, target);
             simd::wider_kernel::<UpdateStateGrad, _>((d, delta, t, gv, is_memory, out, fresh));
         }
     }
