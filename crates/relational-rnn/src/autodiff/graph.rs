@@ -48,7 +48,7 @@ pub struct Graph<T> {
     pub(crate) grads: GradSlots<T>,
     /// Node values of the previous tape, by node position.
     values: Recycler<T>,
-    /// Arrays ops saved for backward (layer norm's x̂ and 1/σ, …), by `2 · position + part`.
+    /// Arrays ops saved for backward (layer norm's row means and 1/σ, …), by `2 · position + part`.
     saved: Recycler<T>,
     /// Packed weights of this tape's matrix products (see `gemm.rs`).
     pub(crate) packs: RefCell<PackCache>,

@@ -49,8 +49,9 @@ pub(crate) enum Op<T> {
         plus: Option<Var>,
         gamma: Var,
         beta: Var,
-        /// Normalised input (x − mean) / σ, kept for backward: same shape as x.
-        xhat: ArrayD<T>,
+        /// Each row's mean (of x + plus with `plus`), kept for backward to recompute the
+        /// normalised input (x − mean) / σ: x's shape with the last axis removed.
+        mean: ArrayD<T>,
         /// 1 / σ per row: x's shape with the last axis removed.
         inv_std: ArrayD<T>,
     },
@@ -124,7 +125,7 @@ impl<T: Scalar> Op<T> {
     /// reuse when the tape is cleared.
     pub(crate) fn into_buffers(self) -> (impl IntoIterator<Item = ArrayD<T>>, Option<Vec<Var>>) {
         let (a, b, parts) = match self {
-            Op::LayerNorm { xhat, inv_std, .. } => (Some(xhat), Some(inv_std), None),
+            Op::LayerNorm { mean, inv_std, .. } => (Some(mean), Some(inv_std), None),
             Op::LstmCellState { acts, .. } | Op::LstmCellOutput { acts, .. } => {
                 (Some(acts), None, None)
             }
@@ -235,13 +236,13 @@ impl<T: Scalar> Op<T> {
                 plus,
                 gamma,
                 beta,
-                xhat,
+                mean,
                 inv_std,
             } => normalize::layer_norm_backward(
                 &ctx,
                 [*x, *gamma, *beta],
                 *plus,
-                xhat,
+                mean,
                 inv_std,
                 grads,
             ),

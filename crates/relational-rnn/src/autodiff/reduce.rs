@@ -63,8 +63,9 @@ pub(crate) fn dots8<T: Scalar>(a: &[T], bt: &[T]) -> [T; LANES] {
 }
 
 /// Σ_i (a_i b_i) c_i over the common length: the same sums, in the same order, as [`dot`] of the
-/// rounded products `a ⊙ b` with `c` (so a caller need not store `a ⊙ b`).
-#[inline(always)]
+/// rounded products `a ⊙ b` with `c` (so a caller need not store `a ⊙ b`). Layer norm's
+/// backward computes `dot3(g, γ, x̂)` with x̂ recomputed in the loop; its tests compare with this.
+#[cfg(test)]
 pub(crate) fn dot3<T: Scalar>(a: &[T], b: &[T], c: &[T]) -> T {
     let n = a.len().min(b.len()).min(c.len());
     let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
@@ -135,7 +136,7 @@ mod tests {
         }
     }
 
-    /// `dot3(a, b, c)` is bit for bit `dot(a ⊙ b, c)` (layer norm backward relies on it).
+    /// `dot3(a, b, c)` is bit for bit `dot(a ⊙ b, c)` (layer norm backward's reference).
     #[test]
     fn dot3_is_dot_of_the_rounded_products() {
         for n in [0, 1, 7, 8, 9, 31, 64, 100] {
