@@ -68,6 +68,40 @@ fn bench_op(
     });
 }
 
+/// [`bench_op`] with `copies` copies of the op on one tape, each on its own inputs, all forward
+/// and then one backward through all: each copy's backward reads values written long before,
+/// evicted from L2 by the others, as the T steps of a recurrent model do (a loop over one
+/// copy keeps everything hot). Times all copies.
+fn bench_op_cold(
+    c: &mut Criterion,
+    name: &str,
+    copies: usize,
+    shapes: &[&[usize]],
+    op: impl Fn(&mut Graph<f32>, &[Var]) -> Var,
+) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let values: Vec<Vec<ArrayD<f32>>> = (0..copies)
+        .map(|_| shapes.iter().map(|s| uniform(s, &mut rng)).collect())
+        .collect();
+    let mut g = Graph::<f32>::new();
+    c.bench_function(name, |b| {
+        b.iter(|| {
+            g.clear();
+            let sums: Vec<Var> = values
+                .iter()
+                .map(|copy| {
+                    let inputs: Vec<Var> = copy.iter().map(|v| g.input(v.clone())).collect();
+                    let out = op(&mut g, &inputs);
+                    g.sum(out)
+                })
+                .collect();
+            let loss = sums[1..].iter().fold(sums[0], |s, &x| g.add(s, x));
+            g.backward(loss);
+            black_box(g.scalar(loss))
+        })
+    });
+}
+
 /// Config C's shapes: batch 128, R = N + 1 = 5 rows, D = 64, H = 4 heads of K = V = 16, LSTM S 128.
 fn ops(c: &mut Criterion) {
     let (b, r, d) = (128, 5, 64);
@@ -80,6 +114,13 @@ fn ops(c: &mut Criterion) {
     bench_op(
         c,
         "op/packed_attention [128,5,192] H4",
+        &[&[b, r, 192]],
+        |g, v| g.packed_attention(v[0], 4, 16).0,
+    );
+    bench_op_cold(
+        c,
+        "op/packed_attention [128,5,192] H4, 16 copies on one tape",
+        16,
         &[&[b, r, 192]],
         |g, v| g.packed_attention(v[0], 4, 16).0,
     );

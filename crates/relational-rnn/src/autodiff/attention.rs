@@ -24,6 +24,8 @@
 //! composition of the unfused ops ([`crate::nn::multi_head_attention`]) is the readable reference;
 //! a test checks that both agree in f64.
 
+use std::array::from_fn;
+
 use ndarray::IxDyn;
 
 use super::buffers::{GradSlots, Scratch};
@@ -75,12 +77,6 @@ impl Heads {
     }
 }
 
-/// `y += alpha · x`.
-#[inline(always)]
-fn axpy<T: Scalar>(y: &mut [T], alpha: T, x: &[T]) {
-    y.iter_mut().zip(x).for_each(|(y, &x)| *y += alpha * x);
-}
-
 /// `y ← 0` with inline stores, LANES elements at a time: node 2's backward zeroes a few dozen
 /// elements per row and head, where a `memset` call per row cost more than the stores.
 #[inline(always)]
@@ -94,38 +90,117 @@ fn zero_lanes<T: Scalar>(y: &mut [T]) {
     }
 }
 
-/// `y += alpha(i) · x(i)` for i = 0, 1, …, n − 1 in turn: the same bits as n calls of [`axpy`]
-/// (each element gets the same additions in the same order), with eight elements of `y` held in
-/// registers across all n instead of loaded and stored n times. With `fresh`, `y` is taken as
-/// zeros (its contents are not read): the bits of zero-filling it first.
+/// Batch elements ahead whose blocks the backward kernels prefetch ([`prefetch_ahead`]).
+const PREFETCH: usize = 2;
+
+/// Prefetches batch element `b + PREFETCH`'s block of `per` elements of `a` (a tape value or
+/// gradient read long after it was written, at strides the hardware prefetchers miss: node 1's
+/// backward ran at twice its hot-cache time without this), if there is one.
 #[inline(always)]
-fn axpy_many<'x, T: Scalar + 'x>(
-    (y, fresh): (&mut [T], bool),
+fn prefetch_ahead<T>(a: &[T], b: usize, per: usize) {
+    if let Some(block) = a.get((b + PREFETCH) * per..(b + PREFETCH + 1) * per) {
+        simd::prefetch(block);
+    }
+}
+
+/// How [`axpy_rows`] starts and ends each output row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accumulate {
+    /// `y ← Σ_i α_i x_i` from zero (y not read): the bits of zero-filling y first.
+    Fresh,
+    /// `y ← y + α_0 x_0 + α_1 x_1 + …`, each term added onto y in turn.
+    Add,
+    /// `y ← y + (Σ_i α_i x_i)`: the sum from zero, then added to y once.
+    AddSum,
+}
+
+/// For each output row j < m, the terms `alpha(i, j) · x(i)` for i = 0, 1, …, n − 1 in turn,
+/// into `y[y_at(j)..][..len]` as `mode` says. Every element gets the additions of row-by-row
+/// `y += α x` loops in their order (so their bits), but a block of up to eight rows × eight
+/// columns stays in registers across the n terms: each x(i) is loaded once per block and the
+/// rows' addition chains run side by side (one row at a time, R = 5 rows per head, was bound
+/// by the latency of its chain).
+#[inline(always)]
+fn axpy_rows<'x, T: Scalar + 'x>(
+    (y, y_at, mode): (&mut [T], impl Fn(usize) -> usize, Accumulate),
+    (m, len): (usize, usize),
     n: usize,
-    alpha: impl Fn(usize) -> T,
+    alpha: impl Fn(usize, usize) -> T,
     x: impl Fn(usize) -> &'x [T],
 ) {
-    let len = y.len();
-    let full = len / LANES * LANES;
-    if fresh {
-        zero_lanes(&mut y[full..]);
-    }
-    for c in (0..full).step_by(LANES) {
-        let mut acc = [T::zero(); LANES];
-        if !fresh {
-            acc.copy_from_slice(&y[c..c + LANES]);
+    let mut j0 = 0;
+    while j0 < m {
+        let rows = (m - j0).min(LANES);
+        let alpha = |i, jj| alpha(i, j0 + jj);
+        let y = &mut *y;
+        let at = |jj| y_at(j0 + jj);
+        match rows {
+            8 => axpy_row_block::<T, 8>(y, from_fn(at), mode, len, n, alpha, &x),
+            7 => axpy_row_block::<T, 7>(y, from_fn(at), mode, len, n, alpha, &x),
+            6 => axpy_row_block::<T, 6>(y, from_fn(at), mode, len, n, alpha, &x),
+            5 => axpy_row_block::<T, 5>(y, from_fn(at), mode, len, n, alpha, &x),
+            4 => axpy_row_block::<T, 4>(y, from_fn(at), mode, len, n, alpha, &x),
+            3 => axpy_row_block::<T, 3>(y, from_fn(at), mode, len, n, alpha, &x),
+            2 => axpy_row_block::<T, 2>(y, from_fn(at), mode, len, n, alpha, &x),
+            _ => axpy_row_block::<T, 1>(y, from_fn(at), mode, len, n, alpha, &x),
         }
-        for i in 0..n {
-            let (a, xs) = (alpha(i), &x(i)[c..c + LANES]);
-            for l in 0..LANES {
-                acc[l] += a * xs[l];
+        j0 += rows;
+    }
+}
+
+/// [`axpy_rows`] for the J rows at offsets `at` of `y`, `alpha(i, jj)` for the jj-th of them.
+/// (Each row's sums as `[T; LANES]`: with two vectors per row LLVM kept the block on the stack.)
+#[inline(always)]
+fn axpy_row_block<'x, T: Scalar + 'x, const J: usize>(
+    y: &mut [T],
+    at: [usize; J],
+    mode: Accumulate,
+    len: usize,
+    n: usize,
+    alpha: impl Fn(usize, usize) -> T,
+    x: &impl Fn(usize) -> &'x [T],
+) {
+    let full = len / LANES * LANES;
+    for c in (0..full).step_by(LANES) {
+        let mut acc = [[T::zero(); LANES]; J];
+        if mode == Accumulate::Add {
+            for (acc, &at) in acc.iter_mut().zip(&at) {
+                acc.copy_from_slice(&y[at + c..][..LANES]);
             }
         }
-        y[c..c + LANES].copy_from_slice(&acc);
-    }
-    for (e, y) in y.iter_mut().enumerate().skip(full) {
         for i in 0..n {
-            *y += alpha(i) * x(i)[e];
+            let xs = <&[T; LANES]>::try_from(&x(i)[c..c + LANES]).expect("a whole chunk");
+            for (jj, acc) in acc.iter_mut().enumerate() {
+                let a = alpha(i, jj);
+                for l in 0..LANES {
+                    acc[l] += a * xs[l];
+                }
+            }
+        }
+        for (acc, &at) in acc.iter().zip(&at) {
+            let y = &mut y[at + c..][..LANES];
+            if mode == Accumulate::AddSum {
+                y.iter_mut().zip(acc).for_each(|(y, &s)| *y += s);
+            } else {
+                y.copy_from_slice(acc);
+            }
+        }
+    }
+    for (jj, &at) in at.iter().enumerate() {
+        for e in full..len {
+            let mut s = if mode == Accumulate::Add {
+                y[at + e]
+            } else {
+                T::zero()
+            };
+            for i in 0..n {
+                s += alpha(i, jj) * x(i)[e];
+            }
+            y[at + e] = if mode == Accumulate::AddSum {
+                y[at + e] + s
+            } else {
+                s
+            };
         }
     }
 }
@@ -263,7 +338,7 @@ fn score_rows<T: Scalar>(
 
 /// `A = softmax(Q Kᵀ / √K)` and `out = A V` for every batch element, head and row (`out` is
 /// written, not read): all scores, then the softmax of every row in one pass (its `exp`
-/// vectorised across rows), then the outputs, each summed from zero.
+/// vectorised across rows), then the outputs, each summed from zero ([`axpy_rows`]).
 #[inline(always)]
 fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [T])) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
@@ -286,16 +361,14 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
     softmax_rows(a, r);
     for b in 0..hd.batch {
         for h in 0..hd.heads {
-            for i in 0..r {
-                let row = &a[hd.a_at(b, h, i)..][..r];
-                let o = &mut out[hd.out_at(b, i, h)..][..v];
-                axpy_many(
-                    (o, true),
-                    r,
-                    |j| row[j],
-                    |j| &pv[hd.p_at(b, j, h) + 2 * k..][..v],
-                );
-            }
+            let a = &a[hd.a_at(b, h, 0)..][..r * r];
+            axpy_rows(
+                (&mut *out, |i| hd.out_at(b, i, h), Accumulate::Fresh),
+                (r, v),
+                r,
+                |j, i| a[i * r + j],
+                |j| &pv[hd.p_at(b, j, h) + 2 * k..][..v],
+            ); // o_i = Σ_j A_ij v_j
         }
     }
 }
@@ -306,6 +379,7 @@ fn attention_weights_grad<T: Scalar>((hd, d_out, pv, (da, fresh)): GradArgs<'_, 
     let (r, k, v) = (hd.rows, hd.key, hd.value);
     let mut t = Transposed::new(v);
     for b in 0..hd.batch {
+        prefetch_ahead(pv, b, r * hd.width());
         for h in 0..hd.heads {
             let rows = &mut da[hd.a_at(b, h, 0)..][..r * r];
             let (dout_at, v_at) = (|i| hd.out_at(b, i, h), |j| hd.p_at(b, j, h) + 2 * k);
@@ -321,26 +395,34 @@ fn attention_weights_grad<T: Scalar>((hd, d_out, pv, (da, fresh)): GradArgs<'_, 
     }
 }
 
-/// `δV += Aᵀ δO` into the value columns of `dp`, each value row in registers across the rows.
-/// When `fresh` (`dp` holds no gradient yet), δV is written onto zeros and the query and key
-/// columns are zeroed for node 1's backward, in the same pass (no separate fill of `dp`).
+/// `δV += Aᵀ δO` into the value columns of `dp` by [`axpy_rows`]. When `fresh` (`dp` holds no
+/// gradient yet), δV is written as if onto zeros and the query and key columns are zeroed for
+/// node 1's backward, in the same pass over each head (no separate fill of `dp`).
 #[inline(always)]
 fn attention_values_grad<T: Scalar>((hd, d_out, av, (dp, fresh)): GradArgs<'_, T>) {
     let (r, k, v) = (hd.rows, hd.key, hd.value);
+    let mode = if fresh {
+        Accumulate::Fresh
+    } else {
+        Accumulate::Add
+    };
     for b in 0..hd.batch {
+        prefetch_ahead(av, b, hd.heads * r * r);
+        prefetch_ahead(dp, b, r * hd.width());
         for h in 0..hd.heads {
-            // Value j gathers A_ij δO_i over the rows i in order (as row-by-row axpys would).
-            for j in 0..r {
-                let (qk, dv) = dp[hd.p_at(b, j, h)..][..2 * k + v].split_at_mut(2 * k);
-                if fresh {
-                    zero_lanes(qk);
+            if fresh {
+                for j in 0..r {
+                    zero_lanes(&mut dp[hd.p_at(b, j, h)..][..2 * k]);
                 }
-                let (a_ij, dout_i) = (
-                    |i| av[hd.a_at(b, h, i) + j],
-                    |i| &d_out[hd.out_at(b, i, h)..][..v],
-                );
-                axpy_many((dv, fresh), r, a_ij, dout_i);
             }
+            let a = &av[hd.a_at(b, h, 0)..][..r * r];
+            axpy_rows(
+                (&mut *dp, |j| hd.p_at(b, j, h) + 2 * k, mode),
+                (r, v),
+                r,
+                |i, j| a[i * r + j],
+                |i| &d_out[hd.out_at(b, i, h)..][..v],
+            ); // δv_j (+)= Σ_i A_ij δo_i
         }
     }
 }
@@ -376,16 +458,8 @@ impl<'a, T: Scalar> simd::Kernel<GradArgs<'a, T>> for ValuesGrad {
     }
 }
 
-/// δA, A, p, δp, one head's δS (R × R) and a δq.
-type ScoresArgs<'a, T> = (
-    Heads,
-    &'a [T],
-    &'a [T],
-    &'a [T],
-    &'a mut [T],
-    &'a mut [T],
-    &'a mut [T],
-);
+/// δA, A, p, δp and one head's δS (R × R).
+type ScoresArgs<'a, T> = (Heads, &'a [T], &'a [T], &'a [T], &'a mut [T], &'a mut [T]);
 
 impl<'a, T: Scalar> simd::Kernel<ScoresArgs<'a, T>> for ScoresGrad {
     #[inline(always)]
@@ -430,20 +504,25 @@ pub(crate) fn attention_weights_backward<T: Scalar>(
     let av = ctx.output().as_slice().expect("standard layout");
     let pv = ctx.value(p).as_slice().expect("standard layout");
     let dp = ctx.grad_slice(grads, p);
-    let (mut ds_rows, mut dq_row) = (Scratch::new(), Scratch::new());
+    let mut ds_rows = Scratch::new();
     let ds = ds_rows.zeros(hd.rows * hd.rows); // one head's δS
-    let dq = dq_row.zeros(hd.key); // δq_i
-    simd::wide_kernel::<ScoresGrad, _>((hd, da, av, pv, dp, ds, dq));
+    simd::wide_kernel::<ScoresGrad, _>((hd, da, av, pv, dp, ds));
 }
 
 /// `δS = A ⊙ (δA − rowsum(A ⊙ δA)) / √K`, then `δQ += δS K` and `δK += δSᵀ Q` into `dp`, head
-/// by head: all of a head's δS (`ds`, R × R), then each δq_i (summed in `dq`, then added) and
-/// each δk_j (in registers across i), with the additions of the row-by-row loops in their order.
+/// by head: all of a head's δS (`ds`, R × R), then each δq_i (summed from zero, then added) and
+/// each δk_j (added onto its slot term by term), by [`axpy_rows`], the additions of row-by-row
+/// loops in their order.
 #[inline(always)]
-fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds, dq): ScoresArgs<'_, T>) {
+fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds): ScoresArgs<'_, T>) {
     let (r, k) = (hd.rows, hd.key);
     let scale = hd.scale::<T>();
+    let (p_block, a_block) = (r * hd.width(), hd.heads * r * r); // per batch element
     for b in 0..hd.batch {
+        prefetch_ahead(pv, b, p_block);
+        prefetch_ahead(dp, b, p_block);
+        prefetch_ahead(av, b, a_block);
+        prefetch_ahead(da, b, a_block);
         for h in 0..hd.heads {
             for (i, ds_row) in ds.chunks_exact_mut(r).enumerate() {
                 let at = hd.a_at(b, h, i);
@@ -454,54 +533,86 @@ fn attention_scores_grad<T: Scalar>((hd, da, av, pv, dp, ds, dq): ScoresArgs<'_,
                 }
             }
             let ds = &*ds;
-            for i in 0..r {
-                axpy_many(
-                    (&mut *dq, true),
-                    r,
-                    |j| ds[i * r + j],
-                    |j| &pv[hd.p_at(b, j, h) + k..][..k],
-                ); // δq_i = Σ_j δS_ij k_j
-                axpy(&mut dp[hd.p_at(b, i, h)..][..k], T::one(), dq);
-            }
-            for j in 0..r {
-                let dk = &mut dp[hd.p_at(b, j, h) + k..][..k];
-                axpy_many(
-                    (dk, false),
-                    r,
-                    |i| ds[i * r + j],
-                    |i| &pv[hd.p_at(b, i, h)..][..k],
-                ); // δk_j += Σ_i δS_ij q_i
-            }
+            let (q_at, k_at) = (|i| hd.p_at(b, i, h), |j| hd.p_at(b, j, h) + k);
+            axpy_rows(
+                (&mut *dp, q_at, Accumulate::AddSum),
+                (r, k),
+                r,
+                |j, i| ds[i * r + j],
+                |j| &pv[k_at(j)..][..k],
+            ); // δq_i += (Σ_j δS_ij k_j)
+            axpy_rows(
+                (&mut *dp, k_at, Accumulate::Add),
+                (r, k),
+                r,
+                |i, j| ds[i * r + j],
+                |i| &pv[q_at(i)..][..k],
+            ); // δk_j += Σ_i δS_ij q_i
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Transposed, axpy, axpy_many, score_rows};
+    use super::{Accumulate, Transposed, axpy_rows, score_rows};
 
-    /// `axpy_many` is bit for bit n `axpy` calls in order (lengths below, at and above a chunk
-    /// of eight). Checked to fail with the terms added in reverse.
+    /// `y += alpha · x`, the row-by-row reference.
+    fn axpy(y: &mut [f32], alpha: f32, x: &[f32]) {
+        y.iter_mut().zip(x).for_each(|(y, &x)| *y += alpha * x);
+    }
+
+    /// `axpy_rows` is bit for bit, in each mode, row-by-row `axpy` loops over the terms in order
+    /// (from zero with `Fresh`, whose rows are NaN-filled here and must not be read; into a
+    /// sum then added once with `AddSum`), and leaves the elements between rows alone: rows
+    /// 1–11 (blocks of eight and a rest), widths below, at and above a chunk of eight, terms
+    /// with −0 products. Checked to fail with the terms added in reverse, with a block's rows
+    /// given the next row's coefficients, and with `AddSum` adding term by term or not at all.
     #[test]
-    fn axpy_many_equals_axpys_in_order() {
-        for len in [5, 16, 21] {
-            let xs: Vec<Vec<f32>> = (0..7)
+    fn axpy_rows_equals_row_by_row_axpys() {
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (m, len, n) in [(1, 5, 3), (5, 16, 5), (8, 21, 7), (11, 8, 4), (9, 40, 2)] {
+            let stride = len + 3; // gaps between the rows of y
+            let xs: Vec<Vec<f32>> = (0..n)
                 .map(|i| {
+                    let x = |e: usize| ((i * 31 + e) as f32 * 0.37).sin() * 4.0;
                     (0..len)
-                        .map(|e| ((i * 31 + e) as f32 * 0.37).sin() * 4.0)
+                        .map(|e| if e % 5 == 2 { -0.0 } else { x(e) })
                         .collect()
                 })
                 .collect();
-            let alpha = |i: usize| (i as f32 * 1.3).cos() * 3.0;
-            let y0: Vec<f32> = (0..len).map(|e| (e as f32 * 0.91).cos()).collect();
-            let mut one_by_one = y0.clone();
-            for (i, x) in xs.iter().enumerate() {
-                axpy(&mut one_by_one, alpha(i), x);
+            let alpha = |i: usize, j: usize| ((i * 7 + j) as f32 * 1.3).cos() * 3.0;
+            for mode in [Accumulate::Fresh, Accumulate::Add, Accumulate::AddSum] {
+                let start: Vec<f32> = (0..m * stride)
+                    .map(|e| match mode {
+                        Accumulate::Fresh if e % stride < len => f32::NAN,
+                        _ => (e as f32 * 0.91).cos(),
+                    })
+                    .collect();
+                let mut want = start.clone();
+                for j in 0..m {
+                    let y = &mut want[j * stride..][..len];
+                    let mut sum = vec![0.0f32; len];
+                    let acc = match mode {
+                        Accumulate::Fresh => {
+                            y.fill(0.0);
+                            y
+                        }
+                        Accumulate::Add => y,
+                        Accumulate::AddSum => &mut sum[..],
+                    };
+                    for (i, x) in xs.iter().enumerate() {
+                        axpy(acc, alpha(i, j), x);
+                    }
+                    if mode == Accumulate::AddSum {
+                        axpy(&mut want[j * stride..][..len], 1.0, &sum);
+                    }
+                }
+                let mut got = start;
+                axpy_rows((&mut got, |j| j * stride, mode), (m, len), n, alpha, |i| {
+                    &xs[i][..]
+                });
+                assert_eq!(bits(&got), bits(&want), "m {m} len {len} n {n} {mode:?}");
             }
-            let mut many = y0;
-            axpy_many((&mut many, false), xs.len(), alpha, |i| &xs[i][..]);
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&many), bits(&one_by_one), "length {len}");
         }
     }
 

@@ -18,6 +18,12 @@ pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
         .iter()
         .zip(b8.remainder())
         .fold(T::zero(), |s, (&x, &y)| s + x * y);
+    if n < LANES {
+        // No whole chunk: the fold below would add eight +0 to the tail, which changes nothing
+        // (a sum from +0 is never −0 when rounding to nearest), only costs a chain of eight
+        // additions (the attention's rows of R = N + 1 are this short).
+        return tail;
+    }
     for (x, y) in a8.zip(b8) {
         for l in 0..LANES {
             acc[l] += x[l] * y[l];
@@ -133,6 +139,28 @@ mod tests {
                 let column: Vec<f32> = (0..n).map(|i| bt[i * LANES + j]).collect();
                 assert_eq!(got[j].to_bits(), dot(&a, &column).to_bits(), "{n} {j}");
             }
+        }
+    }
+
+    /// `dot` of rows shorter than a chunk (returned as the tail alone) is bit for bit the
+    /// tail folded with the eight empty lanes, as longer rows are: −0 products, a sum that
+    /// cancels to zero, a NaN. Checked to fail with the tail summed in reverse.
+    #[test]
+    fn short_dots_equal_the_lane_fold() {
+        let rows: [&[f32]; 5] = [
+            &[],
+            &[-0.0, 1.5, -0.0],
+            &[2.0, -2.0, 0.5, -0.5, 3.0, -3.0, -0.0],
+            &[1e30, 1.0, -1e30, 0.25, 7.0],
+            &[f32::NAN, 1.0],
+        ];
+        for a in rows {
+            let b: Vec<f32> = (0..a.len())
+                .map(|i| if i % 2 == 0 { 1.0 } else { -0.5 })
+                .collect();
+            let tail = a.iter().zip(&b).fold(0.0f32, |s, (&x, &y)| s + x * y);
+            let want = [0.0f32; LANES].iter().fold(tail, |s, &x| s + x);
+            assert_eq!(dot(a, &b).to_bits(), want.to_bits(), "{a:?}");
         }
     }
 
