@@ -119,6 +119,13 @@ fn ops(c: &mut Criterion) {
     );
     bench_op_cold(
         c,
+        "op/linear [640,64]x[64,192], 16 copies on one tape",
+        16,
+        &[&[b, r, d], &[d, 192], &[192]],
+        |g, v| g.linear(v[0], v[1], Some(v[2])),
+    );
+    bench_op_cold(
+        c,
         "op/packed_attention [128,5,192] H4, 16 copies on one tape",
         16,
         &[&[b, r, 192]],
