@@ -53,25 +53,13 @@ fn bench_op(
     shapes: &[&[usize]],
     op: impl Fn(&mut Graph<f32>, &[Var]) -> Var,
 ) {
-    let mut rng = ChaCha8Rng::seed_from_u64(1);
-    let values: Vec<ArrayD<f32>> = shapes.iter().map(|s| uniform(s, &mut rng)).collect();
-    let mut g = Graph::<f32>::new();
-    c.bench_function(name, |b| {
-        b.iter(|| {
-            g.clear();
-            let inputs: Vec<Var> = values.iter().map(|v| g.input(v.clone())).collect();
-            let out = op(&mut g, &inputs);
-            let loss = g.sum(out);
-            g.backward(loss);
-            black_box(g.scalar(loss))
-        })
-    });
+    bench_op_cold(c, name, 1, shapes, op);
 }
 
 /// [`bench_op`] with `copies` copies of the op on one tape, each on its own inputs, all forward
 /// and then one backward through all: each copy's backward reads values written long before,
-/// evicted from L2 by the others, as the T steps of a recurrent model do (a loop over one
-/// copy keeps everything hot). Times all copies.
+/// evicted from L2 by the others, as the T steps of a recurrent model do (one copy, as
+/// `bench_op` runs, keeps everything hot). Times all copies.
 fn bench_op_cold(
     c: &mut Criterion,
     name: &str,

@@ -256,8 +256,7 @@ pub(crate) fn softmax_backward<T: Scalar>(ctx: &Ctx<'_, T>, a: Var, grads: &mut 
     }
     let y = ctx.output();
     let width = *y.shape().last().expect("softmax of a 0-d array").max(&1);
-    let (slot, fresh) = grads.slot_or_fresh(a, &y.raw_dim());
-    let dx = slot.as_slice_mut().expect("standard layout");
+    let (dx, fresh) = ctx.grad_slice_or_fresh(grads, a);
     let gs = ctx.grad.as_slice().expect("standard layout");
     let ys = y.as_slice().expect("tape values are in standard layout");
     let rows = dx
@@ -337,8 +336,8 @@ pub(crate) fn layer_norm_backward<T: Scalar>(
     match (wanted(Some(x)), wanted(plus)) {
         (None, None) => {}
         (Some(t), None) | (None, Some(t)) => {
-            let (slot, fresh) = grads.slot_or_fresh(t, &dim);
-            dx_into(slice_of(slot), fresh);
+            let (dx, fresh) = ctx.grad_slice_or_fresh(grads, t);
+            dx_into(dx, fresh);
         }
         (Some(a), Some(b)) => {
             // v is written once, into an empty slot when there is one, and added from there.
@@ -556,6 +555,34 @@ mod tests {
         v.iter().map(|x| x.to_bits()).collect()
     }
 
+    /// The forward kernel over rows of width `gamma.len()`, through the AVX2 wrapper when `wide`,
+    /// else as compiled for the baseline target: `(y, mean, 1/σ)`.
+    fn forward(
+        x: &[f32],
+        plus: Option<&[f32]>,
+        (gamma, beta, eps): (&[f32], &[f32], f32),
+        wide: bool,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let m = x.len() / gamma.len();
+        let (mut y, mut mean, mut inv_std) = (vec![0.0; x.len()], vec![0.0; m], vec![0.0; m]);
+        let rows = LayerNormRows {
+            x,
+            plus,
+            y: &mut y,
+            mean: &mut mean,
+            inv_std: &mut inv_std,
+            gamma,
+            beta,
+            eps,
+        };
+        if wide {
+            wide_kernel::<LayerNormRowsKernel, _>(rows);
+        } else {
+            <LayerNormRowsKernel as Kernel<_>>::run(rows);
+        }
+        (y, mean, inv_std)
+    }
+
     /// Rows of width `d` for the backward tests, from the forward kernel: (x, plus, mean,
     /// 1/σ) and the x̂ the forward had (the reference's stored x̂, recomputed here the way
     /// [`blocked_forward_equals_row_by_row`] checks the forward computes it).
@@ -575,17 +602,8 @@ mod tests {
                 values(d, 13),
                 values(d, 14),
             );
-            let (mut y, mut mean, mut inv_std) = (vec![0.0; m * d], vec![0.0; m], vec![0.0; m]);
-            wide_kernel::<LayerNormRowsKernel, _>(LayerNormRows {
-                x: &x,
-                plus: with_plus.then_some(&plus[..]),
-                y: &mut y,
-                mean: &mut mean,
-                inv_std: &mut inv_std,
-                gamma: &gamma,
-                beta: &beta,
-                eps: 1e-5,
-            });
+            let added = with_plus.then_some(&plus[..]);
+            let (_, mean, inv_std) = forward(&x, added, (&gamma, &beta, 1e-5), true);
             let xhat = (0..m * d)
                 .map(|e| {
                     let v = if with_plus { x[e] + plus[e] } else { x[e] };
@@ -748,18 +766,8 @@ mod tests {
             values(d, 3),
         );
         for with_plus in [false, true] {
-            let (mut y, mut mean, mut inv_std) =
-                (vec![0.0f32; m * d], vec![0.0f32; m], vec![0.0f32; m]);
-            wide_kernel::<LayerNormRowsKernel, _>(LayerNormRows {
-                x: &x,
-                plus: with_plus.then_some(&plus[..]),
-                y: &mut y,
-                mean: &mut mean,
-                inv_std: &mut inv_std,
-                gamma: &gamma,
-                beta: &beta,
-                eps,
-            });
+            let added = with_plus.then_some(&plus[..]);
+            let (y, mean, inv_std) = forward(&x, added, (&gamma, &beta, eps), true);
             let n = d as f32;
             for r in 0..m {
                 let at = |e: usize| r * d + e;
@@ -798,23 +806,7 @@ mod tests {
             values(m * d, 4),
         );
         let run = |wide: bool| {
-            let (mut y, mut mean, mut inv_std) =
-                (vec![0.0f32; m * d], vec![0.0f32; m], vec![0.0f32; m]);
-            let rows = LayerNormRows {
-                x: &x,
-                plus: Some(&plus),
-                y: &mut y,
-                mean: &mut mean,
-                inv_std: &mut inv_std,
-                gamma: &gamma,
-                beta: &beta,
-                eps: 1e-6,
-            };
-            if wide {
-                wide_kernel::<LayerNormRowsKernel, _>(rows);
-            } else {
-                <LayerNormRowsKernel as Kernel<_>>::run(rows);
-            }
+            let (y, mean, inv_std) = forward(&x, Some(&plus), (&gamma, &beta, 1e-6), wide);
             [y, mean, inv_std].concat()
         };
         let (wide, baseline) = (run(true), run(false));
