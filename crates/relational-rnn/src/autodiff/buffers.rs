@@ -132,6 +132,13 @@ impl<T: Scalar> GradSlots<T> {
         }
     }
 
+    /// An array of shape `dim` with **unspecified** contents from `v`'s spare (the array its
+    /// gradient had in the previous pass), for a gradient built elsewhere and then put into the
+    /// empty slot with [`fill_empty`](Self::fill_empty).
+    pub(crate) fn take_spare(&mut self, v: Var, dim: &IxDyn) -> ArrayD<T> {
+        self.spare.take(v.0, dim)
+    }
+
     /// The current gradient of `v`, if any.
     pub(crate) fn slot_mut(&mut self, v: Var) -> Option<&mut ArrayD<T>> {
         self.live[v.0].as_mut()

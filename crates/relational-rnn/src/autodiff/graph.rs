@@ -55,7 +55,7 @@ pub struct Graph<T> {
     /// Emptied `Vec<Var>`s of cleared op records (`concat`'s parts), for the next tape's ops.
     pub(crate) var_lists: Vec<Vec<Var>>,
     /// `linear` weight gradients waiting to be summed during backward (see `linalg.rs`).
-    pub(crate) weight_grads: RefCell<WeightGrads>,
+    pub(crate) weight_grads: RefCell<WeightGrads<T>>,
 }
 
 impl<T: Scalar> Default for Graph<T> {

@@ -199,7 +199,7 @@ impl<T: Scalar> Op<T> {
         &self,
         nodes: &[Node<T>],
         packs: &RefCell<PackCache>,
-        weight_grads: &RefCell<WeightGrads>,
+        weight_grads: &RefCell<WeightGrads<T>>,
         out: usize,
         grad: &ArrayD<T>,
         grads: &mut GradSlots<T>,
@@ -287,7 +287,7 @@ pub(crate) struct Ctx<'a, T> {
     /// The tape's packed weights (for the backward products of `linear`).
     pub(crate) packs: &'a RefCell<PackCache>,
     /// `linear`'s weight gradients, summed when the weight's node is reached (see `linalg.rs`).
-    pub(crate) weight_grads: &'a RefCell<WeightGrads>,
+    pub(crate) weight_grads: &'a RefCell<WeightGrads<T>>,
     pub(crate) out: usize,
     pub(crate) grad: &'a ArrayD<T>,
 }
