@@ -372,6 +372,70 @@ fn packed_attention_output_and_weights() {
     );
 }
 
+/// Outputs for the first rows only (the RMC's last block): finite differences in f64, and in
+/// f32 the bits of the full attention's first rows, forward and backward, when the other rows'
+/// output gradient is zero (+0 and −0 alike, as a layer norm's backward of a zero gradient
+/// gives), on a tape whose recycled slots hold another pass's values. B 3, R 5, H 2, K 8, V 12
+/// (a value row with a tail). Checked to fail with the value gradient summed over every row, and
+/// with δA's rows past the outputs left unwritten.
+#[test]
+fn packed_attention_rows_equal_the_full_attention_first_rows() {
+    let p = randn(&[2, 3, 14], 48);
+    assert_grads(
+        |g, v| {
+            let (out, weights) = g.packed_attention_rows(v[0], 2, 2, 2);
+            let w = g.reshape(weights, &[2, 2 * 3 * 3]);
+            let w = g.tanh(w);
+            let out = g.reshape(out, &[2, 2 * 6]); // [B, Rq·H·V]
+            g.concat(&[out, w], 1)
+        },
+        &[p],
+    );
+
+    let (b, r, q, h, k, v) = (3, 5, 4, 2, 8, 12);
+    let p = randn(&[b, r, h * (2 * k + v)], 49).mapv(|x| x as f32);
+    let seed = randn(&[b, q, h * v], 50).mapv(|x| x as f32);
+    let bits = |a: &ArrayD<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let run = |queries: usize| {
+        // On a tape whose recycled slots hold another pass's gradients.
+        let mut g = Graph::<f32>::new();
+        let pv = g.input(p.clone());
+        let (out, _) = g.packed_attention(pv, h, k);
+        g.backward_with(out, randn(&[b, r, h * v], 51).mapv(|x| x as f32));
+        g.clear();
+        let pv = g.input(p.clone());
+        let (out, weights) = g.packed_attention_rows(pv, h, k, queries);
+        let mut d_out = ArrayD::<f32>::zeros(IxDyn(&[b, queries, h * v]));
+        d_out
+            .slice_mut(ndarray::s![.., ..q, ..])
+            .assign(&seed.view().into_dimensionality::<ndarray::Ix3>().unwrap());
+        if queries > q {
+            // The dropped rows' gradient, +0 and −0.
+            d_out
+                .slice_mut(ndarray::s![.., q.., ..])
+                .mapv_inplace(|_| -0.0);
+            d_out[[0, q, 3]] = 0.0;
+        }
+        g.backward_with(out, d_out);
+        let out_rows = g
+            .value(out)
+            .slice(ndarray::s![.., ..q, ..])
+            .to_owned()
+            .into_dyn();
+        (
+            bits(&out_rows),
+            bits(g.value(weights)),
+            bits(g.grad(weights).unwrap()),
+            bits(g.grad(pv).unwrap()),
+        )
+    };
+    let (cut, full) = (run(q), run(r));
+    assert_eq!(cut.0, full.0, "outputs");
+    assert_eq!(cut.1, full.1, "weights");
+    assert_eq!(cut.2, full.2, "weights' gradient");
+    assert_eq!(cut.3, full.3, "p's gradient");
+}
+
 #[test]
 fn packed_attention_equals_the_composition() {
     use relational_rnn::nn::scaled_dot_product_attention;

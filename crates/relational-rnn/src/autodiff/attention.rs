@@ -41,6 +41,9 @@ use crate::Scalar;
 pub(crate) struct Heads {
     pub(crate) batch: usize,
     pub(crate) rows: usize,
+    /// Rows with an output: the first `queries` of each batch element's `rows` (all of them but
+    /// for the RMC's last block, whose input row's output is dropped).
+    pub(crate) queries: usize,
     pub(crate) heads: usize,
     pub(crate) key: usize,
     pub(crate) value: usize,
@@ -62,9 +65,9 @@ impl Heads {
         (b * self.rows + r) * self.width() + h * self.per_head()
     }
 
-    /// Offset in the flat output `[B, R, H·V]` of row `r`, head `h`.
+    /// Offset in the flat output `[B, Rq, H·V]` of row `r`, head `h`.
     fn out_at(self, b: usize, r: usize, h: usize) -> usize {
-        ((b * self.rows + r) * self.heads + h) * self.value
+        ((b * self.queries + r) * self.heads + h) * self.value
     }
 
     /// Offset in the flat weights `[B, H, R, R]` of row `i` of head `h`.
@@ -218,24 +221,49 @@ impl<T: Scalar> Graph<T> {
     /// If `p` is not 3-d or its width is not `num_heads · (2·key_size + V)` for some V ≥ 1.
     #[track_caller]
     pub fn packed_attention(&mut self, p: Var, num_heads: usize, key_size: usize) -> (Var, Var) {
+        let rows = self.shape(p).get(1).copied().unwrap_or(0);
+        self.packed_attention_rows(p, num_heads, key_size, rows)
+    }
+
+    /// [`packed_attention`](Self::packed_attention) with outputs for the first `queries` rows of
+    /// each batch element only (all rows still attend and are attended to, and `weights` has
+    /// every row): the values and gradients of the full attention's first `queries` output rows
+    /// when the others have a zero gradient. The RMC's last block drops its input row's output.
+    ///
+    /// # Shapes
+    /// `p: [B, R, H·(2K+V)]` → `(out [B, queries, H·V], weights [B, H, R, R])`.
+    ///
+    /// # Panics
+    /// As [`packed_attention`](Self::packed_attention), and if `queries > R`.
+    #[track_caller]
+    pub fn packed_attention_rows(
+        &mut self,
+        p: Var,
+        num_heads: usize,
+        key_size: usize,
+        queries: usize,
+    ) -> (Var, Var) {
         let s = self.shape(p);
         let ok = s.len() == 3
             && num_heads > 0
             && s[2].is_multiple_of(num_heads)
-            && s[2] / num_heads > 2 * key_size;
+            && s[2] / num_heads > 2 * key_size
+            && queries <= s[1];
         assert!(
             ok,
-            "packed_attention: p {s:?} is not [B, R, H·(2K+V)] for H = {num_heads}, K = {key_size}"
+            "packed_attention: p {s:?} is not [B, R, H·(2K+V)] for H = {num_heads}, K = {key_size} \
+             (with {queries} ≤ R query rows)"
         );
         let hd = Heads {
             batch: s[0],
             rows: s[1],
+            queries,
             heads: num_heads,
             key: key_size,
             value: s[2] / num_heads - 2 * key_size,
         };
         let mut a_buf = self.buffer(0, IxDyn(&[hd.batch, hd.heads, hd.rows, hd.rows])); // [B, H, R, R]
-        let mut out_buf = self.buffer(1, IxDyn(&[hd.batch, hd.rows, hd.heads * hd.value])); // [B, R, H·V]
+        let mut out_buf = self.buffer(1, IxDyn(&[hd.batch, queries, hd.heads * hd.value])); // [B, Rq, H·V]
         let a = a_buf
             .as_slice_mut()
             .expect("buffers are in standard layout");
@@ -295,13 +323,13 @@ impl<T: Scalar> Transposed<T> {
 }
 
 /// `rows[i][j] = scale · dot(x_i, y_j)` (or `rows[i][j] += dot(x_i, y_j)` when `add`, onto zeros
-/// without reading `rows` when also `fresh`) for the R × R pairs of one head,
-/// `x_i = xv[x_at(i)..][..len]`, `y_j = pv[y_at(j)..][..len]`: eight y's at a time through `t`
-/// when they fit it, else one by one; the same bits either way.
+/// without reading `rows` when also `fresh`) for the m × R pairs i < m, j < R of one head (rows
+/// of R), `x_i = xv[x_at(i)..][..len]`, `y_j = pv[y_at(j)..][..len]`: eight y's at a time
+/// through `t` when they fit it, else one by one; the same bits either way.
 #[inline(always)]
 fn score_rows<T: Scalar>(
     t: &mut Option<Transposed<T>>,
-    (xv, x_at): (&[T], impl Fn(usize) -> usize),
+    (xv, x_at, m): (&[T], impl Fn(usize) -> usize, usize),
     (pv, y_at): (&[T], impl Fn(usize) -> usize),
     len: usize,
     (rows, r): (&mut [T], usize),
@@ -315,7 +343,7 @@ fn score_rows<T: Scalar>(
         }
     };
     let Some(t) = t else {
-        for i in 0..r {
+        for i in 0..m {
             let x = &xv[x_at(i)..][..len];
             for (j, out) in rows[i * r..][..r].iter_mut().enumerate() {
                 set(out, dot(x, &pv[y_at(j)..][..len]));
@@ -328,7 +356,7 @@ fn score_rows<T: Scalar>(
         for j in 0..n {
             t.set(j, &pv[y_at(jb + j)..][..len]);
         }
-        for i in 0..r {
+        for i in 0..m {
             let s = t.dots(&xv[x_at(i)..][..len]);
             for (out, &s) in rows[i * r + jb..][..n].iter_mut().zip(&s) {
                 set(out, s);
@@ -351,7 +379,7 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
             let (q_at, k_at) = (|i| hd.p_at(b, i, h), |j| hd.p_at(b, j, h) + k);
             score_rows(
                 &mut t,
-                (pv, q_at),
+                (pv, q_at, r),
                 (pv, k_at),
                 k,
                 (scores, r),
@@ -365,7 +393,7 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
             let a = &a[hd.a_at(b, h, 0)..][..r * r];
             axpy_rows(
                 (&mut *out, |i| hd.out_at(b, i, h), Accumulate::Fresh),
-                (r, v),
+                (hd.queries, v),
                 r,
                 |j, i| a[i * r + j],
                 |j| &pv[hd.p_at(b, j, h) + 2 * k..][..v],
@@ -374,10 +402,11 @@ fn attention_forward<T: Scalar>((hd, pv, a, out): (Heads, &[T], &mut [T], &mut [
     }
 }
 
-/// `δA += δO Vᵀ`, head by head (onto zeros when `fresh`: `da` is not read).
+/// `δA += δO Vᵀ`, head by head (onto zeros when `fresh`: `da` is not read). The rows without an
+/// output (i ≥ `queries`) get +0, the dot of a zero δo_i with each v_j.
 #[inline(always)]
 fn attention_weights_grad<T: Scalar>((hd, d_out, pv, (da, fresh)): GradArgs<'_, T>) {
-    let (r, k, v) = (hd.rows, hd.key, hd.value);
+    let (r, k, v, q) = (hd.rows, hd.key, hd.value, hd.queries);
     let mut t = Transposed::new(v);
     for b in 0..hd.batch {
         prefetch_ahead(pv, b, r * hd.width());
@@ -386,12 +415,15 @@ fn attention_weights_grad<T: Scalar>((hd, d_out, pv, (da, fresh)): GradArgs<'_, 
             let (dout_at, v_at) = (|i| hd.out_at(b, i, h), |j| hd.p_at(b, j, h) + 2 * k);
             score_rows(
                 &mut t,
-                (d_out, dout_at),
+                (d_out, dout_at, q),
                 (pv, v_at),
                 v,
                 (rows, r),
                 (T::one(), true, fresh),
             );
+            for x in &mut rows[q * r..] {
+                *x = if fresh { T::zero() } else { *x + T::zero() };
+            }
         }
     }
 }
@@ -420,10 +452,10 @@ fn attention_values_grad<T: Scalar>((hd, d_out, av, (dp, fresh)): GradArgs<'_, T
             axpy_rows(
                 (&mut *dp, |j| hd.p_at(b, j, h) + 2 * k, mode),
                 (r, v),
-                r,
+                hd.queries,
                 |i, j| a[i * r + j],
                 |i| &d_out[hd.out_at(b, i, h)..][..v],
-            ); // δv_j (+)= Σ_i A_ij δo_i
+            ); // δv_j (+)= Σ_i A_ij δo_i, i < queries
         }
     }
 }
@@ -477,7 +509,7 @@ pub(crate) fn attention_output_backward<T: Scalar>(
     hd: Heads,
     grads: &mut GradSlots<T>,
 ) {
-    let d_out = ctx.grad.as_slice().expect("standard layout"); // [B, R, H·V]
+    let d_out = ctx.grad.as_slice().expect("standard layout"); // [B, Rq, H·V]
     let pv = ctx.value(p).as_slice().expect("standard layout"); // [B, R, H·(2K+V)]
     let av = ctx.value(weights).as_slice().expect("standard layout"); // [B, H, R, R]
     // Each slot is written without a zero fill first when it is empty (`fresh`).
@@ -627,6 +659,7 @@ mod tests {
         let hd = super::Heads {
             batch: 3,
             rows: 5,
+            queries: 5,
             heads: 2,
             key: 8,
             value: 12,
@@ -677,7 +710,7 @@ mod tests {
                 let (x_at, y_at) = (|i| i * stride + 3, |j| j * stride);
                 score_rows(
                     &mut t,
-                    (&xv[..], x_at),
+                    (&xv[..], x_at, r),
                     (&pv[..], y_at),
                     len,
                     (&mut rows, r),

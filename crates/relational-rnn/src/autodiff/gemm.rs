@@ -49,7 +49,7 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, aview1};
 use super::threads::{gemm_threads, with_helpers};
 
 /// matrixmultiply's f32 `KC`: the depth of one accumulation block (see the module docs).
-const KC: usize = 256;
+pub(crate) const KC: usize = 256;
 /// Rows of C per micro-tile.
 const MR: usize = 12;
 /// Columns of C per micro-tile: two zmm vectors. 12 × 2 accumulators + 2 B rows + 1 broadcast

@@ -9,7 +9,7 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice};
 use super::buffers::{GradSlots, Recycler};
 use super::elementwise::standard;
 use super::gemm::PackCache;
-use super::linalg::WeightGrads;
+use super::linalg::{RowSubset, WeightGrads};
 use super::op::Op;
 use super::simd;
 use super::threads::for_chunks;
@@ -56,6 +56,9 @@ pub struct Graph<T> {
     pub(crate) var_lists: Vec<Vec<Var>>,
     /// `linear` weight gradients waiting to be summed during backward (see `linalg.rs`).
     pub(crate) weight_grads: RefCell<WeightGrads<T>>,
+    /// The row subset the `linear`s being recorded take their input's rows as (see
+    /// [`with_row_subset`](Self::with_row_subset)).
+    pub(crate) row_subset: Option<RowSubset>,
 }
 
 impl<T: Scalar> Default for Graph<T> {
@@ -76,6 +79,7 @@ impl<T: Scalar> Graph<T> {
             packs: RefCell::default(),
             var_lists: Vec::new(),
             weight_grads: RefCell::default(),
+            row_subset: None,
         }
     }
 

@@ -19,6 +19,7 @@
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Dimension};
 
 use super::buffers::GradSlots;
+use super::gemm::KC;
 use super::graph::{Graph, Var, accumulate_range, accumulate_view};
 use super::op::{Ctx, Op};
 use super::simd;
@@ -167,6 +168,15 @@ impl<T: Scalar> Graph<T> {
             // a + y, the operand order of `add(addend, ·)`.
             simd::wide(|| ys.iter_mut().zip(adds).for_each(|(y, &a)| *y = a + *y));
         }
+        let rows = self.row_subset;
+        if let Some(rows) = rows {
+            let m = as_matrix(self.value(x)).nrows();
+            assert!(
+                m.is_multiple_of(rows.kept),
+                "linear: {m} rows are not whole groups of {} kept rows",
+                rows.kept
+            );
+        }
         self.push(
             y,
             Op::Linear {
@@ -175,8 +185,30 @@ impl<T: Scalar> Graph<T> {
                 b,
                 addend,
                 zero_x,
+                rows,
             },
         )
+    }
+
+    /// Runs `f`, whose `linear`s take their input's rows as the first `subset.kept` of every
+    /// `subset.period` rows of a taller matrix whose other rows were dropped: their weight
+    /// gradients sum over the rows in the depth blocks (`gemm::KC` = 256 rows) of the taller
+    /// matrix, with the same bits as computing the dropped rows with a zero gradient. The RMC's
+    /// last block computes its memory rows only, where it used to compute the input's row too and
+    /// drop it after the block (see `RelationalMemory::step_projected`).
+    pub(crate) fn with_row_subset<R>(
+        &mut self,
+        subset: RowSubset,
+        f: impl FnOnce(&mut Self) -> R,
+    ) -> R {
+        assert!(
+            0 < subset.kept && subset.kept <= subset.period,
+            "row subset {subset:?}"
+        );
+        let outer = self.row_subset.replace(subset);
+        let r = f(self);
+        self.row_subset = outer;
+        r
     }
 
     /// Batched matrix product over the leading axes: `a @ b`, or `a @ bᵀ` with `transpose_b`.
@@ -221,7 +253,7 @@ impl<T: Scalar> Graph<T> {
 
 pub(crate) fn linear_backward<T: Scalar>(
     ctx: &Ctx<'_, T>,
-    (x, zero_x): (Var, bool),
+    (x, zero_x, rows): (Var, bool, Option<RowSubset>),
     w: Var,
     b: Option<Var>,
     addend: Option<(Var, usize)>,
@@ -252,7 +284,7 @@ pub(crate) fn linear_backward<T: Scalar>(
         // δW += xᵀ δy, summed with the other steps' terms (now or when w's node is reached).
         ctx.weight_grads
             .borrow_mut()
-            .record(ctx, w, x, zero_x, grads);
+            .record(ctx, w, (x, zero_x, rows), grads);
     }
     if let Some(b) = b.filter(|&b| ctx.wants(b)) {
         let db = ctx.grad_slice(grads, b); // [O]
@@ -305,9 +337,62 @@ impl<T> std::fmt::Debug for WeightGrads<T> {
     }
 }
 
-/// One term `xᵀ δy` of a weight's gradient: x, the `linear` node y, and whether x is zero (the
-/// term is a matrix of +0).
-type Term = (Var, Var, bool);
+/// One term `xᵀ δy` of a weight's gradient, over rows `rows` of x and δy: x, the `linear` node y,
+/// and whether x is zero (the term is a matrix of +0).
+#[derive(Debug, Clone, Copy)]
+struct Term {
+    x: Var,
+    y: Var,
+    zero: bool,
+    rows: (usize, usize),
+}
+
+impl Term {
+    /// `(x[rows]ᵀ, δy[rows])`.
+    ///
+    /// # Shapes
+    /// `x: [M, I]`, `dy: [M, O]` → `([I, rows], [rows, O])`.
+    fn operands<'a, T>(
+        self,
+        x: &'a ArrayD<T>,
+        dy: &'a ArrayD<T>,
+    ) -> (ArrayView2<'a, T>, ArrayView2<'a, T>) {
+        let rows = ndarray::s![self.rows.0..self.rows.1, ..];
+        (
+            as_matrix(x).slice_move(rows).reversed_axes(),
+            as_matrix(dy).slice_move(rows),
+        )
+    }
+}
+
+/// The rows of a `linear`'s input as the first `kept` of every `period` rows of a taller matrix
+/// (see [`Graph::with_row_subset`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RowSubset {
+    pub(crate) kept: usize,
+    pub(crate) period: usize,
+}
+
+impl RowSubset {
+    /// How many of the taller matrix's first `v` rows are kept.
+    fn kept_before(self, v: usize) -> usize {
+        v / self.period * self.kept + (v % self.period).min(self.kept)
+    }
+
+    /// The row ranges of `m` kept rows that lie in each `KC`-row depth block of the taller
+    /// matrix, in order (empty ones left out).
+    fn depth_blocks(self, m: usize) -> impl Iterator<Item = (usize, usize)> {
+        let tall = m / self.kept * self.period;
+        (0..tall.div_ceil(KC))
+            .map(move |j| {
+                (
+                    self.kept_before(j * KC),
+                    self.kept_before(((j + 1) * KC).min(tall)),
+                )
+            })
+            .filter(|(a, b)| a < b)
+    }
+}
 
 /// A weight's terms so far.
 struct Pending<T> {
@@ -325,12 +410,18 @@ impl<T: Scalar> WeightGrads<T> {
     /// `ctx.grad`), and multiplies it now when `w`'s terms are eager. A zero term waits: the terms
     /// after the last non-zero one are added as +0 at the end, as [`Graph::sum_weight_grad`]
     /// does; the ones before it are multiplied with it, in order.
-    fn record(&mut self, ctx: &Ctx<'_, T>, w: Var, x: Var, zero: bool, grads: &mut GradSlots<T>) {
+    fn record(
+        &mut self,
+        ctx: &Ctx<'_, T>,
+        w: Var,
+        (x, zero, subset): (Var, bool, Option<RowSubset>),
+        grads: &mut GradSlots<T>,
+    ) {
         let y = Var(ctx.out);
+        let (m, width) = as_matrix(ctx.value(x)).dim();
         let i = match self.pending.iter().position(|p| p.w == w) {
             Some(i) => i,
             None => {
-                let (m, width) = as_matrix(ctx.value(x)).dim();
                 let terms = self.spare.pop().unwrap_or_default();
                 self.pending.push(Pending {
                     w,
@@ -343,25 +434,30 @@ impl<T: Scalar> WeightGrads<T> {
             }
         };
         let p = &mut self.pending[i];
-        p.terms.push((x, y, zero));
+        let term = |rows| Term { x, y, zero, rows };
+        match subset {
+            // One term per depth block of the taller matrix: the GEMM starts each from zero
+            // and adds it to the sum, as it did each block of the taller product.
+            Some(subset) => p.terms.extend(subset.depth_blocks(m).map(term)),
+            None => p.terms.push(term((0, m))),
+        }
         if !p.eager || zero {
             return;
         }
         let dim = ctx.value(w).raw_dim();
         let sum = p.sum.get_or_insert_with(|| grads.take_spare(w, &dim));
         let mut dw = sum.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
-        for s in p.done..p.terms.len() {
-            let (xs, ys, _) = p.terms[s];
-            let dy = if ys == y {
+        for (s, &t) in p.terms.iter().enumerate().skip(p.done) {
+            let dy = if t.y == y {
                 ctx.grad
             } else {
                 grads
-                    .get(ys)
+                    .get(t.y)
                     .expect("a linear node visited by backward has a gradient")
             };
+            let (xt, dy) = t.operands(ctx.value(t.x), dy); // [I, rows], [rows, O]
             let beta = if s == 0 { T::zero() } else { T::one() };
-            let xs = as_matrix(ctx.value(xs)).reversed_axes(); // [I, M]
-            T::mat_mul(&xs, &as_matrix(dy), beta, &mut dw, None);
+            T::mat_mul(&xt, &dy, beta, &mut dw, None);
         }
         p.done = p.terms.len();
     }
@@ -425,17 +521,17 @@ impl<T: Scalar> Graph<T> {
 
     /// `w`'s gradient += the sum of `terms` (the deferred sum of [`sum_weight_grad`](Self::sum_weight_grad)).
     fn sum_terms(&mut self, w: Var, terms: &[Term]) {
-        let computed = terms.len() - terms.iter().rev().take_while(|t| t.2).count();
+        let computed = terms.len() - terms.iter().rev().take_while(|t| t.zero).count();
         let dim = self.nodes[w.0].value.raw_dim();
         let (mut slot, fresh) = self.grads.take_or_fresh(w, &dim);
         {
             let (nodes, grads) = (&self.nodes, &self.grads);
             let term = |s: usize| {
-                let (x, y, _) = terms[s];
+                let t: Term = terms[s];
                 let dy = grads
-                    .get(y)
+                    .get(t.y)
                     .expect("a linear node visited by backward has a gradient");
-                (as_matrix(&nodes[x.0].value).reversed_axes(), as_matrix(dy)) // [I, M], [M, O]
+                t.operands(&nodes[t.x.0].value, dy) // [I, rows], [rows, O]
             };
             let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
             let beta = if fresh { T::zero() } else { T::one() };
@@ -650,6 +746,95 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// The depth blocks of 4 kept rows in every 5: the taller matrix's 640 rows break at 256 and
+    /// 512, which are kept rows 205 (row 255 is the first of a group) and 410.
+    #[test]
+    fn row_subset_depth_blocks_follow_the_taller_matrix() {
+        let rows = super::RowSubset { kept: 4, period: 5 };
+        let blocks: Vec<_> = rows.depth_blocks(512).collect();
+        assert_eq!(blocks, [(0, 205), (205, 410), (410, 512)]);
+        let all = super::RowSubset { kept: 3, period: 3 };
+        assert_eq!(
+            all.depth_blocks(600).collect::<Vec<_>>(),
+            [(0, 256), (256, 512), (512, 600)]
+        );
+    }
+
+    /// A `linear` over the kept rows of a taller matrix (4 of every 5, 640 rows, two steps sharing
+    /// the weight) under `with_row_subset` has the weight and bias gradients, bit for bit, of the
+    /// linear over all rows whose dropped rows have a zero output gradient (+0 and −0), and the
+    /// same outputs and input gradients for the kept rows. Checked to fail without the subset
+    /// (the 512 rows summed in depth blocks of their own).
+    #[test]
+    fn linear_on_kept_rows_sums_weight_gradients_in_the_taller_blocks() {
+        let (b, n, i, o) = (128, 4, 24, 40);
+        let xs: Vec<ArrayD<f32>> = (0..2).map(|t| values(&[b, n + 1, i], 20 + t)).collect();
+        let seeds: Vec<ArrayD<f32>> = (0..2).map(|t| values(&[b, n + 1, o], 30 + t)).collect();
+        let bits = |a: &ArrayD<f32>| a.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let kept = |a: &ArrayD<f32>| a.slice(ndarray::s![.., ..n, ..]).to_owned().into_dyn();
+        let run = |cut: bool| {
+            let mut g = Graph::<f32>::new();
+            let w = g.input(values(&[i, o], 1));
+            let bias = g.input(values(&[o], 2));
+            let mut ys = Vec::new();
+            for (x, seed) in xs.iter().zip(&seeds) {
+                let (x, mut seed) = if cut {
+                    (kept(x), kept(seed))
+                } else {
+                    let mut seed = seed.clone();
+                    seed.slice_mut(ndarray::s![.., n, ..]).fill(-0.0);
+                    seed[[3, n, 5]] = 0.0;
+                    (x.clone(), seed)
+                };
+                let x = g.input(x);
+                let y = if cut {
+                    let rows = super::RowSubset {
+                        kept: n,
+                        period: n + 1,
+                    };
+                    g.with_row_subset(rows, |g| g.linear(x, w, Some(bias)))
+                } else {
+                    g.linear(x, w, Some(bias))
+                };
+                seed.mapv_inplace(|v| v * 0.5);
+                ys.push((x, y, seed));
+            }
+            // Both steps' outputs, seeded through one sum of products with the seeds.
+            let mut loss = None;
+            for (_, y, seed) in &ys {
+                let s = g.constant(seed.clone());
+                let p = g.mul(*y, s);
+                let p = g.sum(p);
+                loss = Some(loss.map_or(p, |l| g.add(l, p)));
+            }
+            g.backward(loss.unwrap());
+            let mut out = vec![bits(g.grad(w).unwrap()), bits(g.grad(bias).unwrap())];
+            for (x, y, _) in &ys {
+                let (xg, yv) = (g.grad(*x).unwrap(), g.value(*y));
+                out.push(bits(&if cut { xg.clone() } else { kept(xg) }));
+                out.push(bits(&if cut { yv.clone() } else { kept(yv) }));
+            }
+            out
+        };
+        let (cut, full) = (run(true), run(false));
+        let names = [
+            "weight gradient",
+            "bias gradient",
+            "δx 0",
+            "y 0",
+            "δx 1",
+            "y 1",
+        ];
+        for ((c, f), name) in cut.iter().zip(&full).zip(names) {
+            let differ = c.iter().zip(f).filter(|(c, f)| c != f).count();
+            assert!(
+                c.len() == f.len() && differ == 0,
+                "{name}: {differ} of {} differ",
+                c.len()
+            );
         }
     }
 }

@@ -53,5 +53,6 @@ pub(crate) mod op;
 
 pub use gemm::{PackCache, PackKey};
 pub use graph::{Graph, Var};
+pub(crate) use linalg::RowSubset;
 pub use threads::set_gemm_threads;
 pub(crate) use threads::{PARALLEL_ELEMENTS, gemm_threads, on_this_thread, with_helpers};

@@ -9,7 +9,7 @@ use super::attention::{self, Heads};
 use super::buffers::GradSlots;
 use super::gemm::PackCache;
 use super::graph::{Node, Var};
-use super::linalg::WeightGrads;
+use super::linalg::{RowSubset, WeightGrads};
 use super::{elementwise, linalg, loss, lstm_cell, normalize, rmc_gate, shape};
 use crate::Scalar;
 
@@ -26,6 +26,8 @@ pub(crate) enum Op<T> {
         /// `x` is a constant of zeros (an LSTM's initial state): the product was not computed,
         /// and its term of w's gradient is zero.
         zero_x: bool,
+        /// x's rows are a subset of a taller matrix's, whose depth blocks w's gradient keeps.
+        rows: Option<RowSubset>,
     },
     MatMul {
         a: Var,
@@ -219,7 +221,8 @@ impl<T: Scalar> Op<T> {
                 b,
                 addend,
                 zero_x,
-            } => linalg::linear_backward(&ctx, (*x, *zero_x), *w, *b, *addend, grads),
+                rows,
+            } => linalg::linear_backward(&ctx, (*x, *zero_x, *rows), *w, *b, *addend, grads),
             Op::MatMul { a, b, transpose_b } => {
                 linalg::matmul_backward(&ctx, *a, *b, *transpose_b, grads)
             }

@@ -20,6 +20,11 @@
 //! output = flatten(M')                                  [B, N·D]
 //! ```
 //!
+//! Only M̃ is kept of the last block's rows, and every op after its attention works row by row, so
+//! that block computes its memory rows alone after the attention (the attention itself still
+//! reads every row): the same values and, by summing the MLP's weight gradients in the depth
+//! blocks of all N + 1 rows, the same bits as computing the input's row and dropping it.
+//!
 //! The gates see `tanh(M)` of the *previous* memory, not M̃, as in Sonnet. The initial memory is
 //! the identity, `eye(N)` padded with zeros (or truncated) to D columns, and is not trained.
 //! Parameter names follow `golden/README.md`: `<name>.input_proj`, `<name>.block{b}.qkv`,
@@ -31,6 +36,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{LayerNorm, Linear, Mlp, Model, Unrolled};
+use crate::autodiff::RowSubset;
 use crate::{ConfigError, Graph, ParamStore, Scalar, Var};
 
 /// How the new memory is blended with the old.
@@ -342,22 +348,28 @@ impl RelationalMemory {
         let x_row = g.reshape(x_hat, &[b, 1, d]); // [B, 1, D]
         let mut z = g.concat(&[memory, x_row], 1); // [B, N+1, D]
         let mut attention = Vec::with_capacity(self.blocks.len());
-        for block in &self.blocks {
-            let (o, a) = self.attend(g, store, block, z); // [B, N+1, D], [B, H, N+1, N+1]
-            attention.push(a);
-            z = if c.residual {
-                block.attn_ln.forward_plus(g, store, z, o) // LayerNorm(z + o): [B, N+1, D]
+        for (bi, block) in self.blocks.iter().enumerate() {
+            if bi + 1 < self.blocks.len() {
+                let (o, a) = self.attend(g, store, block, z, n + 1); // [B, N+1, D], [B, H, N+1, N+1]
+                attention.push(a);
+                z = self.block_tail(g, store, block, z, o); // [B, N+1, D]
             } else {
-                block.attn_ln.forward(g, store, o)
-            };
-            let z_mlp = if c.residual {
-                self.attention_mlp.forward_plus(g, store, z, z) // z + MLP(z): [B, N+1, D]
-            } else {
-                self.attention_mlp.forward(g, store, z)
-            };
-            z = block.mlp_ln.forward(g, store, z_mlp); // [B, N+1, D]
+                // Sonnet drops the input's row after the last block, and every op after the
+                // attention is row-wise: only the memory rows are computed. The MLP's weight
+                // gradients sum over them in the depth blocks of all N + 1 rows (the input's row
+                // had a zero gradient), so the bits are those of computing the row and dropping
+                // it at the end.
+                let (o, a) = self.attend(g, store, block, z, n); // [B, N, D], [B, H, N+1, N+1]
+                attention.push(a);
+                let z_mem = g.slice(z, 1, 0, n); // [B, N, D]
+                let rows = RowSubset {
+                    kept: n,
+                    period: n + 1,
+                };
+                z = g.with_row_subset(rows, |g| self.block_tail(g, store, block, z_mem, o));
+            }
         }
-        let m_tilde = g.slice(z, 1, 0, n); // [B, N, D]
+        let m_tilde = z; // M̃: [B, N, D]
         let (new_memory, gates) = match (&self.gate_input, &self.gate_memory) {
             (Some(gate_input), Some(gate_memory)) => {
                 let gw = c.gate_width();
@@ -391,22 +403,50 @@ impl RelationalMemory {
         }
     }
 
-    /// Multi-head attention over the rows of `z`, with Sonnet's per-head `[q | k | v]` layout.
+    /// The rest of a block after its attention: `LayerNorm(z + o)`, then `LayerNorm(z + MLP(z))`
+    /// (without the residual sums when `residual` is off), row by row.
     ///
     /// # Shapes
-    /// `z: [B, R, D]` → `(O [B, R, D], A [B, H, R, R])`.
+    /// `z, o: [B, R, D]` → `[B, R, D]`.
+    fn block_tail<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        block: &Block,
+        z: Var,
+        o: Var,
+    ) -> Var {
+        let z = if self.config.residual {
+            block.attn_ln.forward_plus(g, store, z, o) // LayerNorm(z + o)
+        } else {
+            block.attn_ln.forward(g, store, o)
+        };
+        let z_mlp = if self.config.residual {
+            self.attention_mlp.forward_plus(g, store, z, z) // z + MLP(z)
+        } else {
+            self.attention_mlp.forward(g, store, z)
+        };
+        block.mlp_ln.forward(g, store, z_mlp)
+    }
+
+    /// Multi-head attention over the rows of `z`, with Sonnet's per-head `[q | k | v]` layout,
+    /// output for the first `queries` rows.
+    ///
+    /// # Shapes
+    /// `z: [B, R, D]` → `(O [B, queries, D], A [B, H, R, R])`.
     fn attend<T: Scalar>(
         &self,
         g: &mut Graph<T>,
         store: &ParamStore<T>,
         block: &Block,
         z: Var,
+        queries: usize,
     ) -> (Var, Var) {
         let c = &self.config;
         let p = block.qkv.forward(g, store, z); // [B, R, H·(2K+V)]
         let p = block.qkv_ln.forward(g, store, p);
         // Per head h, columns h·(2K+V)..: [q | k | v]; fused split + attention + merge.
-        g.packed_attention(p, c.num_heads, c.key_size()) // [B, R, D], [B, H, R, R]
+        g.packed_attention_rows(p, c.num_heads, c.key_size(), queries) // [B, Rq, D], [B, H, R, R]
     }
 
     /// Unrolls over `inputs` from a given initial memory (a constant, or an input whose gradient
@@ -463,5 +503,109 @@ impl<T: Scalar> Model<T> for RelationalMemory {
             unrolled.attention.push(step.attention); // moved, not cloned
         }
         unrolled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::{ArrayD, IxDyn};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::{GateStyle, RelationalMemory, RmcConfig};
+    use crate::{Graph, ParamStore, Var};
+
+    fn values(shape: &[usize], seed: u32) -> ArrayD<f32> {
+        let mut i = seed;
+        ArrayD::from_shape_simple_fn(IxDyn(shape), || {
+            i = i.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (i >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
+        })
+    }
+
+    /// M̃ as the RMC computed it before its last block kept the memory rows only: every block on
+    /// all N + 1 rows, the input's row dropped after the last.
+    fn m_tilde_with_the_input_row(
+        rmc: &RelationalMemory,
+        g: &mut Graph<f32>,
+        store: &ParamStore<f32>,
+        x_hat: Var,
+        memory: Var,
+    ) -> Var {
+        let (b, n, d) = (
+            g.shape(memory)[0],
+            rmc.config.mem_slots,
+            rmc.config.mem_width(),
+        );
+        let x_row = g.reshape(x_hat, &[b, 1, d]);
+        let mut z = g.concat(&[memory, x_row], 1); // [B, N+1, D]
+        for block in &rmc.blocks {
+            let (o, _) = rmc.attend(g, store, block, z, n + 1);
+            z = rmc.block_tail(g, store, block, z, o);
+        }
+        g.slice(z, 1, 0, n)
+    }
+
+    /// The step computes its last block on the memory rows only (attention outputs, layer
+    /// norms and MLP); M̃ and every gradient from it (each parameter, x̂, the memory) have the
+    /// bits of computing the input's row too and dropping it after the block, as Sonnet does:
+    /// one and two blocks, unit and memory gates, residual on and off, 64 batch elements of 5
+    /// rows (320, past the GEMM's first depth block of 256). Checked to fail with the MLP's
+    /// weight gradient summed over the memory rows in depth blocks of their own.
+    #[test]
+    fn last_block_on_the_memory_rows_has_the_bits_of_dropping_the_input_row() {
+        let (b, n) = (64, 4);
+        let cases = [
+            (1, GateStyle::Unit, true),
+            (2, GateStyle::Memory, true),
+            (1, GateStyle::Unit, false),
+        ];
+        for (num_blocks, gate_style, residual) in cases {
+            let config = RmcConfig {
+                num_blocks,
+                gate_style,
+                residual,
+                ..RmcConfig::default()
+            };
+            let d = config.mem_width();
+            let mut store = ParamStore::<f32>::new();
+            let mut rng = ChaCha8Rng::seed_from_u64(3);
+            let rmc = RelationalMemory::new(&config, &mut store, "rmc", &mut rng).unwrap();
+            let run = |cut: bool| {
+                let mut g = Graph::<f32>::new();
+                let x_hat = g.input(values(&[b, d], 1));
+                let memory = g.input(values(&[b, n, d], 2));
+                let m_tilde = if cut {
+                    rmc.step_projected(&mut g, &store, x_hat, memory).m_tilde
+                } else {
+                    m_tilde_with_the_input_row(&rmc, &mut g, &store, x_hat, memory)
+                };
+                let weights = g.constant(values(&[b, n, d], 4));
+                let loss = g.mul(m_tilde, weights);
+                let loss = g.sum(loss);
+                g.backward(loss);
+                let bits = |a: &ArrayD<f32>| a.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let mut all = vec![
+                    ("M̃".to_string(), bits(g.value(m_tilde))),
+                    ("δx̂".to_string(), bits(g.grad(x_hat).unwrap())),
+                    ("δM".to_string(), bits(g.grad(memory).unwrap())),
+                ];
+                let grads = g.param_grads(&store);
+                for ((id, name, _), (_, grad)) in store.iter().zip(grads.iter()) {
+                    all.push((format!("δ{name} ({id:?})"), bits(grad)));
+                }
+                all
+            };
+            let (cut, full) = (run(true), run(false));
+            for ((name, c), (_, f)) in cut.iter().zip(&full) {
+                let differ = c.iter().zip(f).filter(|(c, f)| c != f).count();
+                assert!(
+                    c.len() == f.len() && differ == 0,
+                    "{num_blocks} blocks, {gate_style:?}, residual {residual}: {name}: {differ} \
+                     of {} differ",
+                    c.len()
+                );
+            }
+        }
     }
 }
