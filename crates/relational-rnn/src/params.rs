@@ -115,6 +115,11 @@ impl<T: Scalar> ParamStore<T> {
         &mut self.values[id.0]
     }
 
+    /// Every parameter's value, mutably, in id order.
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut ArrayD<T>> {
+        self.values.iter_mut()
+    }
+
     /// The parameter's name.
     pub fn name(&self, id: ParamId) -> &str {
         &self.names[id.0]

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::autodiff::{gemm_threads, on_this_thread, with_helpers};
+use crate::autodiff::gemm_threads;
 use crate::loss::count_correct;
 use crate::nn::SequenceClassifier;
 use crate::optim::{
@@ -205,7 +205,8 @@ impl<T: Scalar> Trainer<T> {
     ) -> StepStats {
         // Without clipping the norm is only reported; when the loss and every gradient element
         // are finite it cannot stop the update (a finite f32's square cannot overflow the f64
-        // sum), so with helper threads it is summed on one while this thread runs the update.
+        // sum), so with helper threads it is summed on one while this thread runs the update
+        // (Adam gives that helper part of the update once the norm is summed).
         let max_square = T::max_value().to_f64_lossy().powi(2);
         let threads = gemm_threads();
         let beside = clip.is_none()
@@ -217,10 +218,7 @@ impl<T: Scalar> Trainer<T> {
             let (grads, optimizer) = (&self.grads, &mut self.optimizer);
             let mut grad_norm = f64::NAN;
             let norm = &mut grad_norm;
-            with_helpers(threads, |scope| {
-                scope.spawn(move |_| *norm = grads.global_norm());
-                on_this_thread(|| optimizer.step(store, grads, lr));
-            });
+            optimizer.step_beside(store, grads, lr, &mut || *norm = grads.global_norm());
             debug_assert!(grad_norm.is_finite());
             grad_norm
         } else {
