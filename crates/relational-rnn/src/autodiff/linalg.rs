@@ -593,14 +593,7 @@ mod tests {
     use ndarray::{Array2, ArrayD, Ix2, IxDyn};
 
     use crate::autodiff::Graph;
-
-    fn values(shape: &[usize], seed: u32) -> ArrayD<f32> {
-        let mut i = seed;
-        ArrayD::from_shape_simple_fn(IxDyn(shape), || {
-            i = i.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (i >> 8) as f32 / (1u32 << 24) as f32 * 4.0 - 2.0
-        })
-    }
+    use crate::autodiff::test_values::values;
 
     /// A recurrence from a zero state, as an LSTM's: the product with the constant zero state is
     /// skipped (and its term of W's gradient), and every value and gradient has the bits of the

@@ -46,6 +46,8 @@ mod reduce;
 mod rmc_gate;
 mod shape;
 pub(crate) mod simd;
+#[cfg(test)]
+pub(crate) mod test_values;
 mod threads;
 
 pub mod gradcheck;

@@ -508,20 +508,13 @@ impl<T: Scalar> Model<T> for RelationalMemory {
 
 #[cfg(test)]
 mod tests {
-    use ndarray::{ArrayD, IxDyn};
+    use ndarray::ArrayD;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
     use super::{GateStyle, RelationalMemory, RmcConfig};
+    use crate::autodiff::test_values::values;
     use crate::{Graph, ParamStore, Var};
-
-    fn values(shape: &[usize], seed: u32) -> ArrayD<f32> {
-        let mut i = seed;
-        ArrayD::from_shape_simple_fn(IxDyn(shape), || {
-            i = i.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (i >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-        })
-    }
 
     /// M̃ as the RMC computed it before its last block kept the memory rows only: every block on
     /// all N + 1 rows, the input's row dropped after the last.
