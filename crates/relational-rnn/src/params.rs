@@ -115,9 +115,13 @@ impl<T: Scalar> ParamStore<T> {
         &mut self.values[id.0]
     }
 
-    /// Every parameter's value, mutably, in id order.
-    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut ArrayD<T>> {
-        self.values.iter_mut()
+    /// `(id, name, value)` for every parameter in id order, the values mutably (optimisers).
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (ParamId, &str, &mut ArrayD<T>)> {
+        self.names
+            .iter()
+            .zip(&mut self.values)
+            .enumerate()
+            .map(|(i, (n, v))| (ParamId(i), n.as_str(), v))
     }
 
     /// The parameter's name.

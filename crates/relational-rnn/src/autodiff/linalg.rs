@@ -508,8 +508,7 @@ impl<T: Scalar> Graph<T> {
             Some(mut sum) if self.grads.get(w).is_none() => {
                 // terms[done..] are zero terms after the last non-zero one.
                 if done < terms.len() {
-                    let dw = sum.as_slice_mut().expect("gradient slots are standard");
-                    simd::wide(|| dw.iter_mut().for_each(|g| *g += T::zero()));
+                    add_zero(&mut sum);
                 }
                 self.grads.fill_empty(w, sum);
             }
@@ -537,12 +536,18 @@ impl<T: Scalar> Graph<T> {
             let beta = if fresh { T::zero() } else { T::one() };
             T::mat_mul_sum(computed, &term, beta, &mut dw);
             if computed < terms.len() {
-                let dw = slot.as_slice_mut().expect("gradient slots are standard");
-                simd::wide(|| dw.iter_mut().for_each(|g| *g += T::zero()));
+                add_zero(&mut slot);
             }
         }
         self.grads.set(w.0, slot);
     }
+}
+
+/// `g += 0` element by element: the sum's share of zero terms (a matrix of +0), which turns −0
+/// into +0 and leaves every other value as it is.
+fn add_zero<T: Scalar>(g: &mut ArrayD<T>) {
+    let g = g.as_slice_mut().expect("gradient slots are standard");
+    simd::wide(|| g.iter_mut().for_each(|g| *g += T::zero()));
 }
 
 pub(crate) fn matmul_backward<T: Scalar>(
@@ -647,7 +652,7 @@ mod tests {
 
     /// A weight shared by T `linear`s gets `δW = Σ_t x_tᵀ δy_t` with the bits of one β = 1 product
     /// per term in the order backward visits them (t = T − 1 first), whether its terms are
-    /// multiplied as they come (deep: I < 4 M) or at the weight's node (shallow); with a zero
+    /// multiplied as they come (deep: 2 I ≤ M) or at the weight's node (shallow); with a zero
     /// state (a constant of zeros) in the middle, multiplied like any other, and last, added as
     /// +0 (a column of x · δy underflowing to −0 shows it); and with another op reading the
     /// weight too, whose gradient comes first. Checked to fail with the trailing +0 left out,

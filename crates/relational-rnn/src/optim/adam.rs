@@ -213,6 +213,31 @@ fn update_split<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], 
     });
 }
 
+/// Every tensor's p, g, m, v as slices, in id order, each checked to have p's shape when it is
+/// reached (`prepare` checked that there are as many of each).
+fn tensors<'a, T: Scalar>(
+    store: &'a mut ParamStore<T>,
+    grads: &'a Grads<T>,
+    m: &'a mut Grads<T>,
+    v: &'a mut Grads<T>,
+) -> impl Iterator<Item = Slices<'a, T>> {
+    let slice = "parameters, gradients and moments are in standard layout";
+    let moments = m.iter_mut().zip(v.iter_mut());
+    store.iter_mut().zip(grads.iter()).zip(moments).map(
+        move |(((_, name, p), (_, g)), ((_, m), (_, v)))| {
+            assert_same_shape("gradient", name, p, g);
+            assert_same_shape("Adam's m", name, p, m);
+            assert_same_shape("Adam's v", name, p, v);
+            (
+                p.as_slice_mut().expect(slice),
+                g.as_slice().expect(slice),
+                m.as_slice_mut().expect(slice),
+                v.as_slice_mut().expect(slice),
+            )
+        },
+    )
+}
+
 impl<T: Scalar> Adam<T> {
     /// Counts the step and returns its constants and the moments (created on the first step),
     /// after checking that they match `store`.
@@ -262,26 +287,7 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
         side: &mut (dyn FnMut() + Send),
     ) {
         let (k, m, v) = self.prepare(store, grads, lr);
-        for id in store.ids() {
-            let name = store.name(id);
-            assert_same_shape("gradient", name, store.get(id), grads.get(id));
-            assert_same_shape("Adam's m", name, store.get(id), m.get(id));
-            assert_same_shape("Adam's v", name, store.get(id), v.get(id));
-        }
-        let slice = "parameters, gradients and moments are in standard layout";
-        let mut jobs: Vec<Slices<'_, T>> = store
-            .values_mut()
-            .zip(grads.iter())
-            .zip(m.iter_mut().zip(v.iter_mut()))
-            .map(|((p, (_, g)), ((_, m), (_, v)))| {
-                (
-                    p.as_slice_mut().expect(slice),
-                    g.as_slice().expect(slice),
-                    m.as_slice_mut().expect(slice),
-                    v.as_slice_mut().expect(slice),
-                )
-            })
-            .collect();
+        let mut jobs: Vec<Slices<'_, T>> = tensors(store, grads, m, v).collect();
         // The update is bound by memory (28 bytes per element: p, g, m, v read, p, m, v written),
         // and two threads move more bytes than one. The helper runs `side` (the gradient norm
         // reads 4 bytes per element of every parameter), then updates the last 3/7 of the
@@ -315,21 +321,7 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
     #[track_caller]
     fn step(&mut self, store: &mut ParamStore<T>, grads: &Grads<T>, lr: f64) {
         let (k, m, v) = self.prepare(store, grads, lr);
-        for id in store.ids() {
-            let (g, m, v) = (grads.get(id), m.get_mut(id), v.get_mut(id));
-            let name = store.name(id);
-            assert_same_shape("gradient", name, store.get(id), g);
-            assert_same_shape("Adam's m", name, store.get(id), m);
-            assert_same_shape("Adam's v", name, store.get(id), v);
-            let slice = "parameters, gradients and moments are in standard layout";
-            let (p, g) = (
-                store.get_mut(id).as_slice_mut().expect(slice),
-                g.as_slice().expect(slice),
-            );
-            let (m, v) = (
-                m.as_slice_mut().expect(slice),
-                v.as_slice_mut().expect(slice),
-            );
+        for (p, g, m, v) in tensors(store, grads, m, v) {
             update_split(&k, p, g, m, v);
         }
     }
