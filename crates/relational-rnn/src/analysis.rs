@@ -190,12 +190,12 @@ pub fn input_attention(trace: &Trace) -> Vec<f64> {
         .collect()
 }
 
-/// The first evaluation step at which the test accuracy reached `threshold`, if it did.
+/// The first evaluation step at which the validation accuracy reached `threshold`, if it did.
 pub fn steps_to_threshold(history: &History, threshold: f64) -> Option<u64> {
     history
         .records
         .iter()
-        .find(|r| r.test_accuracy >= threshold)
+        .find(|r| r.val_accuracy >= threshold)
         .map(|r| r.step)
 }
 

@@ -1,9 +1,13 @@
 //! Experiments: a task, a model and a training configuration, run end to end with one seed —
 //! what the notebook cells and `rrnn train` both call.
 //!
-//! Seeding: the test and hard sets come from `data_seed` (shared by every model and seed, so all
-//! runs are scored on the same examples); parameter initialisation and training batches come from
-//! `train.seed` (batch of step s: [`step_rng`](crate::train::step_rng)`(seed, s)`).
+//! Seeding: the validation, test and hard sets come from `data_seed` (shared by every model and
+//! seed, so all runs are scored on the same examples); parameter initialisation and training
+//! batches come from `train.seed` (batch of step s: [`step_rng`](crate::train::step_rng)`(seed, s)`).
+//!
+//! Protocol: a run evaluates on the validation set every `eval_every` steps; early stopping and the
+//! best parameters are chosen there. The test and hard sets are scored once, at the end, with the
+//! validation-best parameters.
 
 use std::str::FromStr;
 use std::time::Instant;
@@ -18,7 +22,7 @@ use crate::nn::{
 use crate::plot::{PlotError, Series};
 pub use crate::stats::mean_std;
 use crate::tasks::{Batch, Dataset, Split, Task, TaskConfig, generate_reasoning_data};
-use crate::train::{Control, EvalRecord, History, TrainConfig, Trainer, evaluate, fit};
+use crate::train::{Control, EvalRecord, EvalStats, History, TrainConfig, Trainer, evaluate, fit};
 use crate::{ConfigError, ParamStore};
 
 /// Largest batch evaluated at once (bounds memory on big test sets).
@@ -118,15 +122,15 @@ pub struct Experiment {
     pub model: ClassifierConfig,
     /// Optimiser, schedule, budget, evaluation cadence, seed.
     pub train: TrainConfig,
-    /// Size of the fixed test set (and of the hard set).
+    /// Size of each fixed evaluation set: validation, test and hard.
     pub test_size: usize,
-    /// Seed of the test and hard sets.
+    /// Seed of the validation, test and hard sets.
     pub data_seed: u64,
 }
 
 impl Experiment {
     /// An experiment with `kind`'s default network for `task` and the given training settings;
-    /// 1,000 test examples from data seed 1234.
+    /// 1,000 validation, test and hard examples each from data seed 1234.
     pub fn new(task: TaskConfig, kind: ModelKind, train: TrainConfig) -> Result<Self, ConfigError> {
         let built = task.build()?;
         Ok(Self {
@@ -167,10 +171,14 @@ impl Experiment {
         Ok(task)
     }
 
-    /// The fixed test and hard sets.
-    pub fn eval_sets(&self) -> Result<(Dataset, Dataset), ConfigError> {
+    /// The fixed validation, test and hard sets.
+    pub fn eval_sets(&self) -> Result<EvalSets, ConfigError> {
         let data = generate_reasoning_data(&self.task, 0, self.test_size, self.data_seed)?;
-        Ok((data.test, data.hard))
+        Ok(EvalSets {
+            val: data.val,
+            test: data.test,
+            hard: data.hard,
+        })
     }
 
     /// A freshly initialised network and its parameters.
@@ -183,6 +191,17 @@ impl Experiment {
     }
 }
 
+/// The fixed evaluation sets of an experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalSets {
+    /// Validation: every choice during a run (early stopping, best parameters) is made here.
+    pub val: Dataset,
+    /// Test: scored once, at the end.
+    pub test: Dataset,
+    /// The harder held-out split: scored once, at the end.
+    pub hard: Dataset,
+}
+
 /// A finished run.
 #[derive(Debug, Clone)]
 pub struct RunResult {
@@ -190,12 +209,16 @@ pub struct RunResult {
     pub experiment: Experiment,
     /// The trained network.
     pub model: SequenceClassifier,
-    /// Its parameters after the last step.
+    /// Its parameters at the evaluation with the best validation accuracy.
     pub store: ParamStore<f32>,
-    /// Evaluations and why the run ended.
+    /// Evaluations (on the validation set) and why the run ended.
     pub history: History,
-    /// Accuracy and loss on the held-out harder split after training.
-    pub hard: crate::train::EvalStats,
+    /// Step of the validation-best evaluation (0 when there was none).
+    pub best_step: u64,
+    /// Test loss and accuracy of the validation-best parameters.
+    pub test: EvalStats,
+    /// Loss and accuracy of the validation-best parameters on the harder split.
+    pub hard: EvalStats,
     /// Number of trainable scalars.
     pub params: usize,
     /// Wall-clock seconds.
@@ -203,26 +226,31 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    /// Test accuracy of the last evaluation.
+    /// Test accuracy of the validation-best parameters (scored once, after training).
     pub fn final_accuracy(&self) -> f64 {
-        self.history
-            .records
-            .last()
-            .map_or(f64::NAN, |r| r.test_accuracy)
+        self.test.accuracy
+    }
+
+    /// Validation accuracy of the best evaluation.
+    pub fn best_val_accuracy(&self) -> f64 {
+        self.history.best().map_or(f64::NAN, |r| r.val_accuracy)
     }
 }
 
-/// Runs `experiment` from scratch; `on_eval` sees every evaluation (to print progress).
+/// Runs `experiment` from scratch; `on_eval` sees every evaluation (to print progress). The
+/// parameters of the best validation accuracy (earliest on ties) are kept and scored once on the
+/// test and hard sets at the end.
 pub fn run(
     experiment: &Experiment,
     mut on_eval: impl FnMut(&EvalRecord),
 ) -> Result<RunResult, ConfigError> {
     let task = experiment.validate()?;
     let t0 = Instant::now();
-    let (test, hard) = experiment.eval_sets()?;
-    let test = eval_batches(&test);
+    let sets = experiment.eval_sets()?;
+    let val = eval_batches(&sets.val);
     let (model, mut store) = experiment.init()?;
     let mut trainer = Trainer::new(&store, &experiment.train.optimizer)?;
+    let mut best: Option<(f64, u64, ParamStore<f32>)> = None;
     let history = fit(
         &model,
         &mut store,
@@ -230,19 +258,29 @@ pub fn run(
         &experiment.train,
         0,
         |rng, b| task.sample(b, Split::Train, rng),
-        &test,
-        |r, _| {
+        &val,
+        |r, params| {
+            if best
+                .as_ref()
+                .is_none_or(|(acc, _, _)| r.val_accuracy > *acc)
+            {
+                best = Some((r.val_accuracy, r.step, params.clone()));
+            }
             on_eval(r);
             Control::Continue
         },
     )?;
-    let hard = evaluate(&model, &store, &eval_batches(&hard));
+    let (best_step, store) = best.map_or((0, store), |(_, step, params)| (step, params));
+    let test = evaluate(&model, &store, &eval_batches(&sets.test));
+    let hard = evaluate(&model, &store, &eval_batches(&sets.hard));
     Ok(RunResult {
         experiment: experiment.clone(),
         params: store.num_scalars(),
         model,
         store,
         history,
+        best_step,
+        test,
         hard,
         wall_s: t0.elapsed().as_secs_f64(),
     })
@@ -253,10 +291,10 @@ pub fn run(
 pub enum Metric {
     /// Mean training loss since the previous evaluation.
     TrainLoss,
-    /// Loss on the test set.
-    TestLoss,
-    /// Accuracy on the test set.
-    TestAccuracy,
+    /// Loss on the validation set.
+    ValLoss,
+    /// Accuracy on the validation set.
+    ValAccuracy,
     /// Mean training accuracy since the previous evaluation.
     TrainAccuracy,
 }
@@ -265,8 +303,8 @@ impl Metric {
     fn of(self, r: &EvalRecord) -> f64 {
         match self {
             Self::TrainLoss => r.train_loss,
-            Self::TestLoss => r.test_loss,
-            Self::TestAccuracy => r.test_accuracy,
+            Self::ValLoss => r.val_loss,
+            Self::ValAccuracy => r.val_accuracy,
             Self::TrainAccuracy => r.train_accuracy,
         }
     }
@@ -316,7 +354,10 @@ pub fn run_seeds(experiment: &Experiment, seeds: &[u64]) -> Result<Vec<RunResult
             e.train.seed = seed;
             let r = run(&e, |_| {})?;
             println!(
-                "  seed {seed}: test accuracy {:.3}, hard split {:.3}, {} steps in {:.0} s",
+                "  seed {seed}: best validation accuracy {:.3} at step {}; test {:.3}, hard split \
+                 {:.3}; {} steps in {:.0} s",
+                r.best_val_accuracy(),
+                r.best_step,
                 r.final_accuracy(),
                 r.hard.accuracy,
                 r.history.records.last().map_or(0, |x| x.step),
@@ -338,9 +379,9 @@ pub struct Summary {
     pub seeds: usize,
     /// Training steps of each run.
     pub steps: u64,
-    /// Final test accuracy, mean and sample std over seeds.
+    /// Test accuracy of the validation-best parameters, mean and sample std over seeds.
     pub test_accuracy: (f64, f64),
-    /// Accuracy on the harder split, mean and sample std over seeds.
+    /// Accuracy of the validation-best parameters on the harder split, mean and sample std.
     pub hard_accuracy: (f64, f64),
     /// Mean wall-clock seconds per run.
     pub wall_s: f64,
@@ -412,6 +453,76 @@ pub fn read_metrics(dir: impl AsRef<std::path::Path>) -> std::io::Result<Vec<Eva
         .collect()
 }
 
+/// One numeric column of a run directory's `metrics.jsonl` as `(step, value)` pairs, by field name
+/// (`"val_accuracy"`, `"train_loss"`, …); also reads runs written before the validation split,
+/// whose evaluations were on the test set (`"test_accuracy"`).
+pub fn read_metric_column(
+    dir: impl AsRef<std::path::Path>,
+    field: &str,
+) -> std::io::Result<Vec<(u64, f64)>> {
+    let path = dir.as_ref().join("metrics.jsonl");
+    let text = std::fs::read_to_string(&path)?;
+    let bad = |line: usize, what: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}:{line}: {what}", path.display()),
+        )
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let v: serde_json::Value =
+                serde_json::from_str(l).map_err(|e| bad(i + 1, e.to_string()))?;
+            match (v["step"].as_u64(), v[field].as_f64()) {
+                (Some(step), Some(x)) => Ok((step, x)),
+                _ => Err(bad(i + 1, format!("no numeric `step` and `{field}`"))),
+            }
+        })
+        .collect()
+}
+
+/// `result.json` of a run finished by `rrnn train`: what was scored once at the end. Fields a
+/// run directory may lack are `None` (older runs have no validation numbers).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RunOutcome {
+    /// Training steps done.
+    pub step: u64,
+    /// Step of the validation-best checkpoint.
+    #[serde(default)]
+    pub best_step: Option<u64>,
+    /// Validation accuracy at `best_step`.
+    #[serde(default)]
+    pub val_accuracy: Option<f64>,
+    /// Validation loss at `best_step`.
+    #[serde(default)]
+    pub val_loss: Option<f64>,
+    /// Test accuracy of the scored parameters.
+    #[serde(default)]
+    pub test_accuracy: Option<f64>,
+    /// Test loss of the scored parameters.
+    #[serde(default)]
+    pub test_loss: Option<f64>,
+    /// Accuracy on the harder split.
+    #[serde(default)]
+    pub hard_accuracy: Option<f64>,
+    /// Trainable scalars.
+    #[serde(default)]
+    pub params: Option<usize>,
+}
+
+/// Reads a run directory's `result.json`.
+pub fn read_outcome(dir: impl AsRef<std::path::Path>) -> std::io::Result<RunOutcome> {
+    let path = dir.as_ref().join("result.json");
+    let text = std::fs::read_to_string(&path)?;
+    serde_json::from_str(&text).map_err(|e| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })
+}
+
 /// One run of a sweep directory written by `rrnn sweep`: `<dir>/<combination>/seed=<s>/`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SweepRun {
@@ -419,8 +530,10 @@ pub struct SweepRun {
     pub combination: String,
     /// The seed.
     pub seed: u64,
-    /// Its evaluation records.
-    pub records: Vec<EvalRecord>,
+    /// The run directory ([`read_metrics`] reads its evaluations).
+    pub dir: std::path::PathBuf,
+    /// Its `result.json`, when the run has finished.
+    pub outcome: Option<RunOutcome>,
 }
 
 /// Every run with a `metrics.jsonl` under a sweep directory, sorted by combination then seed.
@@ -445,10 +558,16 @@ pub fn read_sweep(dir: impl AsRef<std::path::Path>) -> std::io::Result<Vec<Sweep
                         .strip_prefix(root)
                         .map(|p| p.to_string_lossy().into_owned())
                         .unwrap_or_default();
+                    let outcome = if path.join("result.json").exists() {
+                        Some(read_outcome(&path)?)
+                    } else {
+                        None
+                    };
                     out.push(SweepRun {
                         combination,
                         seed,
-                        records: read_metrics(&path)?,
+                        dir: path,
+                        outcome,
                     });
                 }
                 _ => walk(root, &path, out)?,

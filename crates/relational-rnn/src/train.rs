@@ -279,8 +279,8 @@ pub struct TrainConfig {
     pub eval_every: u64,
     /// Clip the global gradient norm to this value (`None`: no clipping).
     pub clip_norm: Option<f64>,
-    /// Stop early when the monitored test metric stops improving (`None`: never): the test
-    /// accuracy with `mode = Maximize`, the test loss with `mode = Minimize`.
+    /// Stop early when the monitored validation metric stops improving (`None`: never): the
+    /// validation accuracy with `mode = Maximize`, the validation loss with `mode = Minimize`.
     pub early_stopping: Option<EarlyStoppingConfig>,
     /// Seed of the training batches (see [`step_rng`]).
     pub seed: u64,
@@ -331,10 +331,10 @@ pub struct EvalRecord {
     pub train_loss: f64,
     /// Mean training accuracy since the previous record.
     pub train_accuracy: f64,
-    /// Loss on the test batches.
-    pub test_loss: f64,
-    /// Accuracy on the test batches.
-    pub test_accuracy: f64,
+    /// Loss on the validation set.
+    pub val_loss: f64,
+    /// Accuracy on the validation set.
+    pub val_accuracy: f64,
     /// Learning rate of the last step.
     pub lr: f64,
     /// Seconds since the run started.
@@ -380,12 +380,12 @@ pub struct History {
 }
 
 impl History {
-    /// The record with the best test accuracy (earliest on ties).
+    /// The record with the best validation accuracy (earliest on ties).
     pub fn best(&self) -> Option<&EvalRecord> {
         self.records
             .iter()
             .fold(None, |best: Option<&EvalRecord>, r| match best {
-                Some(b) if b.test_accuracy >= r.test_accuracy => Some(b),
+                Some(b) if b.val_accuracy >= r.val_accuracy => Some(b),
                 _ => Some(r),
             })
     }
@@ -457,7 +457,7 @@ pub trait Hooks<T: Scalar> {
 
 /// Trains `model` for `config.steps` steps from step `start` (0 for a new run), drawing the batch
 /// of step `s` with `sample(&mut step_rng(config.seed, s), config.batch_size)`, evaluating on
-/// `test` every `config.eval_every` steps and after the last. `on_eval` sees every record and the
+/// the validation batches `val` every `config.eval_every` steps and after the last. `on_eval` sees every record and the
 /// current parameters (to print, plot or checkpoint) and may stop the run.
 ///
 /// A convenience form of [`fit_from`] with fresh accumulators and early-stopping state.
@@ -469,7 +469,7 @@ pub fn fit<T: Scalar>(
     config: &TrainConfig,
     start: u64,
     sample: impl FnMut(&mut ChaCha8Rng, usize) -> Batch,
-    test: &[Batch],
+    val: &[Batch],
     on_eval: impl FnMut(&EvalRecord, &ParamStore<T>) -> Control,
 ) -> Result<History, ConfigError> {
     struct OnEval<F>(F);
@@ -488,7 +488,7 @@ pub fn fit<T: Scalar>(
         config,
         Progress::at(start),
         sample,
-        test,
+        val,
         &mut OnEval(on_eval),
     )
 }
@@ -509,7 +509,7 @@ pub fn fit_from<T: Scalar>(
     config: &TrainConfig,
     mut progress: Progress,
     mut sample: impl FnMut(&mut ChaCha8Rng, usize) -> Batch,
-    test: &[Batch],
+    val: &[Batch],
     hooks: &mut impl Hooks<T>,
 ) -> Result<History, ConfigError> {
     config.validate()?;
@@ -537,14 +537,14 @@ pub fn fit_from<T: Scalar>(
         progress.since_eval += 1;
         progress.elapsed_s = elapsed_before + t0.elapsed().as_secs_f64();
         if done % config.eval_every == 0 || done == config.steps {
-            let eval = evaluate(model, store, test);
+            let eval = evaluate(model, store, val);
             let n = progress.since_eval as f64;
             let record = EvalRecord {
                 step: done,
                 train_loss: progress.loss_sum / n,
                 train_accuracy: progress.accuracy_sum / n,
-                test_loss: eval.loss,
-                test_accuracy: eval.accuracy,
+                val_loss: eval.loss,
+                val_accuracy: eval.accuracy,
                 lr,
                 elapsed_s: elapsed_before + t0.elapsed().as_secs_f64(),
             };
@@ -557,8 +557,8 @@ pub fn fit_from<T: Scalar>(
             records.push(record);
             let decision = early.as_mut().map(|e| {
                 let metric = match e.config().mode {
-                    Mode::Maximize => record.test_accuracy,
-                    Mode::Minimize => record.test_loss,
+                    Mode::Maximize => record.val_accuracy,
+                    Mode::Minimize => record.val_loss,
                 };
                 let decision = e.update(done, metric);
                 progress.early_best = e.best();

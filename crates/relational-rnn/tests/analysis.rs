@@ -18,11 +18,36 @@ fn tiny(kind: ModelKind) -> Experiment {
     e
 }
 
+fn eval_on(
+    r: &relational_rnn::experiment::RunResult,
+    data: &relational_rnn::tasks::Dataset,
+) -> relational_rnn::train::EvalStats {
+    evaluate(
+        &r.model,
+        &r.store,
+        &relational_rnn::experiment::eval_batches(data),
+    )
+}
+
 #[test]
 fn predictions_trace_and_usage_are_consistent() {
     let e = tiny(ModelKind::Rmc);
     let r = run(&e, |_| {}).expect("runs");
-    let (test, _) = e.eval_sets().expect("data");
+    let sets = e.eval_sets().expect("data");
+    let best = r.history.best().expect("evaluated");
+    assert_eq!(r.best_step, best.step);
+    let val = eval_on(&r, &sets.val);
+    assert_eq!(
+        (val.accuracy, val.loss),
+        (best.val_accuracy, best.val_loss),
+        "kept: val-best"
+    );
+    let test = sets.test;
+    assert_eq!(
+        eval_on(&r, &test),
+        r.test,
+        "the run scores its kept parameters on test"
+    );
     let p = predict(&r.model, &r.store, &test.batch);
     let eval = evaluate(&r.model, &r.store, std::slice::from_ref(&test.batch));
     assert!((p.accuracy() - eval.accuracy).abs() < 1e-12);
@@ -52,7 +77,7 @@ fn predictions_trace_and_usage_are_consistent() {
 #[test]
 fn the_lstm_has_no_attention_and_summaries_average_seeds() {
     let r = run(&tiny(ModelKind::Lstm), |_| {}).expect("runs");
-    let (test, _) = tiny(ModelKind::Lstm).eval_sets().expect("data");
+    let test = tiny(ModelKind::Lstm).eval_sets().expect("data").test;
     let t = trace(&r.model, &r.store, &test.batch, 0);
     assert!(t.attention.is_empty() && t.memory.is_empty());
     let s = Summary::of("LSTM", &[r.clone(), r.clone()]);
@@ -87,19 +112,31 @@ fn every_task_example_renders_with_its_answer() {
 fn sweep_directories_read_back() {
     use relational_rnn::experiment::{read_metrics, read_sweep};
     let root = std::env::temp_dir().join(format!("rrnn-sweep-read-{}", std::process::id()));
-    let line = r#"{"step":5,"train_loss":1.5,"train_accuracy":0.25,"test_loss":1.4,"test_accuracy":0.5,"lr":0.001,"elapsed_s":0.1}"#;
+    let line = r#"{"step":5,"train_loss":1.5,"train_accuracy":0.25,"val_loss":1.4,"val_accuracy":0.5,"lr":0.001,"elapsed_s":0.1}"#;
     for (combo, seed) in [("heads=2", 1), ("heads=2", 0), ("heads=1", 0)] {
         let d = root.join(combo).join(format!("seed={seed}"));
         std::fs::create_dir_all(&d).expect("temp dir");
         std::fs::write(d.join("metrics.jsonl"), format!("{line}\n")).expect("write");
     }
+    let result =
+        r#"{"step":5,"best_step":5,"val_accuracy":0.5,"test_accuracy":0.25,"hard_accuracy":0.125}"#;
+    std::fs::write(root.join("heads=2/seed=1/result.json"), result).expect("write");
     let runs = read_sweep(&root).expect("reads");
     let keys: Vec<(&str, u64)> = runs
         .iter()
         .map(|r| (r.combination.as_str(), r.seed))
         .collect();
     assert_eq!(keys, vec![("heads=1", 0), ("heads=2", 0), ("heads=2", 1)]);
-    assert_eq!(runs[0].records[0].test_accuracy, 0.5);
+    assert_eq!(
+        read_metrics(&runs[0].dir).expect("reads")[0].val_accuracy,
+        0.5
+    );
+    assert_eq!(runs[0].outcome, None);
+    let outcome = runs[2].outcome.as_ref().expect("finished");
+    assert_eq!(
+        (outcome.test_accuracy, outcome.best_step),
+        (Some(0.25), Some(5))
+    );
     std::fs::write(root.join("heads=1/seed=0/metrics.jsonl"), "{not json").expect("write");
     let err = read_metrics(root.join("heads=1/seed=0")).unwrap_err();
     assert!(err.to_string().contains("metrics.jsonl:1"), "{err}");

@@ -72,12 +72,15 @@ fn same_seed_same_data_different_seed_different_data() {
         // the test set does not depend on the train size
         let d = generate_reasoning_data(&config, 5, 20, 7).unwrap();
         assert_eq!(a.test, d.test, "{kind}");
+        assert_eq!(a.val, d.val, "{kind}");
+        assert_eq!(a.val.split, Split::Val);
+        assert_ne!(keys(&a.val.examples), keys(&a.test.examples), "{kind}");
         assert_eq!(a.hard.split, Split::Hard);
     }
 }
 
 #[test]
-fn train_and_test_never_share_an_example() {
+fn train_val_and_test_never_share_an_example() {
     // Sorting at the default has 10^5 sequences: 20 000 train and 2 000 test draws without the
     // partition would collide ~400 times; bAbI-qa1 stories are drawn from a smaller space still.
     for (kind, train, test) in [
@@ -91,11 +94,11 @@ fn train_and_test_never_share_an_example() {
         ),
     ] {
         let data = generate_reasoning_data(&kind.default_config(), train, test, 3).unwrap();
-        let seen: HashSet<String> = keys(&data.train.examples).into_iter().collect();
-        let shared = keys(&data.test.examples)
-            .into_iter()
-            .filter(|k| seen.contains(k))
-            .count();
-        assert_eq!(shared, 0, "{kind}");
+        let train: HashSet<String> = keys(&data.train.examples).into_iter().collect();
+        let val: HashSet<String> = keys(&data.val.examples).into_iter().collect();
+        let test: HashSet<String> = keys(&data.test.examples).into_iter().collect();
+        assert_eq!(train.intersection(&test).count(), 0, "{kind}: train/test");
+        assert_eq!(train.intersection(&val).count(), 0, "{kind}: train/val");
+        assert_eq!(val.intersection(&test).count(), 0, "{kind}: val/test");
     }
 }

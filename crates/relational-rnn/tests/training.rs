@@ -156,14 +156,14 @@ fn fit_records_every_evaluation_and_is_deterministic() {
     assert!(
         h1.records
             .iter()
-            .all(|r| r.test_loss.is_finite() && (0.0..=1.0).contains(&r.test_accuracy))
+            .all(|r| r.val_loss.is_finite() && (0.0..=1.0).contains(&r.val_accuracy))
     );
     // Same seed: identical parameters, bit for bit (timings aside).
     assert_eq!(s1, s2);
     let strip = |h: &relational_rnn::train::History| {
         h.records
             .iter()
-            .map(|r| (r.step, r.train_loss.to_bits(), r.test_loss.to_bits()))
+            .map(|r| (r.step, r.train_loss.to_bits(), r.val_loss.to_bits()))
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(&h1), strip(&h2));
@@ -415,7 +415,7 @@ fn fit_from_a_mid_interval_snapshot_reproduces_records_and_parameters() {
                         r.step,
                         r.train_loss.to_bits(),
                         r.train_accuracy.to_bits(),
-                        r.test_loss.to_bits(),
+                        r.val_loss.to_bits(),
                     )
                 })
                 .collect::<Vec<_>>()

@@ -1,5 +1,5 @@
-//! `rrnn eval`: loss and accuracy of a checkpoint on the fixed test or hard split, as one JSON
-//! line. The checkpoint's `experiment` metadata (written by `rrnn train`) says which network and
+//! `rrnn eval`: loss and accuracy of a checkpoint on the fixed validation, test or hard split, as
+//! one JSON line. The checkpoint's `experiment` metadata (written by `rrnn train`) says which network and
 //! which data; the parameters are matched by name and shape.
 
 use std::path::PathBuf;
@@ -13,7 +13,9 @@ use serde_json::json;
 /// Which fixed evaluation set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EvalSplit {
-    /// The test split (same distribution as training).
+    /// The validation split (same distribution as training; where choices are made).
+    Val,
+    /// The test split (same distribution as training; scored once at the end).
     Test,
     /// The harder held-out split.
     Hard,
@@ -51,14 +53,16 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let (model, mut store) = experiment.init().map_err(|e| e.to_string())?;
     checkpoint::load_into(&mut store, &tensors, path).map_err(|e| e.to_string())?;
-    let (test, hard) = experiment.eval_sets().map_err(|e| e.to_string())?;
+    let sets = experiment.eval_sets().map_err(|e| e.to_string())?;
     let data = match args.split {
-        EvalSplit::Test => test,
-        EvalSplit::Hard => hard,
+        EvalSplit::Val => sets.val,
+        EvalSplit::Test => sets.test,
+        EvalSplit::Hard => sets.hard,
     };
     let stats = evaluate(&model, &store, &eval_batches(&data));
     let step: Option<u64> = metadata.get("step").and_then(|s| s.parse().ok());
     let split = match args.split {
+        EvalSplit::Val => "val",
         EvalSplit::Test => "test",
         EvalSplit::Hard => "hard",
     };

@@ -31,7 +31,7 @@ pub struct ExportDataArgs {
     /// The task: nth-farthest, sorting, tracking, pairs, babi-qa1, babi-qa2 or babi-qa3.
     #[arg(long, value_parser = parse_task)]
     task: TaskKind,
-    /// Which split: train, test or hard.
+    /// Which split: train, val, test or hard.
     #[arg(long, default_value = "train", value_parser = parse_split)]
     split: Split,
     /// Number of examples.

@@ -7,8 +7,10 @@
 //! last.safetensors    parameters + optimiser buffers (`optim.m.<name>`, `optim.v.<name>`,
 //!                     `optim.momentum.<name>`) + metadata: step, optimizer_steps, progress
 //!                     (accumulators, early-stopping state), best, experiment
-//! best.safetensors    parameters at the best test accuracy so far + step, test_accuracy, experiment
-//! result.json         written when the run finishes (completed or early-stopped)
+//! best.safetensors    parameters at the best validation accuracy so far + step, val_accuracy,
+//!                     experiment
+//! result.json         written when the run finishes (completed or early-stopped): the
+//!                     validation-best parameters scored once on the test and hard sets
 //! ```
 //!
 //! Every file except metrics.jsonl is replaced atomically (temporary file + rename).
@@ -66,13 +68,13 @@ impl RunConfig {
     }
 }
 
-/// Best test accuracy so far and its step.
+/// Best validation accuracy so far and its step.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Best {
     /// Step of the evaluation.
     pub step: u64,
-    /// Its test accuracy.
-    pub test_accuracy: f64,
+    /// Its validation accuracy.
+    pub val_accuracy: f64,
 }
 
 /// What `last.safetensors` restores besides the parameters.
@@ -260,7 +262,7 @@ impl RunDir {
         checkpoint::write_atomic(&path, &bytes).map_err(|e| e.to_string())
     }
 
-    /// Writes `best.safetensors`: the parameters with step, test accuracy and experiment.
+    /// Writes `best.safetensors`: the parameters with step, validation accuracy and experiment.
     pub fn save_best(
         &self,
         store: &ParamStore<f32>,
@@ -269,7 +271,7 @@ impl RunDir {
     ) -> Result<(), String> {
         let metadata = Metadata::from([
             ("step".into(), best.step.to_string()),
-            ("test_accuracy".into(), to_json(&best.test_accuracy)),
+            ("val_accuracy".into(), to_json(&best.val_accuracy)),
             ("experiment".into(), to_json(experiment)),
         ]);
         checkpoint::save_store(self.file("best.safetensors"), store, &metadata)

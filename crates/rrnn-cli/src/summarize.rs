@@ -10,10 +10,11 @@ use crate::run_dir::read_dir_json;
 use crate::sweep::SweepFile;
 
 /// Result fields aggregated, in column order.
-const METRICS: [&str; 5] = [
+const METRICS: [&str; 6] = [
+    "val_accuracy",
     "test_accuracy",
-    "best_test_accuracy",
     "hard_accuracy",
+    "val_loss",
     "test_loss",
     "step",
 ];

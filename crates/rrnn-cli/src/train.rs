@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use relational_rnn::checkpoint;
 use relational_rnn::experiment::{Experiment, eval_batches};
 use relational_rnn::tasks::{Batch, Split};
 use relational_rnn::train::{
@@ -62,21 +63,15 @@ struct Session {
     trainer: Trainer<f32>,
     progress: Progress,
     best: Option<Best>,
-    test: Vec<Batch>,
-    hard: Vec<Batch>,
-}
-
-/// The fixed evaluation sets, in chunks.
-fn eval_sets(experiment: &Experiment) -> Result<(Vec<Batch>, Vec<Batch>), String> {
-    let (test, hard) = experiment.eval_sets().map_err(|e| e.to_string())?;
-    Ok((eval_batches(&test), eval_batches(&hard)))
+    /// The validation batches (every evaluation during the run).
+    val: Vec<Batch>,
 }
 
 /// Resolves, validates and builds everything, then creates the directory; a failure after
 /// creating it removes what was written.
 fn start(args: &TrainArgs, out: &Path) -> Result<Session, String> {
     let experiment = resolve(&args.config.sources())?;
-    let (test, hard) = eval_sets(&experiment)?;
+    let val = val_batches(&experiment)?;
     let (model, store) = experiment.init().map_err(|e| e.to_string())?;
     let trainer = Trainer::new(&store, &experiment.train.optimizer).map_err(|e| e.to_string())?;
     let config = RunConfig::new(experiment, args.threads as usize);
@@ -106,8 +101,7 @@ fn start(args: &TrainArgs, out: &Path) -> Result<Session, String> {
         trainer,
         progress,
         best: None,
-        test,
-        hard,
+        val,
     })
 }
 
@@ -128,7 +122,7 @@ fn resume(args: &TrainArgs, path: &Path) -> Result<Option<Session>, String> {
         return Ok(None);
     }
     config.experiment.validate().map_err(|e| e.to_string())?;
-    let (test, hard) = eval_sets(&config.experiment)?;
+    let val = val_batches(&config.experiment)?;
     let (model, mut store) = config.experiment.init().map_err(|e| e.to_string())?;
     let resumed = dir.load_last(&mut store, &config.experiment)?;
     dir.truncate_metrics(resumed.progress.step)?;
@@ -144,8 +138,7 @@ fn resume(args: &TrainArgs, path: &Path) -> Result<Option<Session>, String> {
         progress: resumed.progress,
         best: resumed.best,
         config,
-        test,
-        hard,
+        val,
     }))
 }
 
@@ -157,7 +150,7 @@ struct Recorder<'a> {
     bar: ProgressBar,
     interrupted: &'a AtomicBool,
     stop_at: Option<u64>,
-    last_test_accuracy: Option<f64>,
+    last_val_accuracy: Option<f64>,
     saved_step: u64,
     error: Option<String>,
 }
@@ -166,11 +159,11 @@ impl Recorder<'_> {
     fn record(&mut self, event: Event<'_>, snap: &Snapshot<'_, f32>) -> Result<(), String> {
         if let Event::Evaluated(r) = event {
             self.dir.append_metrics(r)?;
-            self.last_test_accuracy = Some(r.test_accuracy);
-            if self.best.is_none_or(|b| r.test_accuracy > b.test_accuracy) {
+            self.last_val_accuracy = Some(r.val_accuracy);
+            if self.best.is_none_or(|b| r.val_accuracy > b.val_accuracy) {
                 let best = Best {
                     step: r.step,
-                    test_accuracy: r.test_accuracy,
+                    val_accuracy: r.val_accuracy,
                 };
                 self.dir.save_best(snap.store, best, self.experiment)?;
                 self.best = Some(best);
@@ -193,11 +186,11 @@ impl Hooks<f32> for Recorder<'_> {
         self.bar.set_position(progress.step);
         if !self.bar.is_hidden() && progress.since_eval > 0 {
             let n = progress.since_eval as f64;
-            let test = self
-                .last_test_accuracy
-                .map_or(String::new(), |a| format!(" | test acc {a:.3}"));
+            let val = self
+                .last_val_accuracy
+                .map_or(String::new(), |a| format!(" | val acc {a:.3}"));
             self.bar.set_message(format!(
-                "loss {:.4} acc {:.3}{test}",
+                "loss {:.4} acc {:.3}{val}",
                 progress.loss_sum / n,
                 progress.accuracy_sum / n
             ));
@@ -244,18 +237,37 @@ fn read_metrics(dir: &RunDir) -> Result<Vec<EvalRecord>, String> {
         .collect()
 }
 
-/// Writes result.json for a finished run and returns it.
+/// The validation batches of an experiment.
+fn val_batches(experiment: &Experiment) -> Result<Vec<Batch>, String> {
+    let sets = experiment.eval_sets().map_err(|e| e.to_string())?;
+    Ok(eval_batches(&sets.val))
+}
+
+/// Writes result.json for a finished run and returns it: the validation-best parameters
+/// (`best.safetensors`) scored once on the test and hard sets.
 fn finish(s: &Session, stopped: &Stopped) -> Result<serde_json::Value, String> {
     let records = read_metrics(&s.dir)?;
     let last = records.last();
-    let hard = evaluate(&s.model, &s.store, &s.hard);
+    let best_record = s
+        .best
+        .and_then(|b| records.iter().find(|r| r.step == b.step));
+    let mut scored = s.store.clone();
+    if s.best.is_some() {
+        let path = s.dir.file("best.safetensors");
+        let (tensors, _) = checkpoint::read(&path).map_err(|e| e.to_string())?;
+        checkpoint::load_into(&mut scored, &tensors, &path).map_err(|e| e.to_string())?;
+    }
+    let sets = s.config.experiment.eval_sets().map_err(|e| e.to_string())?;
+    let test = evaluate(&s.model, &scored, &eval_batches(&sets.test));
+    let hard = evaluate(&s.model, &scored, &eval_batches(&sets.hard));
     let result = json!({
         "stopped": stopped,
         "step": s.progress.step.max(last.map_or(0, |r| r.step)),
-        "test_accuracy": last.map(|r| r.test_accuracy),
-        "test_loss": last.map(|r| r.test_loss),
         "best_step": s.best.map(|b| b.step),
-        "best_test_accuracy": s.best.map(|b| b.test_accuracy),
+        "val_accuracy": best_record.map(|r| r.val_accuracy),
+        "val_loss": best_record.map(|r| r.val_loss),
+        "test_accuracy": test.accuracy,
+        "test_loss": test.loss,
         "hard_accuracy": hard.accuracy,
         "hard_loss": hard.loss,
         "params": s.store.num_scalars(),
@@ -299,7 +311,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
         bar: progress_bar(experiment.train.steps, s.progress.step),
         interrupted: &interrupted,
         stop_at: args.stop_at,
-        last_test_accuracy: None,
+        last_val_accuracy: None,
         saved_step: s.progress.step,
         error: None,
     };
@@ -310,7 +322,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
         &experiment.train,
         s.progress.clone(),
         |rng, b| task.sample(b, Split::Train, rng),
-        &s.test,
+        &s.val,
         &mut recorder,
     )
     .map_err(|e| e.to_string())?;

@@ -365,18 +365,32 @@ fn config_file_early_stopping_schedule_and_eval() {
     assert!(config["rrnn_version"].is_string());
 
     let best = out_dir.join("best.safetensors");
-    let eval: serde_json::Value = serde_json::from_str(&ok(&rrnn(&[
-        "eval",
-        "--checkpoint",
-        best.to_str().unwrap(),
-        "--split",
-        "test",
-    ])))
-    .unwrap();
+    let eval = |split: &str| -> serde_json::Value {
+        let args = [
+            "eval",
+            "--checkpoint",
+            best.to_str().unwrap(),
+            "--split",
+            split,
+        ];
+        serde_json::from_str(&ok(&rrnn(&args))).unwrap()
+    };
+    // best.safetensors holds the first (validation-best) evaluation's parameters; result.json
+    // scores exactly those on test and hard.
+    let (val, test, hard) = (eval("val"), eval("test"), eval("hard"));
     let first = &metrics(&out_dir)[0];
-    assert_eq!(eval["accuracy"], first["test_accuracy"]);
-    assert_eq!(eval["loss"], first["test_loss"]);
-    assert_eq!(eval["count"], 32);
+    assert_eq!(val["accuracy"], first["val_accuracy"]);
+    assert_eq!(val["loss"], first["val_loss"]);
+    assert_eq!(val["count"], 32);
+    assert_eq!(result["best_step"], 5);
+    assert_eq!(result["val_accuracy"], first["val_accuracy"]);
+    assert_eq!(test["accuracy"], result["test_accuracy"]);
+    assert_eq!(test["loss"], result["test_loss"]);
+    assert_eq!(hard["accuracy"], result["hard_accuracy"]);
+    assert!(
+        first.get("test_accuracy").is_none(),
+        "no per-evaluation test numbers"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -416,7 +430,9 @@ fn sweep_prints_runs_and_summarizes() {
     let csv = ok(&rrnn(&["sweep", "summarize", d]));
     let rows: Vec<&str> = csv.lines().collect();
     assert_eq!(rows.len(), 3, "{csv}");
-    assert!(rows[0].starts_with("heads,seeds_done,seeds,test_accuracy_mean,test_accuracy_std"));
+    assert!(rows[0].starts_with(
+        "heads,seeds_done,seeds,val_accuracy_mean,val_accuracy_std,test_accuracy_mean"
+    ));
     assert!(
         rows[1].starts_with("1,2,2,") && rows[2].starts_with("2,2,2,"),
         "{csv}"

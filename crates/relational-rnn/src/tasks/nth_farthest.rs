@@ -131,7 +131,7 @@ impl NthFarthest {
             labels.shuffle(rng);
             let n = match split {
                 Split::Hard => rng.random_range(0..k - 1),
-                Split::Train | Split::Test => rng.random_range(0..k),
+                Split::Train | Split::Val | Split::Test => rng.random_range(0..k),
             };
             let m = rng.random_range(0..k);
             let reference = labels

@@ -115,7 +115,7 @@ impl Pairs {
     pub fn num_items(&self, split: Split) -> usize {
         match split {
             Split::Hard => self.config.hard_num_items,
-            Split::Train | Split::Test => self.config.num_items,
+            Split::Train | Split::Val | Split::Test => self.config.num_items,
         }
     }
 

@@ -110,7 +110,7 @@ impl Sorting {
     pub fn len(&self, split: Split) -> usize {
         match split {
             Split::Hard => self.config.hard_len,
-            Split::Train | Split::Test => self.config.len,
+            Split::Train | Split::Val | Split::Test => self.config.len,
         }
     }
 

@@ -208,13 +208,17 @@ pub struct Dataset {
 pub struct ReasoningData {
     /// Training examples (training may instead draw fresh batches with [`split_rng`]).
     pub train: Dataset,
-    /// Test examples: same distribution, disjoint from training (see [`super::split`]).
+    /// Validation examples: same distribution, disjoint from training and test (see
+    /// [`super::split`]); every choice during training is made on these.
+    pub val: Dataset,
+    /// Test examples: same distribution, disjoint from training and validation; scored once.
     pub test: Dataset,
     /// Held-out harder examples, as many as `test`.
     pub hard: Dataset,
 }
 
-/// Generates `train_size` training, `test_size` test and `test_size` hard examples of `task`.
+/// Generates `train_size` training examples and `test_size` each of validation, test and hard
+/// examples of `task`.
 ///
 /// Split `s` is drawn from [`split_rng`]`(seed, s)`, so each set depends only on the seed, the
 /// configuration and its own size: `rrnn export-data --split test --seed s --n k` prints the first
@@ -240,6 +244,7 @@ pub fn generate_reasoning_data(
     };
     Ok(ReasoningData {
         train: draw(Split::Train, train_size),
+        val: draw(Split::Val, test_size),
         test: draw(Split::Test, test_size),
         hard: draw(Split::Hard, test_size),
     })

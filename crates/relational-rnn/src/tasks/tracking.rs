@@ -152,7 +152,9 @@ impl Tracking {
     pub fn sizes(&self, split: Split) -> (usize, usize) {
         match split {
             Split::Hard => (self.config.hard_num_objects, self.config.hard_num_moves),
-            Split::Train | Split::Test => (self.config.num_objects, self.config.num_moves),
+            Split::Train | Split::Val | Split::Test => {
+                (self.config.num_objects, self.config.num_moves)
+            }
         }
     }
 

@@ -188,7 +188,7 @@ impl BabiTask {
     pub fn num_sentences(&self, split: Split) -> usize {
         match split {
             Split::Hard => self.config.hard_num_sentences,
-            Split::Train | Split::Test => self.config.num_sentences,
+            Split::Train | Split::Val | Split::Test => self.config.num_sentences,
         }
     }
 
