@@ -13,12 +13,14 @@
 //! [`generate_reasoning_data`] draws fixed train/test/hard sets from one seed ([`split`] explains
 //! how the splits are seeded and kept disjoint). Training draws fresh batches per step with
 //! [`Task::sample`] and an explicit generator. Every task documents its chance, majority-class and
-//! plateau accuracy ([`Baselines`]).
+//! plateau accuracy ([`Baselines`]) and scores simple rules that ignore the relations it is about
+//! on any fixed dataset ([`Task::heuristics`]).
 
 pub mod babi;
 mod baselines;
 mod batch;
 mod display;
+pub mod heuristics;
 mod nth_farthest;
 mod pairs;
 mod sorting;
@@ -29,6 +31,7 @@ mod tracking;
 pub use babi::{BabiConfig, BabiExample, BabiKind, BabiTask};
 pub use baselines::Baselines;
 pub use batch::Batch;
+pub use heuristics::Heuristic;
 pub use nth_farthest::{NthFarthest, NthFarthestConfig, NthFarthestExample};
 pub use pairs::{PairItem, PairQuestion, Pairs, PairsConfig, PairsExample};
 pub use sorting::{Sorting, SortingConfig, SortingExample, position_only_accuracy};

@@ -13,8 +13,10 @@
 //!
 //! Baselines: chance `1/K_v`; majority `1/K_v` (labels are a uniform permutation); plateau `2/K_v`
 //! ("`n = K_v−1` → `m`, else guess one of the other `K_v−1` labels":
-//! `1/K_v · 1 + (K_v−1)/K_v · 1/(K_v−1)`). The non-relational [`NthFarthest::norm_heuristic`]
-//! ("else the vector with the `n`-th largest norm") sets a higher bar (≈ 0.31 at 8 × 16).
+//! `1/K_v · 1 + (K_v−1)/K_v · 1/(K_v−1)`), plateau loss `(K_v−1)/K_v · ln(K_v−1)` (certain of `m`
+//! when `n = K_v−1`, uniform over the other `K_v−1` labels otherwise). The non-relational
+//! [`NthFarthest::norm_heuristic`] ("else the vector with the `n`-th largest norm") sets a higher
+//! bar (≈ 0.31 at 8 × 16); [`Task::heuristics`] scores it, the plateau rule and `majority` on data.
 //!
 //! **Hard split (near ties).** The input width fixes `K_v` and `dim`, so the hard split keeps them
 //! and makes the comparison finer instead: `n` is drawn from `0..K_v−1` (the self-answer `n = K_v−1`
@@ -29,7 +31,8 @@ use ndarray::{Array2, Array3};
 use rand::seq::SliceRandom;
 use rand::{Rng, RngCore};
 
-use super::{Baselines, Batch, Example, Split, Task};
+use super::heuristics::{Heuristic, majority};
+use super::{Baselines, Batch, Dataset, Example, Split, Task};
 use crate::ConfigError;
 
 /// Configuration of [`NthFarthest`].
@@ -257,8 +260,43 @@ impl Task for NthFarthest {
             chance: 1.0 / k,
             majority: 1.0 / k,
             plateau: Some(2.0 / k),
+            plateau_loss: Some((k - 1.0) / k * (k - 1.0).ln()),
             plateau_meaning: "n = K_v-1 -> m, otherwise guess one of the other labels",
         }
+    }
+
+    fn heuristics(&self, data: &Dataset) -> Vec<Heuristic> {
+        let k = self.config.num_vectors;
+        let plateau = data.examples.iter().map(|example| {
+            let Example::NthFarthest(ex) = example else {
+                panic!("an nth-farthest dataset holds nth-farthest examples")
+            };
+            // Any fixed label other than m is right 1/(K_v−1) of the time: labels are a permutation.
+            vec![if ex.n == k - 1 {
+                ex.m
+            } else {
+                usize::from(ex.m == 0)
+            }]
+        });
+        let norm = self
+            .norm_heuristic(&data.batch)
+            .into_iter()
+            .map(|a| vec![a]);
+        vec![
+            majority(self, data),
+            Heuristic::score(
+                "plateau_rule",
+                "n = K_v-1 -> m, otherwise the smallest label other than m",
+                &data.batch,
+                plateau,
+            ),
+            Heuristic::score(
+                "norm",
+                "n = K_v-1 -> m, otherwise the label with the n-th largest norm among the others",
+                &data.batch,
+                norm,
+            ),
+        ]
     }
 
     fn describe(&self) -> String {

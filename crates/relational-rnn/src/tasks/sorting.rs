@@ -8,7 +8,9 @@
 //! Baselines (per token): chance `1/vocab`; majority `1/vocab` (the targets are a permutation of
 //! the uniform inputs); plateau = the input-blind per-position guess (answer the most likely value
 //! of the `j`-th order statistic), computed exactly by [`position_only_accuracy`]:
-//! `P(X_(j) ≤ v) = Σ_{i>j} C(len, i) p^i (1−p)^(len−i)` with `p = (v+1)/vocab`.
+//! `P(X_(j) ≤ v) = Σ_{i>j} C(len, i) p^i (1−p)^(len−i)` with `p = (v+1)/vocab`; plateau loss = the
+//! mean entropy of `X_(j)`. [`Task::heuristics`] scores that guess and `majority` on data (copying
+//! the input unsorted, another rule without comparisons, scores no better at the defaults).
 //!
 //! Hard split: `hard_len` tokens (longer sequences). Train/test are partitioned by content hash
 //! (see [`super::split`]).
@@ -16,8 +18,9 @@
 use ndarray::{Array2, Array3};
 use rand::{Rng, RngCore};
 
+use super::heuristics::{Heuristic, majority};
 use super::split::{content_hash, draw_admitted};
-use super::{Baselines, Batch, Example, Split, Task};
+use super::{Baselines, Batch, Dataset, Example, Split, Task};
 use crate::ConfigError;
 
 /// Configuration of [`Sorting`].
@@ -81,22 +84,52 @@ pub struct Sorting {
 /// Exact accuracy of the input-blind per-position guess: the mean over output positions `j` of
 /// `max_v P(X_(j) = v)`, where `X_(j)` is the `j`-th smallest of `len` i.i.d. uniform tokens.
 pub fn position_only_accuracy(len: usize, vocab: usize) -> f64 {
+    let total: f64 = (0..len)
+        .map(|j| {
+            order_statistic_pmf(len, vocab, j)
+                .into_iter()
+                .fold(0.0, f64::max)
+        })
+        .sum();
+    total / len as f64
+}
+
+/// `P(X_(j) = v)` for `v = 0..vocab`, from `P(X_(j) ≤ v) = Σ_{i>j} C(len, i) p^i (1−p)^(len−i)`
+/// with `p = (v+1)/vocab` (at least `j + 1` of the tokens are `≤ v`).
+fn order_statistic_pmf(len: usize, vocab: usize, j: usize) -> Vec<f64> {
     let binom =
         |n: usize, k: usize| (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64);
-    let cdf = |j: usize, v: usize| {
+    let cdf = |v: usize| {
         let p = (v + 1) as f64 / vocab as f64;
         (j + 1..=len)
             .map(|i| binom(len, i) * p.powi(i as i32) * (1.0 - p).powi((len - i) as i32))
             .sum::<f64>()
     };
-    let total: f64 = (0..len)
+    (0..vocab)
+        .map(|v| cdf(v) - if v == 0 { 0.0 } else { cdf(v - 1) })
+        .collect()
+}
+
+/// The most likely value of each output position's order statistic (ties → the smaller value).
+fn order_statistic_modes(len: usize, vocab: usize) -> Vec<usize> {
+    (0..len)
         .map(|j| {
+            let pmf = order_statistic_pmf(len, vocab, j);
             (0..vocab)
-                .map(|v| cdf(j, v) - if v == 0 { 0.0 } else { cdf(j, v - 1) })
-                .fold(0.0, f64::max)
+                .reduce(|best, v| if pmf[v] > pmf[best] { v } else { best })
+                .expect("vocab ≥ 2")
         })
-        .sum();
-    total / len as f64
+        .collect()
+}
+
+/// Cross-entropy of the input-blind per-position prediction `P(X_(j) = ·)`: the mean over `j`
+/// of the entropy of `X_(j)`.
+fn position_only_loss(len: usize, vocab: usize) -> f64 {
+    let entropy = |j| -> f64 {
+        let pmf = order_statistic_pmf(len, vocab, j);
+        pmf.iter().filter(|&&q| q > 0.0).map(|&q| -q * q.ln()).sum()
+    };
+    (0..len).map(entropy).sum::<f64>() / len as f64
 }
 
 impl Sorting {
@@ -183,8 +216,22 @@ impl Task for Sorting {
             chance: 1.0 / v,
             majority: 1.0 / v,
             plateau: Some(position_only_accuracy(self.config.len, self.config.vocab)),
+            plateau_loss: Some(position_only_loss(self.config.len, self.config.vocab)),
             plateau_meaning: "input-blind: most likely value of the j-th order statistic",
         }
+    }
+
+    fn heuristics(&self, data: &Dataset) -> Vec<Heuristic> {
+        let modes = order_statistic_modes(self.len(data.split), self.config.vocab);
+        vec![
+            majority(self, data),
+            Heuristic::score(
+                "position_only",
+                "input-blind: the most likely value of the j-th smallest token at output j",
+                &data.batch,
+                data.examples.iter().map(|_| modes.clone()),
+            ),
+        ]
     }
 
     fn describe(&self) -> String {

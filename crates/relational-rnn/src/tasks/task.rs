@@ -16,7 +16,7 @@ use super::nth_farthest::{NthFarthest, NthFarthestConfig, NthFarthestExample};
 use super::pairs::{Pairs, PairsConfig, PairsExample};
 use super::sorting::{Sorting, SortingConfig, SortingExample};
 use super::tracking::{Tracking, TrackingConfig, TrackingExample};
-use super::{Baselines, Batch, Split, split_rng};
+use super::{Baselines, Batch, Heuristic, Split, split_rng};
 use crate::ConfigError;
 
 /// A sequential reasoning task: a generator of batches plus what a model needs to know about it.
@@ -31,6 +31,9 @@ pub trait Task: Send + Sync {
     fn seq_len(&self, split: Split) -> usize;
     /// Chance, majority-class and plateau accuracy at this configuration (train/test distribution).
     fn baselines(&self) -> Baselines;
+    /// Accuracy on `data` (any split) of `majority` and of the task's simple rules that ignore the
+    /// relations it is about, scored on the same steps as the model (see [`super::heuristics`]).
+    fn heuristics(&self, data: &Dataset) -> Vec<Heuristic>;
     /// One paragraph: the configuration, the input layout and the hard split.
     fn describe(&self) -> String;
     /// Draws `batch` examples of `split`, returning the encoded batch and the human-readable

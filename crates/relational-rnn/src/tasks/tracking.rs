@@ -16,7 +16,9 @@
 //! Baselines: chance `1/P`; majority `1/P` exactly (the clamped lazy walk has a symmetric, hence
 //! doubly stochastic, transition matrix `M`, so uniform starts stay uniform); plateau = a model that
 //! remembers the starts but ignores the moves, [`start_memory_accuracy`]:
-//! `Σ_k Binom(k; num_moves, 1/num_objects) · tr(M^k) / P`.
+//! `Σ_k Binom(k; num_moves, 1/num_objects) · tr(M^k) / P`; plateau loss = the entropy of the end
+//! given the start under that mixture. [`Task::heuristics`] scores the start-position rule and
+//! `majority` on data.
 //!
 //! Hard split: `hard_num_objects` objects and `hard_num_moves` moves (longer, so disjoint from
 //! train/test, which are partitioned by content hash, see [`super::split`]).
@@ -25,8 +27,9 @@ use ndarray::{Array2, Array3};
 use rand::seq::index::sample;
 use rand::{Rng, RngCore};
 
+use super::heuristics::{Heuristic, majority};
 use super::split::{content_hash, draw_admitted};
-use super::{Baselines, Batch, Example, Split, Task};
+use super::{Baselines, Batch, Dataset, Example, Split, Task};
 use crate::ConfigError;
 
 /// Configuration of [`Tracking`].
@@ -118,6 +121,16 @@ pub struct Tracking {
 /// The queried object is moved `k ~ Binom(num_moves, 1/num_objects)` times; each move is the clamped
 /// lazy walk `M` (`±1` or stay, each 1/3); with a uniform start, `P(end = start | k) = tr(M^k)/P`.
 pub fn start_memory_accuracy(num_objects: usize, num_positions: usize, num_moves: usize) -> f64 {
+    let end = end_given_start(num_objects, num_positions, num_moves);
+    end.diag().sum() / num_positions as f64
+}
+
+/// `Q[s, e] = P(end = e | start = s) = Σ_k Binom(k; num_moves, 1/num_objects) · M^k[s, e]` for the
+/// queried object when the moves are not seen (see [`start_memory_accuracy`]).
+///
+/// # Shapes
+/// returns `[P, P]`, rows sum to 1.
+fn end_given_start(num_objects: usize, num_positions: usize, num_moves: usize) -> Array2<f64> {
     let p = num_positions;
     let mut walk = Array2::<f64>::zeros((p, p)); // [P, P] one move
     for i in 0..p {
@@ -129,16 +142,24 @@ pub fn start_memory_accuracy(num_objects: usize, num_positions: usize, num_moves
     let q = 1.0 / num_objects as f64;
     let mut power = Array2::<f64>::eye(p); // [P, P] M^k
     let mut binom = 1.0;
-    let mut total = 0.0;
+    let mut total = Array2::<f64>::zeros((p, p)); // [P, P]
     for k in 0..=num_moves {
         if k > 0 {
             power = power.dot(&walk);
             binom *= (num_moves - k + 1) as f64 / k as f64;
         }
         let prob_k = binom * q.powi(k as i32) * (1.0 - q).powi((num_moves - k) as i32);
-        total += prob_k * power.diag().sum() / p as f64;
+        total.scaled_add(prob_k, &power);
     }
     total
+}
+
+/// Cross-entropy of the best prediction from the start alone, `Q[start, ·]`: the conditional
+/// entropy `−Σ_{s,e} Q[s, e] ln Q[s, e] / P` (starts uniform).
+fn start_memory_loss(num_objects: usize, num_positions: usize, num_moves: usize) -> f64 {
+    let end = end_given_start(num_objects, num_positions, num_moves);
+    let entropy: f64 = end.iter().filter(|&&q| q > 0.0).map(|&q| -q * q.ln()).sum();
+    entropy / num_positions as f64
 }
 
 impl Tracking {
@@ -276,8 +297,33 @@ impl Task for Tracking {
                 c.num_positions,
                 c.num_moves,
             )),
+            plateau_loss: Some(start_memory_loss(
+                c.num_objects,
+                c.num_positions,
+                c.num_moves,
+            )),
             plateau_meaning: "remember the start positions, ignore the moves",
         }
+    }
+
+    fn heuristics(&self, data: &Dataset) -> Vec<Heuristic> {
+        let examples = data.examples.iter().map(|example| match example {
+            Example::Tracking(ex) => ex,
+            _ => panic!("a tracking dataset holds tracking examples"),
+        });
+        let start = |ex: &TrackingExample| {
+            let i = ex.objects.iter().position(|&o| o == ex.query);
+            ex.starts[i.expect("the queried object is present")]
+        };
+        vec![
+            majority(self, data),
+            Heuristic::score(
+                "start_position",
+                "the queried object's start position (the plateau: ignore the moves)",
+                &data.batch,
+                examples.map(|ex| vec![start(ex)]),
+            ),
+        ]
     }
 
     fn describe(&self) -> String {

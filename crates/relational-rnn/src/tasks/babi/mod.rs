@@ -11,13 +11,15 @@
 //! Generated task at the defaults: `F = V + 1` with the fixed vocabulary of the world
 //! ([`generated_vocabulary`]), `T = num_sentences + 1` (every story has exactly `num_sentences`
 //! statements, so no padding is needed), `C = 6` locations. Baselines: chance 1/6; majority 1/6
-//! (the world treats the locations symmetrically); no known plateau. Hard split:
+//! (the world treats the locations symmetrically); no known plateau; rules that read only which
+//! locations a story mentions and when are scored on data by [`Task::heuristics`]. Hard split:
 //! `hard_num_sentences` statements (longer stories, more distractors). Train/test are partitioned
 //! by a hash of the story text (see [`crate::tasks::split`]).
 
 mod encode;
 mod format;
 pub mod generate;
+mod heuristics;
 mod parse;
 mod story;
 
@@ -31,8 +33,9 @@ pub use generate::generate_story;
 pub use parse::{BabiError, parse_babi, read_babi_file};
 pub use story::{BabiQuestion, Story, StoryLine};
 
+use super::heuristics::majority;
 use super::split::{content_hash, draw_admitted};
-use super::{Baselines, Batch, Example, Split, Task};
+use super::{Baselines, Batch, Dataset, Example, Heuristic, Split, Task};
 use crate::ConfigError;
 
 /// Which bAbI task.
@@ -257,8 +260,28 @@ impl Task for BabiTask {
             chance: c,
             majority: c,
             plateau: None,
+            plateau_loss: None,
             plateau_meaning: "",
         }
+    }
+
+    fn heuristics(&self, data: &Dataset) -> Vec<Heuristic> {
+        let examples: Vec<&BabiExample> = data
+            .examples
+            .iter()
+            .map(|example| match example {
+                Example::Babi(ex) => ex,
+                _ => panic!("a bAbI dataset holds bAbI examples"),
+            })
+            .collect();
+        let mut all = vec![majority(self, data)];
+        all.extend(heuristics::rules(
+            self.config.kind,
+            &examples,
+            &self.answers,
+            &data.batch,
+        ));
+        all
     }
 
     fn describe(&self) -> String {
