@@ -181,6 +181,32 @@ impl Experiment {
         })
     }
 
+    /// Chance, plateau and the heuristic baselines on this experiment's evaluation sets.
+    pub fn reference(&self) -> Result<Reference, ConfigError> {
+        let task = self.task.build()?;
+        let sets = self.eval_sets()?;
+        let baselines = task.baselines();
+        let mut heuristics = std::collections::BTreeMap::new();
+        for (split, set) in [
+            ("val", &sets.val),
+            ("test", &sets.test),
+            ("hard", &sets.hard),
+        ] {
+            for h in task.heuristics(set) {
+                heuristics
+                    .entry(h.name)
+                    .or_insert_with(std::collections::BTreeMap::new)
+                    .insert(split, h.accuracy);
+            }
+        }
+        Ok(Reference {
+            chance: baselines.chance,
+            plateau: baselines.plateau,
+            plateau_loss: baselines.plateau_loss,
+            heuristics,
+        })
+    }
+
     /// A freshly initialised network and its parameters.
     pub fn init(&self) -> Result<(SequenceClassifier, ParamStore<f32>), ConfigError> {
         let mut store = ParamStore::new();
@@ -188,6 +214,31 @@ impl Experiment {
         rng.set_stream(u64::MAX); // batches use streams 0.., initialisation its own
         let model = SequenceClassifier::new(&self.model, &mut store, &mut rng)?;
         Ok((model, store))
+    }
+}
+
+/// What every accuracy of a task is read against: chance, the plateau (with its loss) and each
+/// heuristic baseline on the validation, test and hard sets (`heuristics[name][split]`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reference {
+    /// Accuracy of a uniform guess.
+    pub chance: f64,
+    /// Accuracy of the task's known plateau, if it has one.
+    pub plateau: Option<f64>,
+    /// Cross-entropy of the plateau model, where it has a closed form.
+    pub plateau_loss: Option<f64>,
+    /// Each heuristic's accuracy by split name (`val`, `test`, `hard`).
+    pub heuristics:
+        std::collections::BTreeMap<&'static str, std::collections::BTreeMap<&'static str, f64>>,
+}
+
+impl Reference {
+    /// The best heuristic on `split` and its accuracy.
+    pub fn best_heuristic(&self, split: &str) -> Option<(&'static str, f64)> {
+        self.heuristics
+            .iter()
+            .filter_map(|(name, by)| by.get(split).map(|&a| (*name, a)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
     }
 }
 

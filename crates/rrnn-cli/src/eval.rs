@@ -60,6 +60,13 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
         EvalSplit::Hard => sets.hard,
     };
     let stats = evaluate(&model, &store, &eval_batches(&data));
+    let task = experiment.task.build().map_err(|e| e.to_string())?;
+    let baselines = task.baselines();
+    let heuristics: serde_json::Map<String, serde_json::Value> = task
+        .heuristics(&data)
+        .into_iter()
+        .map(|h| (h.name.to_owned(), json!(h.accuracy)))
+        .collect();
     let step: Option<u64> = metadata.get("step").and_then(|s| s.parse().ok());
     let split = match args.split {
         EvalSplit::Val => "val",
@@ -75,6 +82,10 @@ pub fn run(args: &EvalArgs) -> Result<(), String> {
             "accuracy": stats.accuracy,
             "loss": stats.loss,
             "count": stats.count,
+            "chance": baselines.chance,
+            "plateau": baselines.plateau,
+            "plateau_loss": baselines.plateau_loss,
+            "heuristics": heuristics,
         })
     );
     Ok(())

@@ -2,8 +2,9 @@
 //!
 //! Subcommands:
 //! - `train`: one run in its own directory, with checkpoints, exact resume and a NaN guard;
-//! - `eval`: score a checkpoint on the test or hard split;
+//! - `eval`: score a checkpoint on the validation, test or hard split;
 //! - `sweep`: a grid × seeds of independent `train` jobs, and `sweep summarize`;
+//! - `study summarize`: a study's `summary.json` from its run directories;
 //! - `export-data`: print examples of a reasoning task as JSON Lines or bAbI text;
 //! - `bench`: time one training step of a performance configuration (one JSON line).
 //!
@@ -15,6 +16,7 @@ mod eval;
 mod export_data;
 mod overrides;
 mod run_dir;
+mod study;
 mod summarize;
 mod sweep;
 mod train;
@@ -37,10 +39,12 @@ struct Cli {
 enum Command {
     /// Train a model on a task, checkpointing into a run directory.
     Train(train::TrainArgs),
-    /// Print a checkpoint's loss and accuracy on the test or hard split as JSON.
+    /// Print a checkpoint's loss and accuracy on the validation, test or hard split as JSON.
     Eval(eval::EvalArgs),
     /// Run (or print) a grid of training jobs; `sweep summarize DIR` aggregates them.
     Sweep(sweep::SweepArgs),
+    /// Summarise a study directory into summary.json (`study summarize DIR`).
+    Study(study::StudyArgs),
     /// Write examples of a sequential reasoning task, one per line.
     ExportData(export_data::ExportDataArgs),
     /// Time one training step of a performance configuration; one JSON line.
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Sweep(args) => sweep::run(&args),
+        Command::Study(args) => study::run(&args).map(|()| ExitCode::SUCCESS),
         Command::ExportData(args) => export_data::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench(args) => bench::run(&args).map(|()| ExitCode::SUCCESS),
     };

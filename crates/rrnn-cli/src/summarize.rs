@@ -1,5 +1,6 @@
 //! `rrnn sweep summarize <dir>`: one CSV row per grid point with the mean and sample standard
-//! deviation over seeds of each job's result.json, written to `<dir>/summary.csv` and stdout.
+//! deviation over seeds of each job's result.json, written to `<dir>/summary.csv` and stdout;
+//! the task's chance, plateau and heuristic baselines (from result.json) go to stderr.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -60,8 +61,31 @@ pub fn run(dir: &Path) -> Result<(), String> {
         }
         csv += &(row.join(",") + "\n");
     }
+    if let Some(reference) = results
+        .values()
+        .flat_map(|(_, done)| done)
+        .find_map(|r| r.get("reference"))
+    {
+        eprintln!("{}", describe_reference(reference));
+    }
     let out = dir.join("summary.csv");
     relational_rnn::checkpoint::write_atomic(&out, csv.as_bytes()).map_err(|e| e.to_string())?;
     print!("{csv}");
     Ok(())
+}
+
+/// One line for stderr: chance, plateau and each heuristic on test (the CSV stays on stdout).
+fn describe_reference(reference: &serde_json::Value) -> String {
+    let number = |v: &serde_json::Value| v.as_f64().map_or("none".into(), |x| format!("{x:.3}"));
+    let mut line = format!(
+        "reference on test: chance {}, plateau {}",
+        number(&reference["chance"]),
+        number(&reference["plateau"])
+    );
+    if let Some(heuristics) = reference["heuristics"].as_object() {
+        for (name, by_split) in heuristics {
+            line += &format!(", {name} {}", number(&by_split["test"]));
+        }
+    }
+    line
 }

@@ -272,6 +272,7 @@ fn finish(s: &Session, stopped: &Stopped) -> Result<serde_json::Value, String> {
         "hard_loss": hard.loss,
         "params": s.store.num_scalars(),
         "elapsed_s": last.map(|r| r.elapsed_s),
+        "reference": s.config.experiment.reference().map_err(|e| e.to_string())?,
     });
     s.dir.write_result(&result)?;
     Ok(result)
