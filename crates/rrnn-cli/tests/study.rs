@@ -1,0 +1,153 @@
+//! `rrnn study summarize` on a tiny study trained here: rows per rate and role, the final row
+//! joining the chosen selection run, per-seed numbers equal to each run's result.json, task
+//! entries with the heuristics, and the errors that protect the protocol.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn rrnn(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rrnn"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run rrnn")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// A tiny tracking LSTM run into `root/rel`.
+fn train(root: &Path, rel: &str, lr: &str, seed: &str, extra: &[&str]) {
+    let mut args = vec![
+        "train",
+        "--task",
+        "tracking",
+        "--model",
+        "lstm",
+        "--steps",
+        "6",
+        "--batch",
+        "4",
+        "--lr",
+        lr,
+        "--seed",
+        seed,
+        "--set",
+        "eval_every=3",
+        "--set",
+        "test_size=24",
+        "--set",
+        "hidden=8",
+        "--out",
+        rel,
+    ];
+    args.extend(extra);
+    ok(&rrnn(root, &args));
+}
+
+fn read(path: PathBuf) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn a_study_summarizes_from_its_runs_and_refuses_a_final_rate_not_chosen_on_validation() {
+    let root = std::env::temp_dir().join(format!("rrnn-study-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let study = "study/tracking/default/lstm";
+    // lr 0 cannot move away from the initialisation; 0.01 moves. Selection on validation decides.
+    for lr in ["0", "0.01"] {
+        train(
+            &root,
+            &format!("{study}/select/lr={lr}/seed=0"),
+            lr,
+            "0",
+            &[],
+        );
+    }
+    let val = |lr: &str| {
+        let r = read(root.join(format!("{study}/select/lr={lr}/seed=0/result.json")));
+        (
+            r["val_accuracy"].as_f64().unwrap(),
+            -r["val_loss"].as_f64().unwrap(),
+        )
+    };
+    let (chosen, other) = if val("0.01") >= val("0") {
+        ("0.01", "0")
+    } else {
+        ("0", "0.01")
+    };
+    train(
+        &root,
+        &format!("{study}/final/lr={chosen}/seed=1"),
+        chosen,
+        "1",
+        &[],
+    );
+    ok(&rrnn(&root, &["study", "summarize", "study"]));
+    let summary = read(root.join("study/summary.json"));
+    let rows = summary["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "two selection rows and one final row");
+    let final_row = rows.iter().find(|r| r["role"] == "final").unwrap();
+    assert_eq!(final_row["seeds"], serde_json::json!([0, 1]));
+    assert_eq!(final_row["lr"].as_f64(), chosen.parse::<f64>().ok());
+    for (i, run) in final_row["runs"].as_array().unwrap().iter().enumerate() {
+        let result = read(root.join(run.as_str().unwrap()).join("result.json"));
+        for key in [
+            "val_accuracy",
+            "test_accuracy",
+            "test_loss",
+            "hard_accuracy",
+        ] {
+            assert_eq!(final_row[key][i], result[key], "{key} of {run}");
+        }
+    }
+    let tasks = summary["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["task"], "tracking");
+    assert_eq!(tasks[0]["chance"], 0.2);
+    for split in ["val", "test", "hard"] {
+        assert!(
+            tasks[0]["heuristics"]["start_position"][split].is_f64(),
+            "{split}"
+        );
+    }
+
+    // Seeds at a rate validation did not choose are refused.
+    train(
+        &root,
+        &format!("{study}/final/lr={other}/seed=2"),
+        other,
+        "2",
+        &[],
+    );
+    let out = rrnn(&root, &["study", "summarize", "study"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("not at the rate chosen on validation"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(root.join(format!("{study}/final/lr={other}"))).unwrap();
+
+    // A run whose task is not the one its directory names is refused.
+    train(
+        &root,
+        "study/babi-qa1/default/lstm/select/lr=0/seed=0",
+        "0",
+        "0",
+        &[],
+    );
+    let out = rrnn(&root, &["study", "summarize", "study"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("its directory says `babi-qa1`"));
+    std::fs::remove_dir_all(root).unwrap();
+}
