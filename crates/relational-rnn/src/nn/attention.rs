@@ -25,9 +25,41 @@ pub fn scaled_dot_product_attention<T: Scalar>(
     k: Var,
     v: Var,
 ) -> (Var, Var) {
+    attention_with_mask(g, q, k, v, None)
+}
+
+/// [`scaled_dot_product_attention`] with `mask` added to the logits before the softmax: 0 where
+/// a query may read a key, −∞ where it may not, so a masked key gets a weight of exactly 0.
+/// Every query needs at least one key it may read.
+///
+/// # Shapes
+/// `q: [B, H, Sq, K]`, `k: [B, H, Sk, K]`, `v: [B, H, Sk, V]`, `mask: [Sq, Sk]` →
+/// `(out [B, H, Sq, V], weights [B, H, Sq, Sk])`.
+#[track_caller]
+pub fn masked_attention<T: Scalar>(
+    g: &mut Graph<T>,
+    q: Var,
+    k: Var,
+    v: Var,
+    mask: Var,
+) -> (Var, Var) {
+    attention_with_mask(g, q, k, v, Some(mask))
+}
+
+#[track_caller]
+fn attention_with_mask<T: Scalar>(
+    g: &mut Graph<T>,
+    q: Var,
+    k: Var,
+    v: Var,
+    mask: Option<Var>,
+) -> (Var, Var) {
     let key_size = *g.shape(q).last().expect("q has a key axis");
     let q = g.affine(q, 1.0 / (key_size as f64).sqrt(), 0.0); // [B, H, Sq, K]
-    let logits = g.matmul(q, k, true); // [B, H, Sq, Sk]
+    let mut logits = g.matmul(q, k, true); // [B, H, Sq, Sk]
+    if let Some(mask) = mask {
+        logits = g.add(logits, mask); // [B, H, Sq, Sk] + [Sq, Sk]
+    }
     let weights = g.softmax(logits); // [B, H, Sq, Sk]
     let out = g.matmul(weights, v, false); // [B, H, Sq, V]
     (out, weights)

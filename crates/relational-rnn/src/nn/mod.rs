@@ -20,12 +20,14 @@ mod model;
 mod relational_memory;
 mod rrnn_cell;
 
-pub use attention::{merge_heads, multi_head_attention, scaled_dot_product_attention, split_heads};
+pub use attention::{
+    masked_attention, merge_heads, multi_head_attention, scaled_dot_product_attention, split_heads,
+};
 pub use classifier::{BatchLoss, ClassifierConfig, Core, CoreConfig, SequenceClassifier};
 pub use layer_norm::{LAYER_NORM_EPS, LayerNorm};
 pub use linear::Linear;
 pub use lstm::{Lstm, LstmCell, LstmConfig};
 pub use mlp::Mlp;
 pub use model::{Model, Unrolled};
-pub use relational_memory::{GateStyle, RelationalMemory, RmcConfig, RmcStep};
+pub use relational_memory::{AttentionScope, GateStyle, RelationalMemory, RmcConfig, RmcStep};
 pub use rrnn_cell::{RelationalRNNCell, RrnnCellConfig, RrnnStep};

@@ -10,7 +10,7 @@ pub struct Unrolled {
     /// Output of every step: T vars of shape `[B, output_size]`.
     pub outputs: Vec<Var>,
     /// Attention weights of every step and block: `attention[t][b]` is `[B, H, R, R]`
-    /// (empty for the LSTM).
+    /// (empty for the LSTM and for a memory without attention).
     pub attention: Vec<Vec<Var>>,
     /// Memory after every step: T vars of shape `[B, N, D]` (empty for the LSTM).
     pub memories: Vec<Var>,

@@ -25,16 +25,34 @@
 //! reads every row): the same values and, by summing the MLP's weight gradients in the depth
 //! blocks of all N + 1 rows, the same bits as computing the input's row and dropping it.
 //!
+//! Two controls narrow what each row attends over ([`AttentionScope`], `attention` in the config),
+//! to attribute the RMC's gain to slot-to-slot attention:
+//!
+//! ```text
+//! full            (Sonnet) every row over all N + 1 rows, as above
+//! self-and-input  memory row i over rows {i, N} only (2 keys per query and head), the input row
+//!                 over itself; the same projections and heads, every other logit masked to −∞:
+//!                 no slot reads another slot within a step
+//! none            no attention: O = 0, so a block is Z = LayerNorm(Z), Z = LayerNorm(Z + MLP(Z))
+//!                 on the memory rows alone; no QKV projection or QKV LayerNorm is created
+//! ```
+//!
+//! Without attention the input x̂ reaches the memory **only through the gates** (it enters
+//! `G`, hence i and f); M̃ is a row-wise function of M, so each slot's update depends on its own
+//! row, x̂ and the parameters alone. That control therefore needs gates and the residual
+//! (without it M̃ = LayerNorm(MLP(LayerNorm(0))) would not depend on M), which validation checks.
+//!
 //! The gates see `tanh(M)` of the *previous* memory, not M̃, as in Sonnet. The initial memory is
 //! the identity, `eye(N)` padded with zeros (or truncated) to D columns, and is not trained.
 //! Parameter names follow `golden/README.md`: `<name>.input_proj`, `<name>.block{b}.qkv`,
 //! `.qkv_ln`, `.attn_ln`, `.mlp_ln`, `<name>.attention_mlp.{l}`, `<name>.gate_input`,
 //! `<name>.gate_memory`.
 
-use ndarray::Array3;
+use ndarray::{Array2, Array3};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::attention::{masked_attention, merge_heads};
 use super::{LayerNorm, Linear, Mlp, Model, Unrolled};
 use crate::autodiff::RowSubset;
 use crate::{ConfigError, Graph, ParamStore, Scalar, Var};
@@ -67,6 +85,20 @@ impl std::str::FromStr for GateStyle {
     }
 }
 
+/// Which rows each row attends over: Sonnet's full attention, or one of two controls that
+/// attribute the RMC's gain to slot-to-slot attention (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum AttentionScope {
+    /// Every row over all N + 1 rows (Sonnet).
+    #[default]
+    Full,
+    /// Each memory row over its own row and the input row only: no slot-to-slot attention.
+    SelfAndInput,
+    /// No attention: the memory rows go through the MLP alone, the input only through the gates.
+    None,
+}
+
 /// Configuration of a [`RelationalMemory`]; names and defaults are Sonnet's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -93,11 +125,15 @@ pub struct RmcConfig {
     pub key_size: Option<usize>,
     /// Whether both residual connections are used (true in Sonnet; false for the ablation).
     pub residual: bool,
+    /// Which rows each memory row attends over (a control of the study; Sonnet's is `Full`).
+    #[serde(default)]
+    pub attention: AttentionScope,
 }
 
 impl Default for RmcConfig {
     /// The project default (perf config C): F 40, N 4 slots, H 4 heads × V 16 (D 64), one block,
-    /// forget bias 1, input bias 0, unit gates, a 2-layer attention MLP, K = V, residual on.
+    /// forget bias 1, input bias 0, unit gates, a 2-layer attention MLP, K = V, residual on, full
+    /// attention.
     fn default() -> Self {
         Self {
             input_size: 40,
@@ -111,6 +147,7 @@ impl Default for RmcConfig {
             attention_mlp_layers: 2,
             key_size: None,
             residual: true,
+            attention: AttentionScope::Full,
         }
     }
 }
@@ -148,7 +185,9 @@ impl RmcConfig {
         Ok(config)
     }
 
-    /// Checks every size is at least 1 and no bias is NaN (±∞ biases are allowed).
+    /// Checks every size is at least 1 and no bias is NaN (±∞ biases are allowed), and that a
+    /// core without attention has gates and the residual (the input reaches its memory only
+    /// through the gates, and its memory reaches M̃ only through the residual).
     pub fn validate(&self) -> Result<(), ConfigError> {
         ConfigError::require_at_least("input_size", self.input_size, 1)?;
         ConfigError::require_at_least("mem_slots", self.mem_slots, 1)?;
@@ -165,15 +204,31 @@ impl RmcConfig {
                 return Err(ConfigError::new(field, "must not be NaN"));
             }
         }
+        if self.attention == AttentionScope::None {
+            if self.gate_style == GateStyle::None {
+                return Err(ConfigError::new(
+                    "attention",
+                    "`none` needs gates: without attention the input reaches the memory only \
+                     through them; got gate_style none",
+                ));
+            }
+            if !self.residual {
+                return Err(ConfigError::new(
+                    "attention",
+                    "`none` needs the residual: without it M̃ = LayerNorm(MLP(LayerNorm(0))) \
+                     ignores the memory; got residual false",
+                ));
+            }
+        }
         Ok(())
     }
 }
 
-/// Per-block parameters: a QKV projection and three LayerNorms.
+/// Per-block parameters: a QKV projection and its LayerNorm (absent without attention), and the
+/// LayerNorms after the attention and after the MLP.
 #[derive(Debug, Clone, PartialEq)]
 struct Block {
-    qkv: Linear,
-    qkv_ln: LayerNorm,
+    qkv: Option<(Linear, LayerNorm)>,
     attn_ln: LayerNorm,
     mlp_ln: LayerNorm,
 }
@@ -187,7 +242,8 @@ pub struct RmcStep {
     pub memory: Var,
     /// Input projection x̂: `[B, D]`.
     pub x_hat: Var,
-    /// Attention weights of each block: `[B, H, N+1, N+1]` (row = query, last row/column = input).
+    /// Attention weights of each block: `[B, H, N+1, N+1]` (row = query, last row/column = input);
+    /// with `self-and-input` zero but on the diagonal and the last column; empty with `none`.
     pub attention: Vec<Var>,
     /// Attended memory before gating M̃: `[B, N, D]`.
     pub m_tilde: Var,
@@ -235,8 +291,12 @@ impl RelationalMemory {
             .map(|b| {
                 let p = format!("{name}.block{b}");
                 Block {
-                    qkv: Linear::new(store, &format!("{p}.qkv"), d, qkv_width, rng),
-                    qkv_ln: LayerNorm::new(store, &format!("{p}.qkv_ln"), qkv_width),
+                    qkv: (config.attention != AttentionScope::None).then(|| {
+                        (
+                            Linear::new(store, &format!("{p}.qkv"), d, qkv_width, rng),
+                            LayerNorm::new(store, &format!("{p}.qkv_ln"), qkv_width),
+                        )
+                    }),
                     attn_ln: LayerNorm::new(store, &format!("{p}.attn_ln"), d),
                     mlp_ln: LayerNorm::new(store, &format!("{p}.mlp_ln"), d),
                 }
@@ -345,31 +405,11 @@ impl RelationalMemory {
             [b, n, d],
             "RMC step: memory must be [B, N, D] = [{b}, {n}, {d}]"
         );
-        let x_row = g.reshape(x_hat, &[b, 1, d]); // [B, 1, D]
-        let mut z = g.concat(&[memory, x_row], 1); // [B, N+1, D]
-        let mut attention = Vec::with_capacity(self.blocks.len());
-        for (bi, block) in self.blocks.iter().enumerate() {
-            if bi + 1 < self.blocks.len() {
-                let (o, a) = self.attend(g, store, block, z, n + 1); // [B, N+1, D], [B, H, N+1, N+1]
-                attention.push(a);
-                z = self.block_tail(g, store, block, z, o); // [B, N+1, D]
-            } else {
-                // Sonnet drops the input's row after the last block, and every op after the
-                // attention is row-wise: only the memory rows are computed. The MLP's weight
-                // gradients sum over them in the depth blocks of all N + 1 rows (the input's row
-                // had a zero gradient), so the bits are those of computing the row and dropping
-                // it at the end.
-                let (o, a) = self.attend(g, store, block, z, n); // [B, N, D], [B, H, N+1, N+1]
-                attention.push(a);
-                let z_mem = g.slice(z, 1, 0, n); // [B, N, D]
-                let rows = RowSubset {
-                    kept: n,
-                    period: n + 1,
-                };
-                z = g.with_row_subset(rows, |g| self.block_tail(g, store, block, z_mem, o));
-            }
-        }
-        let m_tilde = z; // M̃: [B, N, D]
+        let (m_tilde, attention) = match c.attention {
+            AttentionScope::Full => self.blocks_full(g, store, x_hat, memory),
+            AttentionScope::SelfAndInput => self.blocks_self_and_input(g, store, x_hat, memory),
+            AttentionScope::None => (self.blocks_without_attention(g, store, memory), Vec::new()),
+        }; // M̃: [B, N, D], [B, H, N+1, N+1] per block
         let (new_memory, gates) = match (&self.gate_input, &self.gate_memory) {
             (Some(gate_input), Some(gate_memory)) => {
                 let gw = c.gate_width();
@@ -403,6 +443,114 @@ impl RelationalMemory {
         }
     }
 
+    /// The blocks with Sonnet's full attention: M̃ and each block's attention weights.
+    ///
+    /// # Shapes
+    /// `x_hat: [B, D]`, `memory: [B, N, D]` → `(M̃ [B, N, D], [B, H, N+1, N+1] per block)`.
+    fn blocks_full<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        x_hat: Var,
+        memory: Var,
+    ) -> (Var, Vec<Var>) {
+        let (b, n, d) = (
+            g.shape(memory)[0],
+            self.config.mem_slots,
+            self.config.mem_width(),
+        );
+        let x_row = g.reshape(x_hat, &[b, 1, d]); // [B, 1, D]
+        let mut z = g.concat(&[memory, x_row], 1); // [B, N+1, D]
+        let mut attention = Vec::with_capacity(self.blocks.len());
+        for (bi, block) in self.blocks.iter().enumerate() {
+            if bi + 1 < self.blocks.len() {
+                let (o, a) = self.attend(g, store, block, z, n + 1); // [B, N+1, D], [B, H, N+1, N+1]
+                attention.push(a);
+                z = self.block_tail(g, store, block, z, o); // [B, N+1, D]
+            } else {
+                // Sonnet drops the input's row after the last block, and every op after the
+                // attention is row-wise: only the memory rows are computed. The MLP's weight
+                // gradients sum over them in the depth blocks of all N + 1 rows (the input's row
+                // had a zero gradient), so the bits are those of computing the row and dropping
+                // it at the end.
+                let (o, a) = self.attend(g, store, block, z, n); // [B, N, D], [B, H, N+1, N+1]
+                attention.push(a);
+                let z_mem = g.slice(z, 1, 0, n); // [B, N, D]
+                let rows = RowSubset {
+                    kept: n,
+                    period: n + 1,
+                };
+                z = g.with_row_subset(rows, |g| self.block_tail(g, store, block, z_mem, o));
+            }
+        }
+        (z, attention)
+    }
+
+    /// The blocks with `self-and-input` attention: memory row i reads rows i and N (the input)
+    /// only, the input row itself only, through the same projections and heads as
+    /// [`blocks_full`](Self::blocks_full) with every other logit masked to −∞.
+    ///
+    /// # Shapes
+    /// `x_hat: [B, D]`, `memory: [B, N, D]` → `(M̃ [B, N, D], [B, H, N+1, N+1] per block)`.
+    fn blocks_self_and_input<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        x_hat: Var,
+        memory: Var,
+    ) -> (Var, Vec<Var>) {
+        let c = &self.config;
+        let (b, n, d) = (g.shape(memory)[0], c.mem_slots, c.mem_width());
+        let (h, k, v) = (c.num_heads, c.key_size(), c.head_size);
+        let x_row = g.reshape(x_hat, &[b, 1, d]); // [B, 1, D]
+        let mut z = g.concat(&[memory, x_row], 1); // [B, N+1, D]
+        let readable = Array2::from_shape_fn((n + 1, n + 1), |(i, j)| i == j || j == n);
+        let mask = g.constant_map(readable.view().into_dyn(), |ok| {
+            if ok { T::zero() } else { T::neg_infinity() }
+        }); // [N+1, N+1]: 0 where row i may read row j, −∞ elsewhere
+        let mut attention = Vec::with_capacity(self.blocks.len());
+        for (bi, block) in self.blocks.iter().enumerate() {
+            let p = self.project(g, store, block, z); // [B, N+1, H·(2K+V)]
+            let p = g.reshape(p, &[b, n + 1, h, 2 * k + v]);
+            let p = g.permute(p, &[0, 2, 1, 3]); // [B, H, N+1, 2K+V]
+            let q = g.slice(p, 3, 0, k); // [B, H, N+1, K]
+            let keys = g.slice(p, 3, k, 2 * k); // [B, H, N+1, K]
+            let values = g.slice(p, 3, 2 * k, 2 * k + v); // [B, H, N+1, V]
+            let (o, a) = masked_attention(g, q, keys, values, mask); // [B, H, N+1, V], [B, H, N+1, N+1]
+            attention.push(a);
+            let o = merge_heads(g, o); // [B, N+1, D]
+            z = if bi + 1 < self.blocks.len() {
+                self.block_tail(g, store, block, z, o) // [B, N+1, D]
+            } else {
+                // Only the memory rows are kept, and the block's tail is row-wise.
+                let z_mem = g.slice(z, 1, 0, n); // [B, N, D]
+                let o_mem = g.slice(o, 1, 0, n); // [B, N, D]
+                self.block_tail(g, store, block, z_mem, o_mem) // [B, N, D]
+            };
+        }
+        (z, attention)
+    }
+
+    /// The blocks without attention: the attention output is zero, so each block is
+    /// `LayerNorm(Z + 0)` then the MLP's sublayer, on the memory rows alone (no row reads the
+    /// input's, so it is not built: x̂ reaches the memory through the gates only).
+    ///
+    /// # Shapes
+    /// `memory: [B, N, D]` → M̃ `[B, N, D]`.
+    fn blocks_without_attention<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        memory: Var,
+    ) -> Var {
+        let mut z = memory; // [B, N, D]
+        for block in &self.blocks {
+            let attended = block.attn_ln.forward(g, store, z); // LayerNorm(z + 0)
+            z = self.mlp_sublayer(g, store, block, attended); // [B, N, D]
+        }
+        z
+    }
+
     /// The rest of a block after its attention: `LayerNorm(z + o)`, then `LayerNorm(z + MLP(z))`
     /// (without the residual sums when `residual` is off), row by row.
     ///
@@ -421,6 +569,20 @@ impl RelationalMemory {
         } else {
             block.attn_ln.forward(g, store, o)
         };
+        self.mlp_sublayer(g, store, block, z)
+    }
+
+    /// `LayerNorm(z + MLP(z))` (without the residual sum when `residual` is off), row by row.
+    ///
+    /// # Shapes
+    /// `z: [B, R, D]` → `[B, R, D]`.
+    fn mlp_sublayer<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        block: &Block,
+        z: Var,
+    ) -> Var {
         let z_mlp = if self.config.residual {
             self.attention_mlp.forward_plus(g, store, z, z) // z + MLP(z)
         } else {
@@ -443,10 +605,26 @@ impl RelationalMemory {
         queries: usize,
     ) -> (Var, Var) {
         let c = &self.config;
-        let p = block.qkv.forward(g, store, z); // [B, R, H·(2K+V)]
-        let p = block.qkv_ln.forward(g, store, p);
+        let p = self.project(g, store, block, z); // [B, R, H·(2K+V)]
         // Per head h, columns h·(2K+V)..: [q | k | v]; fused split + attention + merge.
         g.packed_attention_rows(p, c.num_heads, c.key_size(), queries) // [B, Rq, D], [B, H, R, R]
+    }
+
+    /// The block's queries, keys and values of every row, packed per head as `[q | k | v]`:
+    /// `LayerNorm(z W_qkv + b_qkv)`.
+    ///
+    /// # Shapes
+    /// `z: [B, R, D]` → `[B, R, H·(2K+V)]`.
+    fn project<T: Scalar>(
+        &self,
+        g: &mut Graph<T>,
+        store: &ParamStore<T>,
+        block: &Block,
+        z: Var,
+    ) -> Var {
+        let (qkv, qkv_ln) = block.qkv.as_ref().expect("a block with attention");
+        let p = qkv.forward(g, store, z); // [B, R, H·(2K+V)]
+        qkv_ln.forward(g, store, p)
     }
 
     /// Unrolls over `inputs` from a given initial memory (a constant, or an input whose gradient
@@ -500,7 +678,9 @@ impl<T: Scalar> Model<T> for RelationalMemory {
         for step in steps {
             unrolled.outputs.push(step.output);
             unrolled.memories.push(step.memory);
-            unrolled.attention.push(step.attention); // moved, not cloned
+            if !step.attention.is_empty() {
+                unrolled.attention.push(step.attention); // moved, not cloned
+            }
         }
         unrolled
     }

@@ -96,7 +96,7 @@ pub struct RrnnStep {
     pub memory: Var,
     /// The read's attention over memory slots: `[B, H, 1, N]`.
     pub read_attention: Var,
-    /// The memory write's attention per block: `[B, H, N+1, N+1]`.
+    /// The memory write's attention per block: `[B, H, N+1, N+1]` (none without attention).
     pub write_attention: Vec<Var>,
 }
 
@@ -208,7 +208,9 @@ impl<T: Scalar> Model<T> for RelationalRNNCell {
             let step = self.step(g, store, x, state, memory);
             (state, memory) = (step.state, step.memory);
             out.outputs.push(step.output);
-            out.attention.push(step.write_attention);
+            if !step.write_attention.is_empty() {
+                out.attention.push(step.write_attention);
+            }
             out.memories.push(step.memory);
         }
         out
