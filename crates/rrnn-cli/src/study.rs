@@ -9,9 +9,9 @@
 //! - `explore`: settings tried before a study (role `exploration`).
 //!
 //! The chosen rate of a (task, variant, model) is the selection run with the best validation
-//! accuracy (ties: lower validation loss); a `final` stage at another rate is an error. Task
-//! entries hold chance, plateau and the library's heuristic baselines on the validation, test and
-//! hard sets of the runs' own data.
+//! accuracy (ties: lower validation loss); a `final` stage at another rate is an error; `choices`
+//! lists each choice. Task entries hold chance, plateau and the library's heuristic baselines on
+//! the validation, test and hard sets of the runs' own data.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -276,8 +276,25 @@ fn summarize(root: &Path) -> Result<(), String> {
             .push(r);
     }
     let mut rows = Vec::new();
+    let mut choices = Vec::new();
     for members in groups.values() {
         rows.extend(model_rows(members)?);
+        let select: Vec<&Run> = members
+            .iter()
+            .copied()
+            .filter(|r| r.stage == "select")
+            .collect();
+        if let Some(pick) = chosen(&select) {
+            choices.push(json!({
+                "task": pick.task,
+                "variant": pick.variant,
+                "model": pick.model,
+                "lr": pick.lr(),
+                "val_accuracy": pick.result["val_accuracy"],
+                "val_loss": pick.result["val_loss"],
+                "candidates": select.len(),
+            }));
+        }
     }
     let mut tasks = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -304,7 +321,7 @@ fn summarize(root: &Path) -> Result<(), String> {
             cell(r, "hard_accuracy"),
         );
     }
-    let summary = json!({ "rows": rows, "tasks": tasks });
+    let summary = json!({ "rows": rows, "tasks": tasks, "choices": choices });
     let text = serde_json::to_string_pretty(&summary).map_err(|e| e.to_string())? + "\n";
     let out = root.join("summary.json");
     relational_rnn::checkpoint::write_atomic(&out, text.as_bytes()).map_err(|e| e.to_string())?;

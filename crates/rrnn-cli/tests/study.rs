@@ -110,6 +110,10 @@ fn a_study_summarizes_from_its_runs_and_refuses_a_final_rate_not_chosen_on_valid
             assert_eq!(final_row[key][i], result[key], "{key} of {run}");
         }
     }
+    assert_eq!(
+        summary["choices"][0]["lr"].as_f64(),
+        chosen.parse::<f64>().ok()
+    );
     let tasks = summary["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 1);
     assert_eq!(tasks[0]["task"], "tracking");
