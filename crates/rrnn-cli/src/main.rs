@@ -4,7 +4,8 @@
 //! - `train`: one run in its own directory, with checkpoints, exact resume and a NaN guard;
 //! - `eval`: score a checkpoint on the validation, test or hard split;
 //! - `sweep`: a grid × seeds of independent `train` jobs, and `sweep summarize`;
-//! - `study summarize`: a study's `summary.json` from its run directories;
+//! - `study summarize` / `study findings`: a study's `summary.json` from its run directories,
+//!   and `FINDINGS.md` from that;
 //! - `export-data`: print examples of a reasoning task as JSON Lines or bAbI text;
 //! - `bench`: time one training step of a performance configuration (one JSON line).
 //!
@@ -14,6 +15,7 @@ mod bench;
 mod config_args;
 mod eval;
 mod export_data;
+mod findings;
 mod overrides;
 mod run_dir;
 mod study;
@@ -43,7 +45,7 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Run (or print) a grid of training jobs; `sweep summarize DIR` aggregates them.
     Sweep(sweep::SweepArgs),
-    /// Summarise a study directory into summary.json (`study summarize DIR`).
+    /// Summarise a study: `study summarize DIR` (summary.json), `study findings DIR` (FINDINGS.md).
     Study(study::StudyArgs),
     /// Write examples of a sequential reasoning task, one per line.
     ExportData(export_data::ExportDataArgs),

@@ -35,12 +35,19 @@ enum StudyAction {
         /// The study directory (e.g. results/study).
         dir: PathBuf,
     },
+    /// Write DIR/FINDINGS.md from DIR/summary.json: per task, each model against its baseline
+    /// with a 95 % interval over seeds, beside chance, plateau and the best heuristic.
+    Findings {
+        /// The study directory (e.g. results/study).
+        dir: PathBuf,
+    },
 }
 
 /// Runs `rrnn study`.
 pub fn run(args: &StudyArgs) -> Result<(), String> {
     match &args.action {
         StudyAction::Summarize { dir } => summarize(dir),
+        StudyAction::Findings { dir } => crate::findings::write(dir),
     }
 }
 

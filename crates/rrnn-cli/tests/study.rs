@@ -125,6 +125,15 @@ fn a_study_summarizes_from_its_runs_and_refuses_a_final_rate_not_chosen_on_valid
         );
     }
 
+    ok(&rrnn(&root, &["study", "findings", "study"]));
+    let findings = std::fs::read_to_string(root.join("study/FINDINGS.md")).unwrap();
+    assert!(findings.contains("## tracking — default"), "{findings}");
+    assert!(findings.contains("(2 seeds)"), "{findings}");
+    assert!(
+        findings.contains("best heuristic `start_position`"),
+        "{findings}"
+    );
+
     // Seeds at a rate validation did not choose are refused.
     train(
         &root,

@@ -1,0 +1,210 @@
+//! `rrnn study findings DIR`: `DIR/FINDINGS.md` from `DIR/summary.json` — per task and variant, each
+//! model's final row (mean ± std over seeds), its difference from the LSTM (or, for a control or
+//! ablation, from the default RMC) with a 95 % Welch t interval over seeds, beside chance, plateau
+//! and the best heuristic. Every number is computed here from the summary; the verdict sentences
+//! follow fixed rules, so they claim no more than the intervals do. Hand-written notes without
+//! numbers (what was cut, what a number means) come from `DIR/NOTES.md`.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use relational_rnn::experiment::mean_std;
+use relational_rnn::stats::welch_interval;
+use serde_json::Value;
+
+/// Confidence level of every interval.
+const LEVEL: f64 = 0.95;
+
+/// The non-null numbers of a row's per-seed list.
+fn values(row: &Value, key: &str) -> Vec<f64> {
+    row[key]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_f64).collect())
+        .unwrap_or_default()
+}
+
+/// `m ± s (n seeds)`, or the single value with "1 seed".
+fn mean_pm(xs: &[f64]) -> String {
+    match xs.len() {
+        0 => "—".into(),
+        1 => format!("{:.3} (1 seed)", xs[0]),
+        n => {
+            let (m, s) = mean_std(xs);
+            format!("{m:.3} ± {s:.3} ({n} seeds)")
+        }
+    }
+}
+
+/// The difference `a − b` of test accuracies with its interval, and a rule-based reading.
+fn compare(a_name: &str, a: &[f64], b_name: &str, b: &[f64]) -> String {
+    match welch_interval(a, b, LEVEL) {
+        None => {
+            format!("{a_name} − {b_name}: too few seeds (or no spread) for an interval; no claim")
+        }
+        Some((d, lo, hi)) => {
+            let reading = if lo > 0.0 {
+                format!("{a_name} is above {b_name}")
+            } else if hi < 0.0 {
+                format!("{a_name} is below {b_name}")
+            } else {
+                "the interval contains 0: no difference resolved".into()
+            };
+            format!(
+                "{a_name} − {b_name}: {d:+.3}, 95 % Welch t interval [{lo:+.3}, {hi:+.3}] over \
+                 seeds — {reading}"
+            )
+        }
+    }
+}
+
+/// The task entry of (task, variant).
+fn task_entry<'a>(summary: &'a Value, task: &str, variant: &str) -> Option<&'a Value> {
+    summary["tasks"]
+        .as_array()?
+        .iter()
+        .find(|t| t["task"] == task && t["variant"] == variant)
+}
+
+/// The best heuristic on test: `(name, accuracy)`.
+fn best_heuristic(entry: &Value) -> Option<(String, f64)> {
+    entry["heuristics"]
+        .as_object()?
+        .iter()
+        .filter_map(|(name, by)| by["test"].as_f64().map(|a| (name.clone(), a)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// How many seeds beat a reference accuracy.
+fn above(xs: &[f64], reference: f64) -> String {
+    let n = xs.iter().filter(|&&x| x > reference).count();
+    format!("{n} of {} seeds above it", xs.len())
+}
+
+/// The section of one (task, variant).
+fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> String {
+    let mut out = format!("## {task} — {variant}\n\n");
+    let entry = task_entry(summary, task, variant);
+    let chance = entry.and_then(|e| e["chance"].as_f64());
+    let plateau = entry.and_then(|e| e["plateau"].as_f64());
+    let heuristic = entry.and_then(best_heuristic);
+    let fmt = |x: Option<f64>| x.map_or("none".into(), |x| format!("{x:.3}"));
+    let _ = writeln!(
+        out,
+        "Reference (test set): chance {}, plateau {}, best heuristic {}.\n",
+        fmt(chance),
+        fmt(plateau),
+        heuristic
+            .as_ref()
+            .map_or("none".into(), |(n, a)| format!("`{n}` {a:.3}"))
+    );
+    let _ = writeln!(
+        out,
+        "| model | params | lr | role | test accuracy | validation accuracy | hard accuracy |\n|---|---|---|---|---|---|---|"
+    );
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r["model"].as_str().unwrap_or(""),
+            r["params"],
+            r["lr"],
+            r["role"].as_str().unwrap_or(""),
+            mean_pm(&values(r, "test_accuracy")),
+            mean_pm(&values(r, "val_accuracy")),
+            mean_pm(&values(r, "hard_accuracy")),
+        );
+    }
+    out.push('\n');
+    let finals: Vec<&&Value> = rows.iter().filter(|r| r["role"] == "final").collect();
+    let find = |model: &str| finals.iter().find(|r| r["model"] == model).copied();
+    // The default variant compares with the tuned LSTM; a control or ablation with the default RMC.
+    let baseline = if variant == "default" {
+        find("lstm").map(|r| ("LSTM".to_owned(), values(r, "test_accuracy")))
+    } else {
+        summary["rows"].as_array().and_then(|all| {
+            all.iter()
+                .find(|r| {
+                    r["task"] == task
+                        && r["variant"] == "default"
+                        && r["model"] == "rmc"
+                        && r["role"] == "final"
+                })
+                .map(|r| ("the default RMC".to_owned(), values(r, "test_accuracy")))
+        })
+    };
+    for r in &finals {
+        let model = r["model"].as_str().unwrap_or("");
+        let test = values(r, "test_accuracy");
+        let mut line = format!("- **{model}**: test accuracy {}", mean_pm(&test));
+        if let Some((name, h)) = &heuristic {
+            let _ = write!(
+                line,
+                "; best heuristic `{name}` {h:.3}: {}",
+                above(&test, *h)
+            );
+        }
+        if let Some(p) = plateau {
+            let _ = write!(line, "; plateau {p:.3}: {}", above(&test, p));
+        }
+        match &baseline {
+            Some((name, base)) if !(variant == "default" && model == "lstm") => {
+                let _ = write!(line, ". {}", compare(model, &test, name, base));
+            }
+            _ => {}
+        }
+        let _ = writeln!(line, ".");
+        out += &line;
+    }
+    if finals.is_empty() {
+        out += "- No final rows yet (selection runs only): no claim.\n";
+    }
+    out.push('\n');
+    out
+}
+
+/// Writes `DIR/FINDINGS.md` from `DIR/summary.json` (and `DIR/NOTES.md` when present).
+pub fn write(dir: &Path) -> Result<(), String> {
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let summary: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rows: Vec<&Value> = summary["rows"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for r in &rows {
+        let key = (
+            r["task"].as_str().unwrap_or("").to_owned(),
+            r["variant"].as_str().unwrap_or("").to_owned(),
+        );
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    let mut out = String::from(
+        "# Findings\n\nWritten by `rrnn study findings results/study` from `summary.json` (itself \
+         written by `rrnn study summarize`); do not edit by hand. Accuracies are the \
+         validation-best parameters of each run scored once on the test and hard sets; `final` \
+         rows hold every seed at the learning rate chosen on validation (`select` runs only when no \
+         final row exists). Intervals are 95 % Welch t intervals of the difference of means over \
+         seeds. A verdict says \"above\" or \"below\" only when its interval excludes 0.\n\n",
+    );
+    for (task, variant) in &keys {
+        let members: Vec<&Value> = rows
+            .iter()
+            .copied()
+            .filter(|r| r["task"] == task.as_str() && r["variant"] == variant.as_str())
+            .filter(|r| r["role"] != "exploration")
+            .collect();
+        out += &section(&summary, task, variant, &members);
+    }
+    if let Ok(notes) = std::fs::read_to_string(dir.join("NOTES.md")) {
+        out += "## Notes\n\n";
+        out += &notes;
+    }
+    let target = dir.join("FINDINGS.md");
+    relational_rnn::checkpoint::write_atomic(&target, out.as_bytes()).map_err(|e| e.to_string())?;
+    eprintln!("wrote {}", target.display());
+    Ok(())
+}
