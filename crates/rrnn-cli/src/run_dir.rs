@@ -1,6 +1,7 @@
 //! A run directory and its files.
 //!
 //! ```text
+//! .lock               locked by the process that owns the run; holds its pid
 //! config.json         the resolved experiment, rrnn version, git commit, threads (written last
 //!                     when a run starts: a directory without it is not a run)
 //! metrics.jsonl       one EvalRecord per evaluation
@@ -11,15 +12,22 @@
 //! result.json         written when the run finishes (completed or early-stopped)
 //! ```
 //!
+//! One process owns a run directory at a time: a new run and a resume take an exclusive lock on
+//! `.lock` before writing anything, and a second process fails at once naming the holder's pid.
+//! The lock is advisory (`flock`) and may not hold on network filesystems (NFS, SMB): do not run
+//! one directory from two machines. The lock file stays after the run; it does not make the
+//! directory non-empty for `--out`.
+//!
 //! Every file except metrics.jsonl is replaced atomically (temporary file + rename).
 //! metrics.jsonl is appended to before the checkpoint of the same step is written; resuming cuts
 //! it back to the checkpoint's step, so a kill between the two never duplicates a line. The batch
 //! RNG has no state to save: step `s` draws from `step_rng(seed, s)`, so the step number is the
 //! RNG state.
 
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use relational_rnn::checkpoint::{self, Metadata, Tensors};
 use relational_rnn::experiment::Experiment;
@@ -36,6 +44,9 @@ const RUN_FILES: [&str; 5] = [
     "best.safetensors",
     "result.json",
 ];
+
+/// The lock file: locked by the owner of the directory, holds its pid.
+const LOCK_FILE: &str = ".lock";
 
 /// Prefix of optimiser buffers in `last.safetensors`.
 const OPTIM_PREFIX: &str = "optim.";
@@ -85,10 +96,12 @@ pub struct Resumed {
     pub best: Option<Best>,
 }
 
-/// A run directory.
+/// A run directory, owned by this process while the value lives.
 pub struct RunDir {
     path: PathBuf,
     created: bool,
+    /// `.lock`, locked: closing it releases the directory.
+    _lock: File,
 }
 
 fn io_err(path: &Path, e: impl std::fmt::Display) -> String {
@@ -116,46 +129,112 @@ fn to_json<T: Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serialises")
 }
 
+/// Takes the exclusive lock of `dir` and writes this process's pid into the lock file; fails at
+/// once, naming the holder's pid, when another process has it.
+fn lock(dir: &Path) -> Result<File, String> {
+    let path = dir.join(LOCK_FILE);
+    // A start that fails removes the directory it created, lock file included: a lock taken on
+    // a file that is no longer at `path` guards nothing, so open it again.
+    for _ in 0..3 {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| io_err(&path, e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "{} is in use by another process (pid {}); wait for it to end or stop it",
+                    dir.display(),
+                    holder(&path)
+                ));
+            }
+            Err(TryLockError::Error(e)) => return Err(io_err(&path, format!("cannot lock: {e}"))),
+        }
+        if !is_at(&file, &path) {
+            continue;
+        }
+        file.set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(|e| io_err(&path, e))?;
+        return Ok(file);
+    }
+    Err(io_err(&path, "removed each time it was locked"))
+}
+
+/// The pid in a lock file; the holder writes it just after locking, so wait a moment for it.
+fn holder(lock_file: &Path) -> String {
+    for _ in 0..50 {
+        let text = std::fs::read_to_string(lock_file).unwrap_or_default();
+        if !text.trim().is_empty() {
+            return text.trim().to_owned();
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    "unknown".to_owned()
+}
+
+/// Whether the open `file` is the one at `path`.
+#[cfg(unix)]
+fn is_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
+    }
+}
+
+/// Whether the open `file` is the one at `path` (elsewhere an open file cannot be removed).
+#[cfg(not(unix))]
+fn is_at(_: &File, path: &Path) -> bool {
+    path.exists()
+}
+
 impl RunDir {
-    /// Prepares `path` for a new run: creates it, or accepts it when empty; a non-empty
-    /// directory is refused unless `force`, which removes the run files in it (and nothing else).
+    /// Prepares `path` for a new run and takes its lock: creates it, or accepts it when empty
+    /// but for the lock file; a non-empty directory is refused unless `force`, which removes the
+    /// run files in it (and nothing else).
     pub fn create(path: &Path, force: bool) -> Result<Self, String> {
         let created = !path.exists();
-        if created {
-            std::fs::create_dir_all(path).map_err(|e| io_err(path, e))?;
-        } else {
-            let mut entries = std::fs::read_dir(path).map_err(|e| io_err(path, e))?;
-            if entries.next().is_some() {
-                if !force {
-                    return Err(format!(
-                        "{} is not empty; resume it with --resume, or pass --force to overwrite",
-                        path.display()
-                    ));
-                }
-                for name in RUN_FILES {
-                    let file = path.join(name);
-                    if file.exists() {
-                        std::fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
-                    }
+        std::fs::create_dir_all(path).map_err(|e| io_err(path, e))?;
+        let dir = Self {
+            path: path.to_owned(),
+            created,
+            _lock: lock(path)?,
+        };
+        let mut entries = std::fs::read_dir(path).map_err(|e| io_err(path, e))?;
+        if entries.any(|e| e.is_ok_and(|e| e.file_name() != LOCK_FILE)) {
+            if !force {
+                return Err(format!(
+                    "{} is not empty; resume it with --resume, or pass --force to overwrite",
+                    path.display()
+                ));
+            }
+            for name in RUN_FILES {
+                let file = path.join(name);
+                if file.exists() {
+                    std::fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
                 }
             }
         }
-        Ok(Self {
-            path: path.to_owned(),
-            created,
-        })
+        Ok(dir)
     }
 
-    /// An existing run directory (one with `config.json`).
+    /// An existing run directory (one with `config.json`), locked.
     pub fn open(path: &Path) -> Result<(Self, RunConfig), String> {
+        // Not a run: refuse before putting a lock file there.
+        read_dir_json::<RunConfig>(path, "config.json", "run")?;
+        let dir = Self {
+            path: path.to_owned(),
+            created: false,
+            _lock: lock(path)?,
+        };
+        // Read again under the lock: the previous owner may have changed it.
         let config = read_dir_json(path, "config.json", "run")?;
-        Ok((
-            Self {
-                path: path.to_owned(),
-                created: false,
-            },
-            config,
-        ))
+        Ok((dir, config))
     }
 
     /// Removes what this run wrote after an error before it became valid: the directory itself

@@ -1,0 +1,224 @@
+//! What keeps a run directory whole over long runs: one owner at a time (the lock), clean stops
+//! on SIGTERM and SIGHUP, stale temporary files removed, damaged metrics kept aside, only finite
+//! checkpoints, resume refusing a checkpoint of another experiment, and reproducible bytes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A tiny RMC on Nth-farthest evaluated every 5 steps (as in tests/train.rs).
+const TINY: [&str; 18] = [
+    "--task",
+    "nth-farthest",
+    "--model",
+    "rmc",
+    "--batch",
+    "8",
+    "--set",
+    "eval_every=5",
+    "--set",
+    "test_size=32",
+    "--set",
+    "slots=2",
+    "--set",
+    "heads=2",
+    "--set",
+    "model.head_hidden=[32]",
+    "--set",
+    "train.seed=0",
+];
+
+/// A budget no test reaches: runs given it end by a signal or `--stop-at`.
+const ENDLESS: &str = "1000000";
+
+fn rrnn(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rrnn"))
+        .args(args)
+        .output()
+        .expect("run rrnn")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The one line of a failed command's stderr.
+fn error_line(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+/// A fresh, not yet existing directory under the system temp dir.
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rrnn-guard-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn train_args<'a>(steps: &'a str, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["train", "--steps", steps, "--out", out.to_str().unwrap()];
+    args.extend(TINY);
+    args.extend(extra);
+    args
+}
+
+fn train(steps: &str, out: &Path, extra: &[&str]) -> Output {
+    rrnn(&train_args(steps, out, extra))
+}
+
+fn resume(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--resume", dir.to_str().unwrap()];
+    args.extend(extra);
+    rrnn(&args)
+}
+
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_rrnn"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// An endless run, killed if the test fails before stopping it.
+struct Running(Child);
+
+impl Running {
+    /// Starts an endless run in `dir` and returns once it has evaluated (and so checkpointed).
+    fn start(dir: &Path) -> Self {
+        let run = Self(spawn(&train_args(ENDLESS, dir, &[])));
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(dir.join("metrics.jsonl")).is_ok_and(|m| !m.is_empty()) {
+            assert!(t0.elapsed() < Duration::from_secs(60), "no evaluation yet");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        run
+    }
+
+    /// Sends `signal` (`INT`, `TERM`, …) and returns the exit code.
+    fn stop(mut self, signal: &str) -> Option<i32> {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        self.0.wait().unwrap().code()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The steps of metrics.jsonl, in file order.
+fn metric_steps(dir: &Path) -> Vec<u64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn two_processes_started_on_one_fresh_directory_never_both_run() {
+    let dir = temp("race");
+    for trial in 0..20 {
+        let _ = std::fs::remove_dir_all(&dir);
+        let args = train_args("10", &dir, &[]);
+        let pair = [spawn(&args), spawn(&args)];
+        let outs: Vec<Output> = pair.map(|c| c.wait_with_output().unwrap()).into();
+        let winners = outs.iter().filter(|o| o.status.success()).count();
+        assert_eq!(winners, 1, "trial {trial}: {outs:?}");
+        let loser = outs.iter().find(|o| !o.status.success()).unwrap();
+        let stderr = error_line(loser);
+        // Refused while the other runs, or (when it started late) because the run is there.
+        assert!(
+            stderr.contains("is in use by another process (pid ") || stderr.contains("not empty"),
+            "trial {trial}: {stderr}"
+        );
+        assert_eq!(metric_steps(&dir), [5, 10], "trial {trial}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn two_resumes_of_one_run_never_both_run() {
+    let (straight, dir) = (temp("resume-race-straight"), temp("resume-race"));
+    ok(&train("40", &straight, &[]));
+    for trial in 0..5 {
+        let _ = std::fs::remove_dir_all(&dir);
+        ok(&train("40", &dir, &["--stop-at", "7"]));
+        let args = ["train", "--resume", dir.to_str().unwrap()];
+        let pair = [spawn(&args), spawn(&args)];
+        let outs: Vec<Output> = pair.map(|c| c.wait_with_output().unwrap()).into();
+        // A resume that starts after the other has finished only says so.
+        let ran = |o: &&Output| {
+            o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("already finished")
+        };
+        assert_eq!(
+            outs.iter().filter(ran).count(),
+            1,
+            "trial {trial}: {outs:?}"
+        );
+        assert_eq!(metric_steps(&dir), metric_steps(&straight), "trial {trial}");
+    }
+    for d in [straight, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn a_busy_directory_is_refused_naming_it_and_the_holder_pid() {
+    let dir = temp("busy");
+    let d = dir.to_str().unwrap();
+    let holder = Running::start(&dir);
+    let expected = format!("{d} is in use by another process (pid {})", holder.0.id());
+    // Short budgets: should the lock not hold, these end instead of running on.
+    for out in [
+        resume(&dir, &["--steps", "20"]),
+        train("20", &dir, &["--force"]),
+        train("20", &dir, &[]),
+    ] {
+        let stderr = error_line(&out);
+        assert!(stderr.contains(&expected), "{stderr}");
+    }
+    // `--force` did not get to remove anything.
+    assert!(dir.join("config.json").exists() && dir.join("last.safetensors").exists());
+    assert_eq!(holder.stop("INT"), Some(130));
+    // Once the holder has gone, the directory resumes, and a later --out --force starts over.
+    ok(&resume(&dir, &["--stop-at", "12"]));
+    ok(&train("5", &dir, &["--force"]));
+    assert_eq!(metric_steps(&dir), [5]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_directory_holding_only_the_lock_file_is_empty_for_out() {
+    let dir = temp("lock-only");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".lock"), "12345\n").unwrap();
+    ok(&train("5", &dir, &[]));
+    assert_eq!(metric_steps(&dir), [5]);
+    // The lock file outlives the run and does not count as content either.
+    assert!(dir.join(".lock").exists());
+    let mut again = train("5", &dir, &[]);
+    assert!(error_line(&again).contains("not empty"));
+    again = train("5", &dir, &["--force"]);
+    ok(&again);
+    std::fs::remove_dir_all(dir).unwrap();
+}
