@@ -177,6 +177,18 @@ pub fn read(path: impl AsRef<Path>) -> Result<(Tensors, Metadata), CheckpointErr
     decode(&bytes, path)
 }
 
+/// Marks the temporary file of an atomic write: `.<name>.tmp-<pid>` beside `<name>`.
+const TEMPORARY: &str = ".tmp-";
+
+/// Whether `file_name` is the temporary file of an atomic write (`.<name>.tmp-<pid>`); one left
+/// behind by a killed writer can be removed once no writer can be running.
+pub fn is_temporary(file_name: &str) -> bool {
+    file_name.starts_with('.')
+        && file_name
+            .rsplit_once(TEMPORARY)
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary sibling file, `fsync`, then `rename`.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), CheckpointError> {
     write_atomic_with(path, |f| f.write_all(bytes))
@@ -203,7 +215,7 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!(".{file_name}{TEMPORARY}{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         write(&mut f)?;

@@ -5,7 +5,8 @@ use std::io::Write;
 
 use relational_rnn::ParamStore;
 use relational_rnn::checkpoint::{
-    CheckpointError, Metadata, decode, encode, load_grads, write_atomic, write_atomic_with,
+    CheckpointError, Metadata, decode, encode, is_temporary, load_grads, write_atomic,
+    write_atomic_with,
 };
 use relational_rnn::ndarray::{ArrayD, IxDyn};
 
@@ -23,6 +24,16 @@ fn a_write_that_fails_midway_keeps_the_old_file_and_no_temporary() {
     write_atomic(&path, b"old complete contents").unwrap();
     let err = write_atomic_with(&path, |f| {
         f.write_all(b"half of the new")?;
+        let temps: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| is_temporary(n))
+            .collect();
+        assert_eq!(
+            temps.len(),
+            1,
+            "the file being written is recognised as temporary"
+        );
         Err(std::io::Error::other("disk full (simulated)"))
     })
     .unwrap_err();
@@ -35,6 +46,14 @@ fn a_write_that_fails_midway_keeps_the_old_file_and_no_temporary() {
         .collect();
     assert_eq!(names, ["last.safetensors"]);
     write_atomic(&path, b"new").unwrap();
+    for name in [
+        "last.safetensors",
+        ".last.safetensors.tmp-",
+        ".x.tmp-12a",
+        "a.tmp-12",
+    ] {
+        assert!(!is_temporary(name), "{name}");
+    }
     assert_eq!(std::fs::read(&path).unwrap(), b"new");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -18,7 +18,9 @@
 //! one directory from two machines. The lock file stays after the run; it does not make the
 //! directory non-empty for `--out`.
 //!
-//! Every file except metrics.jsonl is replaced atomically (temporary file + rename).
+//! Every file except metrics.jsonl is replaced atomically (temporary file + rename); the
+//! temporary files a killed writer leaves are removed when the next owner takes the lock. A start
+//! killed before it wrote config.json leaves a directory that `--out` still takes as empty.
 //! metrics.jsonl is appended to before the checkpoint of the same step is written; resuming cuts
 //! it back to the checkpoint's step, so a kill between the two never duplicates a line. The batch
 //! RNG has no state to save: step `s` draws from `step_rng(seed, s)`, so the step number is the
@@ -195,8 +197,8 @@ fn is_at(_: &File, path: &Path) -> bool {
 
 impl RunDir {
     /// Prepares `path` for a new run and takes its lock: creates it, or accepts it when empty
-    /// but for the lock file; a non-empty directory is refused unless `force`, which removes the
-    /// run files in it (and nothing else).
+    /// but for leftovers (see [`Self::content`]); a non-empty directory is refused unless
+    /// `force`, which removes the run files in it (and nothing else).
     pub fn create(path: &Path, force: bool) -> Result<Self, String> {
         let created = !path.exists();
         std::fs::create_dir_all(path).map_err(|e| io_err(path, e))?;
@@ -205,11 +207,11 @@ impl RunDir {
             created,
             _lock: lock(path)?,
         };
-        let mut entries = std::fs::read_dir(path).map_err(|e| io_err(path, e))?;
-        if entries.any(|e| e.is_ok_and(|e| e.file_name() != LOCK_FILE)) {
+        if let Some(name) = dir.content()? {
             if !force {
                 return Err(format!(
-                    "{} is not empty; resume it with --resume, or pass --force to overwrite",
+                    "{} is not empty (it holds {name}); resume it with --resume, or pass --force \
+                     to overwrite",
                     path.display()
                 ));
             }
@@ -220,7 +222,50 @@ impl RunDir {
                 }
             }
         }
+        dir.remove_temporaries()?;
         Ok(dir)
+    }
+
+    /// The first entry a new run would overwrite: anything but the lock file, temporary files,
+    /// and what a start killed before writing config.json leaves (an empty metrics.jsonl, the
+    /// step-0 last.safetensors: nothing that a new start does not write again).
+    fn content(&self) -> Result<Option<String>, String> {
+        let started = self.file("config.json").exists();
+        for entry in std::fs::read_dir(&self.path).map_err(|e| io_err(&self.path, e))? {
+            let name = entry.map_err(|e| io_err(&self.path, e))?.file_name();
+            let name = name.to_string_lossy();
+            let leftover = name == LOCK_FILE
+                || checkpoint::is_temporary(&name)
+                || (!started && self.is_start_leftover(&name));
+            if !leftover {
+                return Ok(Some(name.into_owned()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `name` is a file a start writes before config.json, as it writes it.
+    fn is_start_leftover(&self, name: &str) -> bool {
+        let path = self.file(name);
+        match name {
+            "metrics.jsonl" => path.metadata().is_ok_and(|m| m.len() == 0),
+            "last.safetensors" => checkpoint::read(&path)
+                .is_ok_and(|(_, meta)| meta.get("step").is_some_and(|s| s == "0")),
+            _ => false,
+        }
+    }
+
+    /// Removes the temporary files of atomic writes that killed writers left (none can be
+    /// writing: this process holds the lock).
+    fn remove_temporaries(&self) -> Result<(), String> {
+        for entry in std::fs::read_dir(&self.path).map_err(|e| io_err(&self.path, e))? {
+            let name = entry.map_err(|e| io_err(&self.path, e))?.file_name();
+            if checkpoint::is_temporary(&name.to_string_lossy()) {
+                let file = self.path.join(&name);
+                std::fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// An existing run directory (one with `config.json`), locked.
@@ -232,6 +277,7 @@ impl RunDir {
             created: false,
             _lock: lock(path)?,
         };
+        dir.remove_temporaries()?;
         // Read again under the lock: the previous owner may have changed it.
         let config = read_dir_json(path, "config.json", "run")?;
         Ok((dir, config))

@@ -222,3 +222,61 @@ fn a_directory_holding_only_the_lock_file_is_empty_for_out() {
     ok(&again);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Plants temporary files as killed writers leave them; returns their paths.
+fn plant_temporaries(dir: &Path) -> Vec<PathBuf> {
+    let names = [".last.safetensors.tmp-4242", ".metrics.jsonl.tmp-7"];
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    for p in &paths {
+        std::fs::write(p, b"half a checkpoint").unwrap();
+    }
+    paths
+}
+
+#[test]
+fn stale_temporary_files_go_on_start_resume_and_force() {
+    let dir = temp("temporaries");
+    // A directory with only temporaries, a lock file and an empty metrics file is empty.
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut planted = plant_temporaries(&dir);
+    std::fs::write(dir.join(".lock"), b"").unwrap();
+    std::fs::write(dir.join("metrics.jsonl"), b"").unwrap();
+    ok(&train("20", &dir, &["--stop-at", "7"]));
+    assert!(planted.iter().all(|p| !p.exists()));
+
+    planted = plant_temporaries(&dir);
+    // Not the temporary file of an atomic write: kept.
+    std::fs::write(dir.join("notes.tmp-1"), b"mine").unwrap();
+    ok(&resume(&dir, &["--stop-at", "9"]));
+    assert!(planted.iter().all(|p| !p.exists()));
+    assert!(dir.join("notes.tmp-1").exists());
+
+    planted = plant_temporaries(&dir);
+    ok(&train("5", &dir, &["--force"]));
+    assert!(planted.iter().all(|p| !p.exists()));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_start_killed_before_config_json_leaves_a_directory_out_takes() {
+    let dir = temp("half-start");
+    // A diverging run keeps its step-0 checkpoint; without config.json, what is left is what a
+    // start killed just before writing config.json leaves.
+    assert_eq!(train("20", &dir, &["--lr", "1e30"]).status.code(), Some(1));
+    std::fs::remove_file(dir.join("config.json")).unwrap();
+    let refused = resume(&dir, &[]);
+    assert!(error_line(&refused).contains("is not a run directory"));
+    ok(&train("5", &dir, &[]));
+    assert_eq!(metric_steps(&dir), [5]);
+
+    // A later checkpoint without config.json is not a start's leftover: refused, kept.
+    let other = temp("half-start-other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(dir.join("last.safetensors"), other.join("last.safetensors")).unwrap();
+    let out = train("5", &other, &[]);
+    assert!(error_line(&out).contains("not empty (it holds last.safetensors)"));
+    assert!(other.join("last.safetensors").exists());
+    for d in [dir, other] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
