@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use relational_rnn::checkpoint;
+
 /// A tiny RMC on Nth-farthest evaluated every 5 steps (as in tests/train.rs).
 const TINY: [&str; 18] = [
     "--task",
@@ -119,6 +121,43 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// metrics.jsonl without `elapsed_s`.
+fn metrics(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("elapsed_s");
+            v
+        })
+        .collect()
+}
+
+/// Tensors of a checkpoint as raw bits, by name.
+fn tensor_bits(path: &Path) -> Vec<(String, Vec<u64>)> {
+    let (tensors, _) = checkpoint::read(path).unwrap();
+    tensors
+        .into_iter()
+        .map(|(n, a)| (n, a.iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+/// Same metrics (but wall time) and same checkpoint tensors, bit for bit.
+fn assert_same_run(a: &Path, b: &Path) {
+    assert_eq!(metrics(a), metrics(b));
+    for file in ["last.safetensors", "best.safetensors"] {
+        let bits = |d: &Path| tensor_bits(&d.join(file));
+        assert!(bits(a) == bits(b), "{file} differs");
+    }
+}
+
+/// The step of a run's last checkpoint.
+fn checkpoint_step(dir: &Path) -> u64 {
+    let (_, meta) = checkpoint::read(dir.join("last.safetensors")).unwrap();
+    meta["step"].parse().unwrap()
 }
 
 /// The steps of metrics.jsonl, in file order.
@@ -277,6 +316,29 @@ fn a_start_killed_before_config_json_leaves_a_directory_out_takes() {
     assert!(error_line(&out).contains("not empty (it holds last.safetensors)"));
     assert!(other.join("last.safetensors").exists());
     for d in [dir, other] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn sigterm_and_sighup_save_a_checkpoint_like_ctrl_c_and_resume_matches() {
+    let (straight, killed) = (temp("term-straight"), temp("term-killed"));
+    let run = Running::start(&killed);
+    assert_eq!(run.stop("TERM"), Some(143));
+    let step = checkpoint_step(&killed);
+    assert!(step >= 5, "{step}");
+    assert!(!killed.join("result.json").exists());
+    // Resume a few steps past the signal, against a run stopped there without one.
+    let stop = (step + 7).to_string();
+    ok(&resume(&killed, &["--stop-at", &stop]));
+    ok(&train(ENDLESS, &straight, &["--stop-at", &stop]));
+    assert_same_run(&straight, &killed);
+
+    let hung_up = temp("hup");
+    let run = Running::start(&hung_up);
+    assert_eq!(run.stop("HUP"), Some(129));
+    assert!(checkpoint_step(&hung_up) >= 5);
+    for d in [straight, killed, hung_up] {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
