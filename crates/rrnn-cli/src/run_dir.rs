@@ -22,14 +22,16 @@
 //! temporary files a killed writer leaves are removed when the next owner takes the lock. A start
 //! killed before it wrote config.json leaves a directory that `--out` still takes as empty.
 //! metrics.jsonl is appended to before the checkpoint of the same step is written; resuming cuts
-//! it back to the checkpoint's step, so a kill between the two never duplicates a line. The batch
+//! it back to the checkpoint's step, so a kill between the two never duplicates a line. A damaged
+//! metrics.jsonl (a line that does not parse, steps out of order) is never cut silently: resuming
+//! keeps it whole as `metrics.jsonl.damaged-<unix time>` and rebuilds it from the intact records. The batch
 //! RNG has no state to save: step `s` draws from `step_rng(seed, s)`, so the step number is the
 //! RNG state.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use relational_rnn::checkpoint::{self, Metadata, Tensors};
 use relational_rnn::experiment::Experiment;
@@ -49,6 +51,9 @@ const RUN_FILES: [&str; 5] = [
 
 /// The lock file: locked by the owner of the directory, holds its pid.
 const LOCK_FILE: &str = ".lock";
+
+/// Marks a damaged metrics file kept aside: `metrics.jsonl.damaged-<unix time>`.
+const DAMAGED: &str = ".damaged-";
 
 /// Prefix of optimiser buffers in `last.safetensors`.
 const OPTIM_PREFIX: &str = "optim.";
@@ -198,7 +203,8 @@ fn is_at(_: &File, path: &Path) -> bool {
 impl RunDir {
     /// Prepares `path` for a new run and takes its lock: creates it, or accepts it when empty
     /// but for leftovers (see [`Self::content`]); a non-empty directory is refused unless
-    /// `force`, which removes the run files in it (and nothing else).
+    /// `force`, which removes the run files in it, damaged metrics kept aside included (and
+    /// nothing else).
     pub fn create(path: &Path, force: bool) -> Result<Self, String> {
         let created = !path.exists();
         std::fs::create_dir_all(path).map_err(|e| io_err(path, e))?;
@@ -221,8 +227,10 @@ impl RunDir {
                     std::fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
                 }
             }
+            dir.remove_where(|name| name.starts_with(&format!("metrics.jsonl{DAMAGED}")))?;
         }
-        dir.remove_temporaries()?;
+        // Temporary files of killed writers (none can be writing: this process holds the lock).
+        dir.remove_where(checkpoint::is_temporary)?;
         Ok(dir)
     }
 
@@ -255,12 +263,11 @@ impl RunDir {
         }
     }
 
-    /// Removes the temporary files of atomic writes that killed writers left (none can be
-    /// writing: this process holds the lock).
-    fn remove_temporaries(&self) -> Result<(), String> {
+    /// Removes the files whose names pass `remove`.
+    fn remove_where(&self, remove: impl Fn(&str) -> bool) -> Result<(), String> {
         for entry in std::fs::read_dir(&self.path).map_err(|e| io_err(&self.path, e))? {
             let name = entry.map_err(|e| io_err(&self.path, e))?.file_name();
-            if checkpoint::is_temporary(&name.to_string_lossy()) {
+            if remove(&name.to_string_lossy()) {
                 let file = self.path.join(&name);
                 std::fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
             }
@@ -277,7 +284,8 @@ impl RunDir {
             created: false,
             _lock: lock(path)?,
         };
-        dir.remove_temporaries()?;
+        // Temporary files of killed writers (none can be writing: this process holds the lock).
+        dir.remove_where(checkpoint::is_temporary)?;
         // Read again under the lock: the previous owner may have changed it.
         let config = read_dir_json(path, "config.json", "run")?;
         Ok((dir, config))
@@ -327,26 +335,73 @@ impl RunDir {
             .append(true)
             .open(&path)
             .map_err(|e| io_err(&path, e))?;
-        writeln!(f, "{}", to_json(record))
+        // One write for the line and its newline: a kill leaves no record without its newline.
+        f.write_all((to_json(record) + "\n").as_bytes())
             .and_then(|()| f.sync_data())
             .map_err(|e| io_err(&path, e))
     }
 
-    /// Keeps the records of `metrics.jsonl` up to `step` (creating it empty if missing).
+    /// Keeps the records of `metrics.jsonl` up to `step` (creating it empty if missing). A
+    /// damaged file, with a line that does not parse or a step not above the one before, is
+    /// kept whole beside it (see [`Self::keep_damaged`]) and rebuilt from every record that
+    /// parses, in step order, up to `step`: only damaged lines are missing from the new file.
     pub fn truncate_metrics(&self, step: u64) -> Result<(), String> {
         let path = self.file("metrics.jsonl");
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err(&path, e)),
+        };
         let mut kept = String::new();
-        if path.exists() {
-            let f = File::open(&path).map_err(|e| io_err(&path, e))?;
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(|e| io_err(&path, e))?;
-                match serde_json::from_str::<EvalRecord>(&line) {
-                    Ok(r) if r.step <= step => kept += &(line + "\n"),
-                    _ => break,
+        let (mut last, mut damaged) = (None, Vec::new());
+        for (i, line) in String::from_utf8_lossy(&bytes).lines().enumerate() {
+            match serde_json::from_str::<EvalRecord>(line) {
+                Ok(r) if last.is_none_or(|s| r.step > s) => {
+                    last = Some(r.step);
+                    if r.step <= step {
+                        kept += line;
+                        kept.push('\n');
+                    }
                 }
+                _ => damaged.push((i + 1).to_string()),
             }
         }
+        if !damaged.is_empty() {
+            let aside = self.keep_damaged(&path)?;
+            let lines = match damaged.len() {
+                1 => format!("line {} is", damaged[0]),
+                _ => format!("lines {} are", damaged.join(", ")),
+            };
+            eprintln!(
+                "warning: {}: {lines} damaged; kept the whole file as {} and rebuilt it from the \
+                 intact records up to step {step}",
+                path.display(),
+                aside.display()
+            );
+        }
         checkpoint::write_atomic(&path, kept.as_bytes()).map_err(|e| e.to_string())
+    }
+
+    /// Keeps `path` as it is under `<name>.damaged-<unix time>` beside it (a hard link, or a
+    /// synced copy where links are not supported) and returns that path.
+    fn keep_damaged(&self, path: &Path) -> Result<PathBuf, String> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        let mut aside = self.file(&format!("{name}{DAMAGED}{now}"));
+        for n in 1.. {
+            if !aside.exists() {
+                break;
+            }
+            aside = self.file(&format!("{name}{DAMAGED}{now}-{n}"));
+        }
+        if std::fs::hard_link(path, &aside).is_err() {
+            std::fs::copy(path, &aside)
+                .and_then(|_| File::open(&aside)?.sync_all())
+                .map_err(|e| io_err(&aside, e))?;
+        }
+        Ok(aside)
     }
 
     /// Writes `last.safetensors`: parameters, optimiser buffers, progress, best and experiment.

@@ -342,3 +342,79 @@ fn sigterm_and_sighup_save_a_checkpoint_like_ctrl_c_and_resume_matches() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+/// Every `metrics.jsonl.damaged-*` file of `dir`.
+fn damaged_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("metrics.jsonl.damaged-")
+        })
+        .collect()
+}
+
+/// Stops a run at step 17 (metrics at 5, 10, 15), damages its metrics.jsonl with `damage`,
+/// resumes it to 20 and checks the damaged file was kept byte for byte and named in a warning.
+/// Returns the run directory.
+fn resume_damaged(name: &str, damage: impl FnOnce(&str) -> String) -> PathBuf {
+    let dir = temp(name);
+    ok(&train("20", &dir, &["--stop-at", "17"]));
+    let path = dir.join("metrics.jsonl");
+    let damaged = damage(&std::fs::read_to_string(&path).unwrap());
+    std::fs::write(&path, &damaged).unwrap();
+    let out = resume(&dir, &[]);
+    ok(&out);
+    let kept = damaged_files(&dir);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), damaged);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let warning = stderr.lines().find(|l| l.starts_with("warning: ")).unwrap();
+    assert!(
+        warning.contains(&kept[0].display().to_string()),
+        "{warning}"
+    );
+    dir
+}
+
+#[test]
+fn a_corrupt_middle_metrics_line_is_kept_aside_and_later_records_survive() {
+    let straight = temp("metrics-straight");
+    ok(&train("20", &straight, &[]));
+    let dir = resume_damaged("metrics-corrupt", |text| {
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3);
+        format!("{}\n{{\"step\":10,\"tra#garbage\n{}\n", lines[0], lines[2])
+    });
+    // Only the corrupt record (step 10) is missing; 15 was after it and is still there.
+    let mut expected = metrics(&straight);
+    expected.remove(1);
+    assert_eq!(metrics(&dir), expected);
+    assert_eq!(metric_steps(&dir), [5, 15, 20]);
+    for d in [straight, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn a_metrics_file_cut_mid_line_is_kept_aside_and_rebuilt() {
+    let straight = temp("metrics-cut-straight");
+    ok(&train("20", &straight, &[]));
+    // Cut inside the last record (step 15), as a full disk or a crash mid-append leaves it.
+    let dir = resume_damaged("metrics-cut", |text| {
+        let cut = text.trim_end().len() - 20;
+        text[..cut].to_owned()
+    });
+    let mut expected = metrics(&straight);
+    expected.remove(2);
+    assert_eq!(metrics(&dir), expected);
+    assert_eq!(metric_steps(&dir), [5, 10, 20]);
+
+    // --force starts the directory over, damaged metrics included.
+    ok(&train("5", &dir, &["--force"]));
+    assert!(damaged_files(&dir).is_empty());
+    for d in [straight, dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
