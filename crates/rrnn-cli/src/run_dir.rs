@@ -7,7 +7,8 @@
 //! metrics.jsonl       one EvalRecord per evaluation
 //! last.safetensors    parameters + optimiser buffers (`optim.m.<name>`, `optim.v.<name>`,
 //!                     `optim.momentum.<name>`) + metadata: step, optimizer_steps, progress
-//!                     (accumulators, early-stopping state), best, experiment
+//!                     (accumulators, early-stopping state), best, experiment; the last good
+//!                     state: never written with a NaN or an infinity in it
 //! best.safetensors    parameters at the best test accuracy so far + step, test_accuracy, experiment
 //! result.json         written when the run finishes (completed or early-stopped)
 //! ```
@@ -434,10 +435,23 @@ impl RunDir {
             ("best".into(), to_json(&best)),
             ("experiment".into(), to_json(experiment)),
         ]);
+        if let Some((name, _)) = named.iter().find(|(_, v)| !all_finite(v)) {
+            return Err(self.diverged(name, progress.step));
+        }
         let path = self.file("last.safetensors");
         let bytes = checkpoint::encode(named.iter().map(|(n, v)| (n.as_str(), *v)), &metadata)
             .map_err(|e| io_err(&path, e))?;
         checkpoint::write_atomic(&path, &bytes).map_err(|e| e.to_string())
+    }
+
+    /// The error that ends a run whose parameters or optimiser state stopped being finite (the
+    /// loss can stay finite for a step after an update overflows).
+    fn diverged(&self, tensor: &str, step: u64) -> String {
+        format!(
+            "training diverged: `{tensor}` is not finite at step {step}; the last good \
+             checkpoint is kept in {}",
+            self.file("last.safetensors").display()
+        )
     }
 
     /// Writes `best.safetensors`: the parameters with step, test accuracy and experiment.
@@ -447,6 +461,9 @@ impl RunDir {
         best: Best,
         experiment: &Experiment,
     ) -> Result<(), String> {
+        if let Some((_, name, _)) = store.iter().find(|(_, _, v)| !all_finite(v)) {
+            return Err(self.diverged(name, best.step));
+        }
         let metadata = Metadata::from([
             ("step".into(), best.step.to_string()),
             ("test_accuracy".into(), to_json(&best.test_accuracy)),
@@ -456,7 +473,9 @@ impl RunDir {
             .map_err(|e| e.to_string())
     }
 
-    /// Loads `last.safetensors` into `store` and restores the optimiser and progress.
+    /// Loads `last.safetensors` into `store` and restores the optimiser and progress, after
+    /// checking that every tensor is finite and that best.safetensors loads when it records a
+    /// best.
     pub fn load_last(
         &self,
         store: &mut ParamStore<f32>,
@@ -464,6 +483,15 @@ impl RunDir {
     ) -> Result<Resumed, String> {
         let path = self.file("last.safetensors");
         let (tensors, metadata) = checkpoint::read(&path).map_err(|e| e.to_string())?;
+        if let Some((name, _)) = tensors
+            .iter()
+            .find(|(_, t)| !t.iter().all(|x| x.is_finite()))
+        {
+            return Err(format!(
+                "{}: tensor `{name}` is not finite; this checkpoint cannot be resumed",
+                path.display()
+            ));
+        }
         checkpoint::load_into(store, &tensors, &path).map_err(|e| e.to_string())?;
         let field = |key: &str| {
             metadata
@@ -493,12 +521,45 @@ impl RunDir {
         if let Some(e) = failure {
             return Err(e);
         }
+        if let Some(best) = best {
+            self.check_best(store, best, progress.step)?;
+        }
         Ok(Resumed {
             progress,
             optimizer,
             best,
         })
     }
+
+    /// Checks that best.safetensors loads into a model like `store`, is finite, and holds the
+    /// best that last.safetensors records, or one after its `step` (saved just before a kill;
+    /// the resumed run saves it again).
+    fn check_best(&self, store: &ParamStore<f32>, best: Best, step: u64) -> Result<(), String> {
+        let path = self.file("best.safetensors");
+        let recorded = format!("last.safetensors records a best at step {}", best.step);
+        let mut scratch = store.cast::<f32>();
+        let metadata = checkpoint::load_store(&path, &mut scratch)
+            .map_err(|e| format!("{recorded}, but {e}"))?;
+        if let Some((_, name, _)) = scratch.iter().find(|(_, _, v)| !all_finite(v)) {
+            return Err(format!(
+                "{recorded}, but {}: tensor `{name}` is not finite",
+                path.display()
+            ));
+        }
+        match metadata.get("step").and_then(|s| s.parse::<u64>().ok()) {
+            Some(s) if s == best.step || s > step => Ok(()),
+            found => Err(format!(
+                "{recorded}, but {} is from step {}",
+                path.display(),
+                found.map_or("(none recorded)".into(), |s| s.to_string())
+            )),
+        }
+    }
+}
+
+/// Whether every element is finite.
+fn all_finite(a: &relational_rnn::ndarray::ArrayD<f32>) -> bool {
+    a.iter().all(|x| x.is_finite())
 }
 
 fn load_buffer(

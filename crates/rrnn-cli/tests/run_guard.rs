@@ -418,3 +418,64 @@ fn a_metrics_file_cut_mid_line_is_kept_aside_and_rebuilt() {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
+
+#[test]
+fn non_finite_parameters_are_never_checkpointed() {
+    let dir = temp("overflow");
+    // lr 1e39 overflows every weight in the first update while its loss was finite; the
+    // evaluation after it must not overwrite the step-0 checkpoint nor write a best.
+    let out = train("5", &dir, &["--lr", "1e39", "--set", "eval_every=1"]);
+    let stderr = error_line(&out);
+    assert!(
+        stderr.contains("training diverged: `") && stderr.contains("is not finite at step 1"),
+        "{stderr}"
+    );
+    assert_eq!(checkpoint_step(&dir), 0);
+    let (tensors, _) = checkpoint::read(dir.join("last.safetensors")).unwrap();
+    assert!(tensors.values().all(|t| t.iter().all(|x| x.is_finite())));
+    assert!(!dir.join("best.safetensors").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn resume_refuses_a_non_finite_checkpoint_and_a_missing_or_broken_best() {
+    let dir = temp("bad-checkpoints");
+    ok(&train("20", &dir, &["--stop-at", "7"]));
+    let last = dir.join("last.safetensors");
+    let good_last = std::fs::read(&last).unwrap();
+    let (tensors, meta) = checkpoint::read(&last).unwrap();
+    let mut f32s: Vec<(String, relational_rnn::ndarray::ArrayD<f32>)> = tensors
+        .into_iter()
+        .map(|(n, a)| (n, a.mapv(|x| x as f32)))
+        .collect();
+    let poisoned = f32s
+        .iter()
+        .position(|(n, _)| n.starts_with("optim.v."))
+        .unwrap();
+    *f32s[poisoned].1.iter_mut().next().unwrap() = f32::NAN;
+    let bytes = checkpoint::encode(f32s.iter().map(|(n, a)| (n.as_str(), a)), &meta).unwrap();
+    std::fs::write(&last, bytes).unwrap();
+    let stderr = error_line(&resume(&dir, &[]));
+    let name = &f32s[poisoned].0;
+    assert!(
+        stderr.contains(&format!("tensor `{name}` is not finite")),
+        "{stderr}"
+    );
+    std::fs::write(&last, good_last).unwrap();
+
+    // The checkpoint records the best of step 5: best.safetensors must be there and load.
+    let best = dir.join("best.safetensors");
+    let good_best = std::fs::read(&best).unwrap();
+    std::fs::remove_file(&best).unwrap();
+    let stderr = error_line(&resume(&dir, &[]));
+    assert!(
+        stderr.contains("records a best at step 5") && stderr.contains("best.safetensors"),
+        "{stderr}"
+    );
+    std::fs::write(&best, &good_best[..good_best.len() / 2]).unwrap();
+    let stderr = error_line(&resume(&dir, &[]));
+    assert!(stderr.contains("not a valid checkpoint"), "{stderr}");
+    std::fs::write(&best, good_best).unwrap();
+    ok(&resume(&dir, &[]));
+    std::fs::remove_dir_all(dir).unwrap();
+}
