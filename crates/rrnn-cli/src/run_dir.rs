@@ -22,13 +22,17 @@
 //! Every file except metrics.jsonl is replaced atomically (temporary file + rename); the
 //! temporary files a killed writer leaves are removed when the next owner takes the lock. A start
 //! killed before it wrote config.json leaves a directory that `--out` still takes as empty.
+//!
 //! metrics.jsonl is appended to before the checkpoint of the same step is written; resuming cuts
 //! it back to the checkpoint's step, so a kill between the two never duplicates a line. A damaged
 //! metrics.jsonl (a line that does not parse, steps out of order) is never cut silently: resuming
-//! keeps it whole as `metrics.jsonl.damaged-<unix time>` and rebuilds it from the intact records. The batch
-//! RNG has no state to save: step `s` draws from `step_rng(seed, s)`, so the step number is the
-//! RNG state.
+//! keeps it whole as `metrics.jsonl.damaged-<unix time>` and rebuilds it from the intact records.
+//!
+//! Resuming refuses a config.json whose experiment differs from the one stored in
+//! last.safetensors, but for `train.steps` (a resume may raise the budget). The batch RNG has no
+//! state to save: step `s` draws from `step_rng(seed, s)`, so the step number is the RNG state.
 
+use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,6 +44,7 @@ use relational_rnn::optim::Optimizer;
 use relational_rnn::train::{EvalRecord, Progress};
 use relational_rnn::{Grads, ParamStore};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The files a run writes (removed by `--force` and by clean-up after an early error).
 const RUN_FILES: [&str; 5] = [
@@ -500,6 +505,18 @@ impl RunDir {
         };
         let parse_err =
             |key: &str, e: serde_json::Error| format!("{}: bad `{key}`: {e}", path.display());
+        let saved: Experiment =
+            serde_json::from_str(field("experiment")?).map_err(|e| parse_err("experiment", e))?;
+        let mut differ = differing_keys(&to_value(&saved), &to_value(experiment));
+        differ.retain(|key| key != "train.steps");
+        if !differ.is_empty() {
+            return Err(format!(
+                "{}: config.json and last.safetensors hold different experiments (they differ \
+                 in {}); restore config.json: a resume may change train.steps only",
+                self.path.display(),
+                differ.join(", ")
+            ));
+        }
         let progress: Progress =
             serde_json::from_str(field("progress")?).map_err(|e| parse_err("progress", e))?;
         let best: Option<Best> =
@@ -555,6 +572,41 @@ impl RunDir {
             )),
         }
     }
+}
+
+/// The dotted paths (`train.optimizer.lr`) at which two JSON values differ; arrays compare
+/// whole.
+fn differing_keys(a: &Value, b: &Value) -> Vec<String> {
+    fn walk(a: &Value, b: &Value, path: &str, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for key in keys {
+                    let inner = match path {
+                        "" => key.clone(),
+                        _ => format!("{path}.{key}"),
+                    };
+                    let (u, v) = (x.get(key), y.get(key));
+                    walk(
+                        u.unwrap_or(&Value::Null),
+                        v.unwrap_or(&Value::Null),
+                        &inner,
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(path.to_owned()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(a, b, "", &mut out);
+    out
+}
+
+/// `value` as JSON.
+fn to_value<T: Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).expect("plain data serialises")
 }
 
 /// Whether every element is finite.

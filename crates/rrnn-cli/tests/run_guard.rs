@@ -479,3 +479,31 @@ fn resume_refuses_a_non_finite_checkpoint_and_a_missing_or_broken_best() {
     ok(&resume(&dir, &[]));
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn resume_refuses_a_config_edited_since_the_checkpoint_but_for_steps() {
+    let dir = temp("edited-config");
+    ok(&train("20", &dir, &["--stop-at", "7"]));
+    let path = dir.join("config.json");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let edit = |change: &dyn Fn(&mut serde_json::Value)| {
+        let mut config: serde_json::Value = serde_json::from_str(&original).unwrap();
+        change(&mut config["experiment"]);
+        std::fs::write(&path, serde_json::to_string_pretty(&config).unwrap()).unwrap();
+    };
+    edit(&|e| {
+        e["train"]["seed"] = 3.into();
+        e["train"]["optimizer"]["lr"] = 0.5.into();
+        e["train"]["steps"] = 30.into();
+    });
+    let stderr = error_line(&resume(&dir, &[]));
+    assert!(
+        stderr.contains("differ in train.optimizer.lr, train.seed);"),
+        "{stderr}"
+    );
+    // A larger budget alone is what --resume --steps writes: accepted.
+    edit(&|e| e["train"]["steps"] = 30.into());
+    ok(&resume(&dir, &[]));
+    assert_eq!(*metric_steps(&dir).last().unwrap(), 30);
+    std::fs::remove_dir_all(dir).unwrap();
+}
