@@ -9,6 +9,8 @@
 //!                     `optim.momentum.<name>`) + metadata: step, optimizer_steps, progress
 //!                     (accumulators, early-stopping state), best, experiment; the last good
 //!                     state: never written with a NaN or an infinity in it
+//! run_state.json      step and wall time (`elapsed_s`) of that checkpoint, written just after
+//!                     it: kept out of it so that identical runs write identical checkpoint bytes
 //! best.safetensors    parameters at the best test accuracy so far + step, test_accuracy, experiment
 //! result.json         written when the run finishes (completed or early-stopped)
 //! ```
@@ -47,10 +49,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The files a run writes (removed by `--force` and by clean-up after an early error).
-const RUN_FILES: [&str; 5] = [
+const RUN_FILES: [&str; 6] = [
     "config.json",
     "metrics.jsonl",
     "last.safetensors",
+    "run_state.json",
     "best.safetensors",
     "result.json",
 ];
@@ -107,6 +110,15 @@ pub struct Resumed {
     pub optimizer: Box<dyn Optimizer<f32> + Send>,
     /// Best evaluation so far.
     pub best: Option<Best>,
+}
+
+/// `run_state.json`: what the checkpoint leaves out so that identical runs write identical bytes.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct RunState {
+    /// Step of the checkpoint it goes with.
+    step: u64,
+    /// Seconds spent training up to that step, over every invocation.
+    elapsed_s: f64,
 }
 
 /// A run directory, owned by this process while the value lives.
@@ -242,7 +254,8 @@ impl RunDir {
 
     /// The first entry a new run would overwrite: anything but the lock file, temporary files,
     /// and what a start killed before writing config.json leaves (an empty metrics.jsonl, the
-    /// step-0 last.safetensors: nothing that a new start does not write again).
+    /// step-0 last.safetensors and run_state.json: nothing that a new start does not write
+    /// again).
     fn content(&self) -> Result<Option<String>, String> {
         let started = self.file("config.json").exists();
         for entry in std::fs::read_dir(&self.path).map_err(|e| io_err(&self.path, e))? {
@@ -265,6 +278,8 @@ impl RunDir {
             "metrics.jsonl" => path.metadata().is_ok_and(|m| m.len() == 0),
             "last.safetensors" => checkpoint::read(&path)
                 .is_ok_and(|(_, meta)| meta.get("step").is_some_and(|s| s == "0")),
+            "run_state.json" => std::fs::read_to_string(&path)
+                .is_ok_and(|t| serde_json::from_str::<RunState>(&t).is_ok_and(|r| r.step == 0)),
             _ => false,
         }
     }
@@ -436,7 +451,13 @@ impl RunDir {
                 "optimizer_steps".into(),
                 optimizer.steps_taken().to_string(),
             ),
-            ("progress".into(), to_json(progress)),
+            (
+                "progress".into(),
+                to_json(&Progress {
+                    elapsed_s: 0.0,
+                    ..progress.clone()
+                }),
+            ),
             ("best".into(), to_json(&best)),
             ("experiment".into(), to_json(experiment)),
         ]);
@@ -446,7 +467,14 @@ impl RunDir {
         let path = self.file("last.safetensors");
         let bytes = checkpoint::encode(named.iter().map(|(n, v)| (n.as_str(), *v)), &metadata)
             .map_err(|e| io_err(&path, e))?;
-        checkpoint::write_atomic(&path, &bytes).map_err(|e| e.to_string())
+        checkpoint::write_atomic(&path, &bytes).map_err(|e| e.to_string())?;
+        let state = RunState {
+            step: progress.step,
+            elapsed_s: progress.elapsed_s,
+        };
+        let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())? + "\n";
+        checkpoint::write_atomic(self.file("run_state.json"), text.as_bytes())
+            .map_err(|e| e.to_string())
     }
 
     /// The error that ends a run whose parameters or optimiser state stopped being finite (the
@@ -517,8 +545,12 @@ impl RunDir {
                 differ.join(", ")
             ));
         }
-        let progress: Progress =
+        let mut progress: Progress =
             serde_json::from_str(field("progress")?).map_err(|e| parse_err("progress", e))?;
+        // Checkpoints written before run_state.json existed keep the wall time in `progress`.
+        if let Some(state) = self.run_state() {
+            progress.elapsed_s = state.elapsed_s;
+        }
         let best: Option<Best> =
             serde_json::from_str(field("best")?).map_err(|e| parse_err("best", e))?;
         let steps: u64 = field("optimizer_steps")?
@@ -546,6 +578,21 @@ impl RunDir {
             optimizer,
             best,
         })
+    }
+
+    /// `run_state.json`, if there is a readable one (it only holds wall time: a missing or
+    /// damaged one is a warning, not a reason to refuse a resume).
+    fn run_state(&self) -> Option<RunState> {
+        let path = self.file("run_state.json");
+        let text = std::fs::read_to_string(&path).ok()?;
+        serde_json::from_str(&text)
+            .map_err(|e| {
+                eprintln!(
+                    "warning: {}: {e}; ignored (it holds wall time only)",
+                    path.display()
+                )
+            })
+            .ok()
     }
 
     /// Checks that best.safetensors loads into a model like `store`, is finite, and holds the

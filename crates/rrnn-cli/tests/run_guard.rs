@@ -507,3 +507,34 @@ fn resume_refuses_a_config_edited_since_the_checkpoint_but_for_steps() {
     assert_eq!(*metric_steps(&dir).last().unwrap(), 30);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn identical_runs_write_identical_checkpoint_bytes() {
+    let (a, b, split) = (temp("bytes-a"), temp("bytes-b"), temp("bytes-split"));
+    ok(&train("12", &a, &[]));
+    ok(&train("12", &b, &[]));
+    // Stopped and resumed: the same bytes too, wall time being in run_state.json.
+    ok(&train("12", &split, &["--stop-at", "7"]));
+    let state = split.join("run_state.json");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(saved["step"], 7);
+    assert!(saved["elapsed_s"].as_f64().unwrap() > 0.0);
+    std::fs::write(&state, r#"{"step": 7, "elapsed_s": 1000.0}"#).unwrap();
+    ok(&resume(&split, &[]));
+    for file in ["last.safetensors", "best.safetensors"] {
+        let bytes = |d: &Path| std::fs::read(d.join(file)).unwrap();
+        assert!(
+            bytes(&a) == bytes(&b),
+            "{file} differs between identical runs"
+        );
+        assert!(bytes(&a) == bytes(&split), "{file} differs after a resume");
+    }
+    // The wall time went on from run_state.json's.
+    let text = std::fs::read_to_string(split.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert!(last["elapsed_s"].as_f64().unwrap() > 1000.0, "{last}");
+    for d in [a, b, split] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
