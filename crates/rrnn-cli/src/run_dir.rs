@@ -284,11 +284,12 @@ impl RunDir {
         }
     }
 
-    /// Removes the files whose names pass `remove`.
+    /// Removes the files (not directories) whose names pass `remove`.
     fn remove_where(&self, remove: impl Fn(&str) -> bool) -> Result<(), String> {
         for entry in std::fs::read_dir(&self.path).map_err(|e| io_err(&self.path, e))? {
-            let name = entry.map_err(|e| io_err(&self.path, e))?.file_name();
-            if remove(&name.to_string_lossy()) {
+            let entry = entry.map_err(|e| io_err(&self.path, e))?;
+            let name = entry.file_name();
+            if entry.file_type().is_ok_and(|t| t.is_file()) && remove(&name.to_string_lossy()) {
                 let file = self.path.join(&name);
                 std::fs::remove_file(&file).map_err(|e| io_err(&file, e))?;
             }
@@ -391,7 +392,8 @@ impl RunDir {
             let aside = self.keep_damaged(&path)?;
             let lines = match damaged.len() {
                 1 => format!("line {} is", damaged[0]),
-                _ => format!("lines {} are", damaged.join(", ")),
+                2..=5 => format!("lines {} are", damaged.join(", ")),
+                n => format!("lines {}, … ({n} in all) are", damaged[..3].join(", ")),
             };
             eprintln!(
                 "warning: {}: {lines} damaged; kept the whole file as {} and rebuilt it from the \
@@ -425,7 +427,8 @@ impl RunDir {
         Ok(aside)
     }
 
-    /// Writes `last.safetensors`: parameters, optimiser buffers, progress, best and experiment.
+    /// Writes `last.safetensors` (parameters, optimiser buffers, progress, best and experiment),
+    /// then `run_state.json`; a tensor that is not finite is an error and writes nothing.
     pub fn save_last(
         &self,
         store: &ParamStore<f32>,
@@ -487,7 +490,8 @@ impl RunDir {
         )
     }
 
-    /// Writes `best.safetensors`: the parameters with step, test accuracy and experiment.
+    /// Writes `best.safetensors`: the parameters with step, test accuracy and experiment;
+    /// parameters that are not finite are an error and write nothing.
     pub fn save_best(
         &self,
         store: &ParamStore<f32>,
