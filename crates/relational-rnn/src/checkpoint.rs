@@ -12,7 +12,7 @@
 //! and the file is renamed over the target, so an interrupted run never leaves a corrupt
 //! checkpoint — the old file stays until the new one is complete.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -69,7 +69,8 @@ pub enum CheckpointError {
     },
 }
 
-/// Serialises named tensors (in `T`'s dtype) and metadata to safetensors bytes.
+/// Serialises named tensors (in `T`'s dtype) and metadata to safetensors bytes; tensors and
+/// metadata keys are sorted by name, so the same inputs always give the same bytes.
 pub fn encode<'a, T: Scalar>(
     tensors: impl IntoIterator<Item = (&'a str, &'a ArrayD<T>)>,
     metadata: &Metadata,
@@ -100,8 +101,31 @@ pub fn encode<'a, T: Scalar>(
             Ok((name.as_str(), TensorView::new(dtype, shape.clone(), bytes)?))
         })
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()?;
-    let info: HashMap<String, String> = metadata.clone().into_iter().collect();
-    safetensors::serialize(views, (!info.is_empty()).then_some(info))
+    let bytes = safetensors::serialize(views, None)?;
+    Ok(with_sorted_metadata(bytes, metadata))
+}
+
+/// Splices `metadata`, keys sorted, into the header of safetensors `bytes` written without it.
+/// safetensors takes metadata as a `HashMap`, whose order changes from one map to the next;
+/// identical runs must give identical checkpoint bytes. Tensors are already sorted by name, and
+/// data offsets count from the end of the header, so only the header changes.
+fn with_sorted_metadata(bytes: Vec<u8>, metadata: &Metadata) -> Vec<u8> {
+    if metadata.is_empty() {
+        return bytes;
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header = std::str::from_utf8(&bytes[8..8 + n]).expect("safetensors writes JSON");
+    let tensors = header.trim_end().strip_prefix('{').expect("a JSON object");
+    let sorted = serde_json::to_string(metadata).expect("strings serialise");
+    let comma = if tensors == "}" { "" } else { "," };
+    let mut header = format!("{{\"__metadata__\":{sorted}{comma}{tensors}").into_bytes();
+    // safetensors pads the header with spaces to a multiple of 8 bytes (aligned data).
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + header.len() + bytes.len() - 8 - n);
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(header);
+    out.extend(&bytes[8 + n..]);
+    out
 }
 
 /// Parses safetensors bytes; `path` is only used in error messages.
@@ -153,6 +177,18 @@ pub fn read(path: impl AsRef<Path>) -> Result<(Tensors, Metadata), CheckpointErr
     decode(&bytes, path)
 }
 
+/// Marks the temporary file of an atomic write: `.<name>.tmp-<pid>` beside `<name>`.
+const TEMPORARY: &str = ".tmp-";
+
+/// Whether `file_name` is the temporary file of an atomic write (`.<name>.tmp-<pid>`); one left
+/// behind by a killed writer can be removed once no writer can be running.
+pub fn is_temporary(file_name: &str) -> bool {
+    file_name.starts_with('.')
+        && file_name
+            .rsplit_once(TEMPORARY)
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Writes `bytes` to `path` atomically: a temporary sibling file, `fsync`, then `rename`.
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<(), CheckpointError> {
     write_atomic_with(path, |f| f.write_all(bytes))
@@ -179,7 +215,7 @@ pub fn write_atomic_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
+    let tmp = dir.join(format!(".{file_name}{TEMPORARY}{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         write(&mut f)?;

@@ -187,8 +187,7 @@ pub fn run(args: &SweepArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
     let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
-    ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupted))
         .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find rrnn itself: {e}"))?;
     let mut failed = Vec::new();

@@ -1,5 +1,5 @@
 //! `rrnn train`: one run in its own directory (see [`crate::run_dir`]), with a progress bar,
-//! evaluation-time checkpoints, clean Ctrl-C, a NaN guard and exact resume.
+//! evaluation-time checkpoints, clean Ctrl-C and SIGTERM, a NaN guard and exact resume.
 //!
 //! Resume is exact: the checkpoint holds the parameters, the optimiser's buffers and step count,
 //! the loss/accuracy accumulated since the last evaluation and the early-stopping state; batches
@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,13 +22,19 @@ use relational_rnn::train::{
     fit_from,
 };
 use serde_json::json;
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::flag;
 
 use crate::config_args::ConfigArgs;
 use crate::overrides::resolve;
 use crate::run_dir::{Best, RunConfig, RunDir};
 
-/// Exit status after Ctrl-C (128 + SIGINT, as shells report it).
-const EXIT_INTERRUPTED: u8 = 130;
+/// Signals that stop a run cleanly: SIGINT (Ctrl-C), SIGTERM (`kill`, batch schedulers) and
+/// SIGHUP (a closed terminal). The exit status is 128 + the signal, as shells report it.
+#[cfg(unix)]
+const STOP_SIGNALS: [i32; 3] = [SIGINT, SIGTERM, signal_hook::consts::SIGHUP];
+#[cfg(not(unix))]
+const STOP_SIGNALS: [i32; 2] = [SIGINT, SIGTERM];
 
 /// Arguments of `rrnn train`.
 #[derive(Debug, Args)]
@@ -278,17 +284,25 @@ fn finish(s: &Session, stopped: &Stopped) -> Result<serde_json::Value, String> {
     Ok(result)
 }
 
+/// On the first stop signal, records it in `signal` and sets `interrupted` (the run then saves
+/// a checkpoint and ends); on a second, exits at once: checkpoints are atomic, so nothing is
+/// left corrupt.
+fn on_stop_signals(interrupted: &Arc<AtomicBool>, signal: &Arc<AtomicUsize>) -> Result<(), String> {
+    for sig in STOP_SIGNALS {
+        // Actions run in the order registered: the exit first, armed only by an earlier signal.
+        flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(interrupted))
+            .and_then(|_| flag::register_usize(sig, Arc::clone(signal), sig as usize))
+            .and_then(|_| flag::register(sig, Arc::clone(interrupted)))
+            .map_err(|e| format!("cannot handle signal {sig}: {e}"))?;
+    }
+    Ok(())
+}
+
 /// Runs `rrnn train`.
 pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
     let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
-    ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            // Second Ctrl-C: leave now; checkpoints are atomic, so nothing is left corrupt.
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
-    })
-    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    let signal = Arc::new(AtomicUsize::new(0));
+    on_stop_signals(&interrupted, &signal)?;
 
     let mut s = match (&args.resume, &args.out) {
         (Some(dir), _) => match resume(args, dir)? {
@@ -343,7 +357,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
                 "stopped at step {saved_step}; checkpoint saved; continue with: rrnn train --resume {dir}"
             );
             Ok(if interrupted.load(Ordering::SeqCst) {
-                ExitCode::from(EXIT_INTERRUPTED)
+                ExitCode::from(128 + signal.load(Ordering::SeqCst) as u8)
             } else {
                 ExitCode::SUCCESS
             })
