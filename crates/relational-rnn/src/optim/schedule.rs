@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! Constant                                      η
-//! StepDecay { every: k, gamma: γ }              η · γ^⌊s / k⌋
+//! StepDecay { every: k, gamma: γ,               η · max(γ^⌊s / k⌋, r)
+//!             min_lr_ratio: r }
 //! Exponential { gamma: γ }                      η · γ^s
 //! WarmupCosine { warmup_steps: w,               η · s / w                                   s < w
 //!                total_steps: n,                η · (r + (1 − r) · ½ (1 + cos(π (s − w)/(n − w))))   w ≤ s ≤ n
@@ -36,12 +37,16 @@ pub enum LrSchedule {
     /// The base learning rate throughout (the default).
     #[default]
     Constant,
-    /// Multiply by `gamma` every `every` steps.
+    /// Multiply by `gamma` every `every` steps, down to `min_lr_ratio` times the base rate
+    /// (Sonnet's Nth-farthest recipe: 0.9 every 1 % of the run, floor 8e-5 for a base of 1e-4).
     StepDecay {
         /// Steps between decays, ≥ 1.
         every: u64,
         /// Factor per decay, in (0, 1].
         gamma: f64,
+        /// Floor as a fraction of the base rate, in [0, 1] (0, the default: no floor).
+        #[serde(default)]
+        min_lr_ratio: f64,
     },
     /// Multiply by `gamma` every step.
     Exponential {
@@ -65,7 +70,11 @@ impl LrSchedule {
         let s = step as f64;
         match *self {
             Self::Constant => base_lr,
-            Self::StepDecay { every, gamma } => base_lr * gamma.powf((step / every) as f64),
+            Self::StepDecay {
+                every,
+                gamma,
+                min_lr_ratio,
+            } => base_lr * gamma.powf((step / every) as f64).max(min_lr_ratio),
             Self::Exponential { gamma } => base_lr * gamma.powf(s),
             Self::WarmupCosine {
                 warmup_steps,
@@ -91,10 +100,15 @@ impl LrSchedule {
     pub fn validate(&self) -> Result<(), ConfigError> {
         match *self {
             Self::Constant => Ok(()),
-            Self::StepDecay { every, gamma } => {
+            Self::StepDecay {
+                every,
+                gamma,
+                min_lr_ratio,
+            } => {
                 if every == 0 {
                     return Err(ConfigError::new("every", "must be at least 1, got 0"));
                 }
+                require_ratio(min_lr_ratio)?;
                 require_gamma(gamma)
             }
             Self::Exponential { gamma } => require_gamma(gamma),
@@ -109,20 +123,24 @@ impl LrSchedule {
                         format!("must exceed `warmup_steps` ({warmup_steps}), got {total_steps}"),
                     ));
                 }
-                if (0.0..=1.0).contains(&min_lr_ratio) {
-                    Ok(())
-                } else {
-                    Err(ConfigError::new(
-                        "min_lr_ratio",
-                        format!("must be in [0, 1], got {min_lr_ratio}"),
-                    ))
-                }
+                require_ratio(min_lr_ratio)
             }
         }
     }
 }
 
 /// `Ok(())` when `0 < gamma ≤ 1`: a decay factor that neither zeroes nor grows the rate.
+fn require_ratio(min_lr_ratio: f64) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&min_lr_ratio) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            "min_lr_ratio",
+            format!("must be in [0, 1], got {min_lr_ratio}"),
+        ))
+    }
+}
+
 fn require_gamma(gamma: f64) -> Result<(), ConfigError> {
     if gamma > 0.0 && gamma <= 1.0 {
         Ok(())
@@ -155,6 +173,7 @@ mod tests {
         let s = LrSchedule::StepDecay {
             every: 10,
             gamma: 0.5,
+            min_lr_ratio: 0.0,
         };
         close(s.lr_at(0, 0.1), 0.1);
         close(s.lr_at(9, 0.1), 0.1);
@@ -162,6 +181,17 @@ mod tests {
         close(s.lr_at(19, 0.1), 0.05);
         close(s.lr_at(20, 0.1), 0.025);
         close(s.lr_at(35, 0.1), 0.0125);
+        // Sonnet's Nth-farthest schedule: 1e-4, × 0.9 per 1 % of the run, floor 8e-5.
+        let sonnet = LrSchedule::StepDecay {
+            every: 1_000,
+            gamma: 0.9,
+            min_lr_ratio: 0.8,
+        };
+        close(sonnet.lr_at(999, 1e-4), 1e-4);
+        close(sonnet.lr_at(1_000, 1e-4), 9e-5);
+        close(sonnet.lr_at(2_000, 1e-4), 8.1e-5);
+        close(sonnet.lr_at(3_000, 1e-4), 8e-5);
+        close(sonnet.lr_at(90_000, 1e-4), 8e-5);
     }
 
     #[test]
@@ -224,16 +254,26 @@ mod tests {
         assert_eq!(
             field(LrSchedule::StepDecay {
                 every: 0,
-                gamma: 0.5
+                gamma: 0.5,
+                min_lr_ratio: 0.0
             }),
             "every"
         );
         assert_eq!(
             field(LrSchedule::StepDecay {
                 every: 3,
-                gamma: -0.5
+                gamma: -0.5,
+                min_lr_ratio: 0.0
             }),
             "gamma"
+        );
+        assert_eq!(
+            field(LrSchedule::StepDecay {
+                every: 3,
+                gamma: 0.5,
+                min_lr_ratio: 1.5
+            }),
+            "min_lr_ratio"
         );
         let wc = |w, n, r| LrSchedule::WarmupCosine {
             warmup_steps: w,
@@ -268,11 +308,15 @@ mod tests {
         let e = LrSchedule::StepDecay {
             every: 3,
             gamma: 0.5,
+            min_lr_ratio: 0.0,
         };
         assert_eq!(
             serde_json::to_string(&e).unwrap(),
-            r#"{"kind":"step_decay","every":3,"gamma":0.5}"#
+            r#"{"kind":"step_decay","every":3,"gamma":0.5,"min_lr_ratio":0.0}"#
         );
+        let old: LrSchedule =
+            serde_json::from_str(r#"{"kind":"step_decay","every":3,"gamma":0.5}"#).unwrap();
+        assert_eq!(old, e, "configs from before the floor read as no floor");
         assert!(
             serde_json::from_str::<LrSchedule>(
                 r#"{"kind": "exponential", "gamma": 0.5, "every": 3}"#
