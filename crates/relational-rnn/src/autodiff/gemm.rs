@@ -237,8 +237,9 @@ fn product(
     });
 }
 
-/// The `s`-th term `(A_s, B_s)` of a sum of products, for [`mat_mul_sum_f32`].
-type Term<'t, 'a> = crate::scalar::Term<'t, 'a, f32>;
+/// The `s`-th term `(a_s, b_s)` of a sum of products, for
+/// [`Scalar::mat_mul_sum`](crate::Scalar::mat_mul_sum) (in f32 `mat_mul_sum_f32`, below).
+pub type Term<'t, 'a, T> = &'t (dyn Fn(usize) -> (ArrayView2<'a, T>, ArrayView2<'a, T>) + Sync);
 
 thread_local! {
     /// Packed B of every term, the packed last rows of every A, and where each term's start.
@@ -279,7 +280,7 @@ struct SumTerm {
 /// `A_s: [m, k_s]`, `B_s: [k_s, n]`, `c: [m, n]`.
 pub(crate) fn mat_mul_sum_f32(
     terms: usize,
-    term: Term<'_, '_>,
+    term: Term<'_, '_, f32>,
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
