@@ -480,7 +480,7 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
                         });
                     }
                     #[cfg(not(target_arch = "x86_64"))]
-                    let _ = (a_ptr, a_row, a_step, a_rows, b_panel, c_tile);
+                    let _ = (a_ptr, a_row, a_step, a_rows, b_panel, b_row, c_tile, cols);
                     add = true;
                 }
             }
@@ -631,6 +631,7 @@ fn pack_block(
             Layout::Cols(s) => {
                 // Eight source rows (columns of B) at a time through an 8 × 8 transpose in
                 // registers; the rest (a partial panel, the last kc % 8 steps) one by one.
+                #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
                 let mut done = 0;
                 #[cfg(target_arch = "x86_64")]
                 if cols == width && width.is_multiple_of(8) && x86::has_avx512f() {
@@ -970,7 +971,8 @@ fn panel_range(
                     }
                     #[cfg(not(target_arch = "x86_64"))]
                     let _ = (
-                        a_ptr, a_row, a_step, a_rows, b_panel, rows, cols, add, bias, c0, rsc, csc,
+                        a_ptr, a_row, a_step, a_rows, b_panel, b_row, next_panel, next_a, rows,
+                        cols, add, bias, c0, rsc, csc,
                     );
                 }
             }
