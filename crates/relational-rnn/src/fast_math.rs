@@ -1,9 +1,10 @@
 //! `exp`, `tanh` and the logistic sigmoid for `f32`, branch-free so that loops over a tensor
 //! vectorise, and within a few ulp of the correctly rounded result.
 //!
-//! Why: through libm (`expf`, `tanhf` → `expm1f`, one call per element, no SIMD) the
-//! transcendental functions took ~20 % of a training step (`perf record`, configs B and C). f64
-//! keeps libm (see [`Scalar`](crate::Scalar)), so gradient checks and golden tests are untouched.
+//! Why: libm (`expf`, `tanhf` → `expm1f`) is one call per element, no SIMD, and the transcendental
+//! functions are a large share of a training step (see PERFORMANCE.md, section "Design notes moved
+//! from the source"). f64 keeps libm (see [`Scalar`](crate::Scalar)), so gradient checks and golden
+//! tests are untouched.
 //!
 //! The polynomials are Cephes' `expf` and `tanhf` (S. L. Moshier), written as straight-line code:
 //! every branch of the scalar original is computed and the right value selected.

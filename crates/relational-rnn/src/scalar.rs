@@ -14,6 +14,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ScalarOperand};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 
+pub use crate::autodiff::gemm::Term;
 use crate::autodiff::{PackCache, PackKey};
 
 /// A float the crate computes in: implemented for `f32` and `f64`.
@@ -107,9 +108,6 @@ pub trait Scalar:
         }
     }
 }
-
-/// The `s`-th term `(a_s, b_s)` of a sum of products, for [`Scalar::mat_mul_sum`].
-pub type Term<'t, 'a, T> = &'t (dyn Fn(usize) -> (ArrayView2<'a, T>, ArrayView2<'a, T>) + Sync);
 
 /// σ(x) through libm's `exp`, stable for both signs.
 fn sigmoid_libm(x: f64) -> f64 {

@@ -21,6 +21,7 @@ mod run_dir;
 mod study;
 mod summarize;
 mod sweep;
+mod sweep_file;
 mod train;
 
 use std::process::ExitCode;

@@ -8,12 +8,14 @@
 //! starts that object afresh from the new kind's defaults.
 //!
 //! Short keys ([`ALIASES`]) work in `--set` and sweep grids. `heads=H` keeps the memory width
-//! D = H·V fixed: it sets `num_heads = H` and `head_size = D / H`, and is an error when H does
-//! not divide D. The model's input width and class count follow the task unless set explicitly.
+//! D = H·V fixed ([`RmcConfig::with_heads_keeping_width`]: `num_heads = H`, `head_size = D / H`,
+//! an error when H does not divide D). The model's input width and class count follow the task
+//! unless set explicitly.
 
 use std::path::Path;
 
 use relational_rnn::experiment::{Experiment, ModelKind};
+use relational_rnn::nn::RmcConfig;
 use relational_rnn::tasks::TaskKind;
 use relational_rnn::train::TrainConfig;
 use serde_json::{Map, Value};
@@ -166,20 +168,20 @@ fn apply_alias(json: &mut Value, key: &str, value: &Value) -> Result<(), String>
         }
         "heads" => {
             let m = memory(json).ok_or_else(not_for)?;
-            let get = |f: &str| m.get(f).and_then(Value::as_u64).unwrap_or(0);
-            let width = get("num_heads") * get("head_size");
             let heads = value
                 .as_u64()
                 .filter(|&h| h >= 1)
+                .and_then(|h| usize::try_from(h).ok())
                 .ok_or_else(|| format!("invalid `heads`: must be an integer ≥ 1, got {value}"))?;
-            if width % heads != 0 {
-                return Err(format!(
-                    "invalid `heads`: {heads} does not divide the memory width D = {width} \
-                     (heads keeps D fixed; set num_heads and head_size to change D)"
-                ));
-            }
-            m.insert("num_heads".into(), heads.into());
-            m.insert("head_size".into(), (width / heads).into());
+            let mut fields = m.clone();
+            fields.remove("kind"); // the core's tag, when the memory is the core itself
+            let config: RmcConfig = serde_json::from_value(Value::Object(fields))
+                .map_err(|e| format!("invalid config: {e}"))?;
+            let config = config
+                .with_heads_keeping_width(heads)
+                .map_err(|e| e.to_string())?;
+            m.insert("num_heads".into(), config.num_heads.into());
+            m.insert("head_size".into(), config.head_size.into());
         }
         "hidden" => {
             let core = json

@@ -8,7 +8,7 @@ use std::path::Path;
 use relational_rnn::experiment::mean_std;
 
 use crate::run_dir::read_dir_json;
-use crate::sweep::SweepFile;
+use crate::sweep_file::SweepFile;
 
 /// Result fields aggregated, in column order.
 const METRICS: [&str; 6] = [

@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Subcommand};
-use serde::{Deserialize, Serialize};
 
 use crate::config_args::ConfigArgs;
 use crate::overrides::{parse_set, resolve};
 use crate::summarize;
+use crate::sweep_file::{Job, SweepFile};
 
 /// Arguments of `rrnn sweep`.
 #[derive(Debug, Args)]
@@ -51,28 +51,6 @@ enum SweepAction {
         /// The sweep directory.
         dir: PathBuf,
     },
-}
-
-/// One job of a sweep.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Job {
-    /// Directory relative to the sweep's.
-    pub dir: String,
-    /// Grid values, in grid order.
-    pub params: Vec<(String, String)>,
-    /// Training seed.
-    pub seed: u64,
-    /// `rrnn train` arguments that start it.
-    pub args: Vec<String>,
-}
-
-/// `sweep.json`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SweepFile {
-    /// Grid keys, in order.
-    pub keys: Vec<String>,
-    /// Every job.
-    pub jobs: Vec<Job>,
 }
 
 /// Parses `KEY=V1,V2,…`.

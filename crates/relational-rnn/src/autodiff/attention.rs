@@ -98,8 +98,7 @@ const PREFETCH: usize = 2;
 
 /// Prefetches batch element `b + PREFETCH`'s block of `per` elements of `a`, if there is one: a
 /// tape value or gradient read long after it was written, out of L2, at strides the hardware
-/// prefetchers miss (node 1's reads of p and its gradient took 2.3 % off an RMC C step, the rest
-/// 1.3 % more).
+/// prefetchers miss (see PERFORMANCE.md, section "Design notes moved from the source").
 #[inline(always)]
 fn prefetch_ahead<T>(a: &[T], b: usize, per: usize) {
     if let Some(block) = a.get((b + PREFETCH) * per..(b + PREFETCH + 1) * per) {

@@ -2,22 +2,17 @@
 //! bits as matrixmultiply.
 //!
 //! matrixmultiply (behind ndarray's `general_mat_mul`) copies both operands into packed panels on
-//! every call. For the recurrent models that copy is a third of the step: the LSTM multiplies 32
-//! batch rows by a weight of up to 1024 × 4096 at each of T steps forward and again backward, and
-//! each call re-packs the whole weight (profile of config A: 42 % GEMM kernel, 33 % packing).
-//! Here a weight's packed panels are made once per tape and kept in a [`PackCache`] (keyed by tape
-//! node; node values never change while a tape lives), so T products share one copy. The left
-//! operand A is read where it lies when it is row- or column-major (every activation and
-//! gradient on the tape): its transposing copy was 5–8 % of a recurrent step. So is a row-major B
-//! of whole 32-column panels that stays in L2 (at most 1 MB, rows at most 8 KB apart): packing
-//! those was 4–10 % of a small model's step. Only strided views, the rows after the last whole
-//! block of 12, and the other right operands are packed (a column-major B through 8 × 8
-//! transposes in registers), into a reused thread-local workspace (a warm step allocates nothing
-//! here). While a tile runs, the next B panel is prefetched into L1: without that, the first tile
-//! of each panel waited on memory (the weight of config A is 17 MB) and the kernel ran at half
-//! speed. So is the next block of an A read in place, while the first panel's tiles run (the
-//! others find it in cache): in backward, A is often a value the forward wrote long before
-//! (x in `δW = xᵀ δy`), out of L2; that took 4 % off an RMC C step.
+//! every call, so a recurrent model re-packs the same weight in each of its T products forward and
+//! backward. Here a weight's packed panels are made once per tape and kept in a [`PackCache`]
+//! (keyed by tape node; node values never change while a tape lives), so T products share one copy.
+//! A row- or column-major A (every activation and gradient on the tape) and a row-major B of whole
+//! 32-column panels that stays in L2 (at most 1 MB, rows at most 8 KB apart) are read where they
+//! lie. Only strided views, the rows after the last whole block of 12, and the other right operands
+//! are packed (a column-major B through 8 × 8 transposes in registers), into a reused thread-local
+//! workspace (a warm step allocates nothing here). While a tile runs, the next B panel is
+//! prefetched into L1, and so is the next block of an A read in place (in backward, A is often a
+//! value the forward wrote long before, out of L2). The measurements behind these choices: see
+//! PERFORMANCE.md, section "Design notes moved from the source".
 //!
 //! ```text
 //! C[i, j..j+16] (+)= Σ_p A[i, p] · B[p, j..j+16]     one zmm per 16 columns of C
@@ -186,9 +181,9 @@ pub(crate) fn mat_mul_f32(
 }
 
 /// `C ← A B + bias` (the bias row broadcast over C's rows) for f32: the same bits as filling each
-/// row of C with `bias`, then [`mat_mul_f32`] with β = 1, without that pass over C (for the small
-/// layers of the RMC, a `memcpy` call per row: 5 % of a step). The tile adds the bias where it
-/// would have added C.
+/// row of C with `bias`, then [`mat_mul_f32`] with β = 1, without that pass over C (a `memcpy` call
+/// per row; see PERFORMANCE.md, section "Design notes moved from the source"). The tile adds the
+/// bias where it would have added C.
 ///
 /// # Shapes
 /// `a: [m, k]`, `b: [k, n]`, `bias: [n]`, `c: [m, n]`.
@@ -237,8 +232,9 @@ fn product(
     });
 }
 
-/// The `s`-th term `(A_s, B_s)` of a sum of products, for [`mat_mul_sum_f32`].
-type Term<'t, 'a> = crate::scalar::Term<'t, 'a, f32>;
+/// The `s`-th term `(a_s, b_s)` of a sum of products, for
+/// [`Scalar::mat_mul_sum`](crate::Scalar::mat_mul_sum) (in f32 `mat_mul_sum_f32`, below).
+pub type Term<'t, 'a, T> = &'t (dyn Fn(usize) -> (ArrayView2<'a, T>, ArrayView2<'a, T>) + Sync);
 
 thread_local! {
     /// Packed B of every term, the packed last rows of every A, and where each term's start.
@@ -279,7 +275,7 @@ struct SumTerm {
 /// `A_s: [m, k_s]`, `B_s: [k_s, n]`, `c: [m, n]`.
 pub(crate) fn mat_mul_sum_f32(
     terms: usize,
-    term: Term<'_, '_>,
+    term: Term<'_, '_, f32>,
     beta: f32,
     c: &mut ArrayViewMut2<'_, f32>,
 ) {
@@ -484,7 +480,7 @@ fn sum_range(w: &Packings<'_>, first: usize, beta: f32, c: &mut ArrayViewMut2<'_
                         });
                     }
                     #[cfg(not(target_arch = "x86_64"))]
-                    let _ = (a_ptr, a_row, a_step, a_rows, b_panel, c_tile);
+                    let _ = (a_ptr, a_row, a_step, a_rows, b_panel, b_row, c_tile, cols);
                     add = true;
                 }
             }
@@ -557,12 +553,10 @@ fn pack_into(src: &ArrayView2<'_, f32>, depth: Range<usize>, width: usize, out: 
     }
 }
 
-/// [`pack_into`] of a whole large B (`k × n`) over `threads` threads, each packing a block of
-/// whole panels in every depth block (the same bytes as one thread); `out` must hold
-/// `k · ⌈n / NR⌉ · NR` floats. The copy is bound by memory latency, not bandwidth: one column
-/// panel of the LSTM of config A's `W_hh` reads 256 rows 16 KB apart, and its 16 MB packed in
-/// 1.2 ms (plain) and 2.0 ms (transposed) alone, about 10 GB/s, where this machine copies at
-/// 47 GB/s on one core and 82 GB/s on two.
+/// [`pack_into`] of a whole large B (`k × n`) over `threads` threads, each packing a block of whole
+/// panels in every depth block (the same bytes as one thread); `out` must hold `k · ⌈n / NR⌉ · NR`
+/// floats. Splitting pays because the copy is bound by memory latency, not bandwidth: a column
+/// panel reads rows far apart (see PERFORMANCE.md, section "Design notes moved from the source").
 fn pack_panels_split(src: &ArrayView2<'_, f32>, threads: usize, out: &mut [f32]) {
     pack_many_split(&mut [(src.view(), out)], threads);
 }
@@ -637,6 +631,7 @@ fn pack_block(
             Layout::Cols(s) => {
                 // Eight source rows (columns of B) at a time through an 8 × 8 transpose in
                 // registers; the rest (a partial panel, the last kc % 8 steps) one by one.
+                #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
                 let mut done = 0;
                 #[cfg(target_arch = "x86_64")]
                 if cols == width && width.is_multiple_of(8) && x86::has_avx512f() {
@@ -675,9 +670,9 @@ fn pack_block(
     }
 }
 
-/// `dst ← src` for one packed row (at most NR = 32 floats): a whole panel row as a fixed-size
-/// copy, shorter ones by element, so that neither is a `memcpy` call (per row of every panel,
-/// those calls were 3–5 % of a small model's step).
+/// `dst ← src` for one packed row (at most NR = 32 floats): a whole panel row as a fixed-size copy,
+/// shorter ones by element, so that neither is a `memcpy` call per row of every panel (see
+/// PERFORMANCE.md, section "Design notes moved from the source").
 #[inline(always)]
 fn copy_short(dst: &mut [f32], src: &[f32]) {
     match (
@@ -773,8 +768,9 @@ struct DirectA {
 unsafe impl Sync for DirectA {}
 
 /// A row-major (`step` 1) or column-major (`row` 1) A is read in place: the tile broadcasts one
-/// element per row and step wherever it lies, so packing it (a transposing copy per call, 5–8 %
-/// of a recurrent step) buys nothing. Anything else is packed.
+/// element per row and step wherever it lies, so packing it (a transposing copy per call) buys
+/// nothing (see PERFORMANCE.md, section "Design notes moved from the source"). Anything else is
+/// packed.
 fn direct_a(a: &ArrayView2<'_, f32>) -> Option<DirectA> {
     let (m, k) = a.dim();
     let (row, step) = (a.strides()[0], a.strides()[1]);
@@ -837,14 +833,14 @@ unsafe impl Send for DirectB {}
 const IN_PLACE_B_BYTES: usize = 1 << 20;
 
 /// Widest row stride (floats) of a B read in place. A panel's rows lie a stride apart, so they
-/// share few L1 sets; at 4096 floats (the LSTM of config A's gate gradients, 16 KB) reading the
-/// terms of a weight's gradient in place made the step 4 % slower than packing them, at 1024 (4
-/// KB: config B) 2 % faster.
+/// share few L1 sets: rows far apart are packed instead (the bound lies between the strides of
+/// configs B and A; see PERFORMANCE.md, section "Design notes moved from the source").
 const IN_PLACE_B_ROW: usize = 2048;
 
 /// A row-major B with whole panels (`n` a multiple of `NR`), small enough to stay in L2 and with
 /// rows close enough, is read in place instead of being packed (a weight is then not cached
-/// either): the packing copy was 4–10 % of a small model's step (RMC C: 11.5 → 10.8 ms).
+/// either), which saves the packing copy (see PERFORMANCE.md, section "Design notes moved from the
+/// source").
 fn direct_b(b: &ArrayView2<'_, f32>) -> Option<DirectB> {
     let (k, n) = b.dim();
     let (row, step) = (b.strides()[0], b.strides()[1]);
@@ -975,7 +971,8 @@ fn panel_range(
                     }
                     #[cfg(not(target_arch = "x86_64"))]
                     let _ = (
-                        a_ptr, a_row, a_step, a_rows, b_panel, rows, cols, add, bias, c0, rsc, csc,
+                        a_ptr, a_row, a_step, a_rows, b_panel, b_row, next_panel, next_a, rows,
+                        cols, add, bias, c0, rsc, csc,
                     );
                 }
             }

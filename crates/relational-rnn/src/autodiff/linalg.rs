@@ -306,13 +306,12 @@ pub(crate) fn linear_backward<T: Scalar>(
 /// Terms that are deep next to the gradient (x's rows M at least twice its width I, so δy is at
 /// least twice the size of δW: the RMC of config C's 512–640 rows of slots × batch against widths
 /// of 64) are multiplied as soon as backward has their δy, while δy is still in cache, into a sum
-/// kept here, which becomes the weight's gradient when its node is reached. Summed at the end,
-/// those terms read δy back from memory (a 640 × 192 δy out of L2 made the product 30 % slower).
-/// They are multiplied in the order of the deferred sum, so the bits are the same. Other terms
-/// wait for the weight's node and [`Scalar::mat_mul_sum`], which keeps δW's tiles in cache
-/// across them: an LSTM's 32 rows against a 1064-row weight, and the RMC of config A (288 rows
-/// against 256; there δW is as large as δy, and multiplying its terms as they came made the step
-/// 4 % slower).
+/// kept here, which becomes the weight's gradient when its node is reached (summed at the end, they
+/// would read δy back from memory). They are multiplied in the order of the deferred sum, so the
+/// bits are the same. Other terms wait for the weight's node and [`Scalar::mat_mul_sum`], which
+/// keeps δW's tiles in cache across them: an LSTM's 32 rows against a 1064-row weight, and the RMC
+/// of config A (288 rows against 256, δW as large as δy). Measurements: see PERFORMANCE.md, section
+/// "Design notes moved from the source".
 pub(crate) struct WeightGrads<T> {
     /// Each weight with its terms, in the order backward visited the `linear` nodes.
     pending: Vec<Pending<T>>,

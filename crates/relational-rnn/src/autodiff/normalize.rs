@@ -410,10 +410,10 @@ impl<'a, T: Scalar, const PLUS: bool> simd::Kernel<ParamGradArgs<'a, T>>
 /// Columns of [`layer_norm_param_grad`]'s register block: 4 zmm of f32 per parameter.
 const PARAM_BLOCK: usize = 64;
 
-/// Each column's sums run over the rows in order, starting from the slot's value (the same bits
-/// as adding row after row into the slot); a block of 64 columns keeps its 2 × 64 sums in
-/// registers across all rows (adding each row into the slots in memory was 3.8 % of an RMC C
-/// step, two passes with a load and a store per element).
+/// Each column's sums run over the rows in order, starting from the slot's value (the same bits as
+/// adding row after row into the slot); a block of 64 columns keeps its 2 × 64 sums in registers
+/// across all rows instead of adding each row into the slots in memory (two passes with a load and
+/// a store per element; see PERFORMANCE.md, section "Design notes moved from the source").
 #[inline(always)]
 fn layer_norm_param_grad<T: Scalar, const PLUS: bool>(
     (mut db, mut dg, g, src): ParamGradArgs<'_, T>,

@@ -158,9 +158,9 @@ pub(crate) fn update_backward<T: Scalar>(
     }
 }
 
-/// The kernels, as [`simd::Kernel`]s so that they run vectorised whatever their size: sixteen
-/// lanes on AVX-512 CPUs (rows of D = 64–256; 2 % faster than eight on RMC config C).
-/// Each takes D (the gate width G for node 1's) first, then flat slices of B·N rows.
+/// The kernels, as [`simd::Kernel`]s so that they run vectorised whatever their size: sixteen lanes
+/// on AVX-512 CPUs, for rows of D = 64–256 (see PERFORMANCE.md, section "Design notes moved from
+/// the source"). Each takes D (the gate width G for node 1's) first, then flat slices of B·N rows.
 struct GatesForward;
 struct GatesGrad;
 struct GatesInputGrad;

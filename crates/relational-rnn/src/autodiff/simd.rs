@@ -9,7 +9,7 @@
 //!
 //! Large kernels (attention, layer norm, the LSTM cell) go through [`wide_kernel`] as a
 //! [`Kernel`] type rather than a closure: only then is their body guaranteed to be compiled into
-//! the AVX2 function (the profile showed them running out of line on SSE before). Kernels over
+//! the AVX2 function (as closures they could run out of line, on SSE). Kernels over
 //! long rows (the LSTM cell, the RMC's gating, Adam's update) use [`wider_kernel`]: sixteen lanes
 //! on AVX-512 CPUs.
 //! Setting the environment variable `RRNN_NO_AVX512_KERNELS` keeps those at eight lanes (to
@@ -49,9 +49,9 @@ pub(crate) trait Kernel<A> {
     fn run(args: A);
 }
 
-/// [`wide`] for a [`Kernel`]: runs `K::run(args)` compiled with AVX2 and FMA when the CPU has
-/// them. (Sixteen AVX-512 lanes were measured slower for these kernels, whose rows are 5–64
-/// wide: RMC config C 16.7 against 16.2 ms per step.)
+/// [`wide`] for a [`Kernel`]: runs `K::run(args)` compiled with AVX2 and FMA when the CPU has them.
+/// Eight lanes, not sixteen: these kernels' rows are only 5–64 wide (see PERFORMANCE.md, section
+/// "Design notes moved from the source").
 #[inline(always)]
 pub(crate) fn wide_kernel<K: Kernel<A>, A>(args: A) {
     #[cfg(target_arch = "x86_64")]
@@ -70,9 +70,9 @@ unsafe fn avx2_fma_kernel<K: Kernel<A>, A>(args: A) {
     K::run(args)
 }
 
-/// [`wide_kernel`] with sixteen lanes (AVX-512) when the CPU has them: for kernels over long
-/// rows (the LSTM cell's S = 128–1024 units), where it measured faster; the attention and
-/// layer-norm kernels (rows of 5–64) measured slower and stay on eight.
+/// [`wide_kernel`] with sixteen lanes (AVX-512) when the CPU has them: for kernels over long rows
+/// (the LSTM cell's S = 128–1024 units); the attention and layer-norm kernels (rows of 5–64) stay
+/// on eight (see PERFORMANCE.md, section "Design notes moved from the source").
 #[inline(always)]
 pub(crate) fn wider_kernel<K: Kernel<A>, A>(args: A) {
     #[cfg(target_arch = "x86_64")]

@@ -1,10 +1,9 @@
 //! The threads one large matrix product or Adam update is split over ([`set_gemm_threads`]).
 //!
 //! The helpers are a persistent pool (rayon-core) of n − 1 threads, started on first use: the
-//! caller runs the first part itself and hands the others to the pool, so a split costs a
-//! wake-up of a parked thread instead of starting and joining one. For the LSTM of config A,
-//! whose step splits about twenty products, that took its 2-thread step from 36.4 to 34.5 ms
-//! (the first version started a scoped thread per split).
+//! caller runs the first part itself and hands the others to the pool, so a split costs a wake-up
+//! of a parked thread instead of starting and joining one (a step of the LSTM of config A splits
+//! about twenty products; see PERFORMANCE.md, section "Design notes moved from the source").
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};

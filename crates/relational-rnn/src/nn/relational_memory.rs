@@ -158,6 +158,29 @@ impl RmcConfig {
         self.num_heads * self.head_size
     }
 
+    /// The same memory width D = H·V split into `heads` heads: `num_heads = heads`,
+    /// `head_size = D / heads` (K follows V unless `key_size` is set). A sweep over H then compares
+    /// ways of splitting D, not models of different sizes. Errors when `heads` is 0 or does not
+    /// divide D.
+    pub fn with_heads_keeping_width(self, heads: usize) -> Result<Self, ConfigError> {
+        ConfigError::require_at_least("heads", heads, 1)?;
+        let width = self.mem_width();
+        if !width.is_multiple_of(heads) {
+            return Err(ConfigError::new(
+                "heads",
+                format!(
+                    "{heads} does not divide the memory width D = {width} (heads keeps D fixed; \
+                     set num_heads and head_size to change D)"
+                ),
+            ));
+        }
+        Ok(Self {
+            num_heads: heads,
+            head_size: width / heads,
+            ..self
+        })
+    }
+
     /// Key size K (defaults to V).
     pub fn key_size(&self) -> usize {
         self.key_size.unwrap_or(self.head_size)
@@ -780,5 +803,45 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `heads` re-splits D = H·V and keeps every other field; a count that does not divide D,
+    /// or 0, is an error naming `heads`.
+    #[test]
+    fn heads_keeping_width_re_splits_d() {
+        let config = RmcConfig {
+            num_heads: 4,
+            head_size: 16,
+            key_size: Some(5),
+            mem_slots: 3,
+            ..RmcConfig::default()
+        };
+        let two = config.clone().with_heads_keeping_width(2).unwrap();
+        assert_eq!((two.num_heads, two.head_size, two.mem_width()), (2, 32, 64));
+        let back = RmcConfig {
+            num_heads: 4,
+            head_size: 16,
+            ..two.clone()
+        };
+        assert_eq!(back, config);
+        assert_eq!(
+            config
+                .clone()
+                .with_heads_keeping_width(64)
+                .unwrap()
+                .head_size,
+            1
+        );
+        let err = config.clone().with_heads_keeping_width(3).unwrap_err();
+        assert_eq!(err.field, "heads");
+        assert_eq!(
+            err.to_string(),
+            "invalid `heads`: 3 does not divide the memory width D = 64 (heads keeps D fixed; \
+             set num_heads and head_size to change D)"
+        );
+        assert_eq!(
+            config.with_heads_keeping_width(0).unwrap_err().field,
+            "heads"
+        );
     }
 }
