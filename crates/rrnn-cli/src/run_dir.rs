@@ -302,19 +302,18 @@ impl RunDir {
             .parse()
             .map_err(|e| format!("{}: bad `optimizer_steps`: {e}", path.display()))?;
         let mut failure = None;
-        let optimizer = experiment
-            .train
-            .optimizer
-            .restore(steps, |buffer| {
-                load_buffer(store, &tensors, buffer, &path).unwrap_or_else(|e| {
-                    failure = Some(e);
-                    None
-                })
+        let optimizer = experiment.train.optimizer.restore(steps, |buffer| {
+            load_buffer(store, &tensors, buffer, &path).unwrap_or_else(|e| {
+                failure = Some(e);
+                None
             })
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        });
+        // A buffer that failed to load (bad shape, non-finite value) is the error to report, not
+        // the optimiser's complaint that it is missing.
         if let Some(e) = failure {
             return Err(e);
         }
+        let optimizer = optimizer.map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Resumed {
             progress,
             optimizer,
