@@ -14,6 +14,7 @@ mod bench;
 mod config_args;
 mod eval;
 mod export_data;
+mod limits;
 mod overrides;
 mod run_dir;
 mod study;
