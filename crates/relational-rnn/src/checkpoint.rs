@@ -67,6 +67,60 @@ pub enum CheckpointError {
         /// The file's shape.
         found: Vec<usize>,
     },
+    /// A tensor holds NaN or ±∞: a diverged or corrupted checkpoint.
+    #[error("{path}: tensor `{name}` holds a non-finite value ({value} at element {index})")]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+        /// The first non-finite value.
+        value: f64,
+        /// Its position in the tensor's elements, in row-major order.
+        index: usize,
+    },
+    /// The file has a tensor the model does not (another network's checkpoint).
+    #[error(
+        "{path}: tensor `{name}` is not a parameter of this network (was it written for another \
+         configuration?)"
+    )]
+    Unexpected {
+        /// The file.
+        path: PathBuf,
+        /// The tensor.
+        name: String,
+    },
+}
+
+/// The tensor `name` of `tensors` (read from `path`), checked to have shape `expected` and only
+/// finite values.
+fn checked<'a>(
+    tensors: &'a Tensors,
+    name: &str,
+    expected: &[usize],
+    path: &Path,
+) -> Result<&'a ArrayD<f64>, CheckpointError> {
+    let t = tensors.get(name).ok_or_else(|| CheckpointError::Missing {
+        path: path.to_owned(),
+        name: name.to_owned(),
+    })?;
+    if t.shape() != expected {
+        return Err(CheckpointError::Shape {
+            path: path.to_owned(),
+            name: name.to_owned(),
+            expected: expected.to_vec(),
+            found: t.shape().to_vec(),
+        });
+    }
+    if let Some((index, &value)) = t.iter().enumerate().find(|(_, x)| !x.is_finite()) {
+        return Err(CheckpointError::NonFinite {
+            path: path.to_owned(),
+            name: name.to_owned(),
+            value,
+            index,
+        });
+    }
+    Ok(t)
 }
 
 /// Serialises named tensors (in `T`'s dtype) and metadata to safetensors bytes; tensors and
@@ -244,8 +298,9 @@ pub fn save_store<T: Scalar>(
     write_atomic(path, &bytes)
 }
 
-/// Copies every parameter of `store` from `tensors` (read from `path`), checking names and
-/// shapes; tensors the store does not have (optimizer state, traces) are ignored.
+/// Copies every parameter of `store` from `tensors` (read from `path`), checking names, shapes
+/// and that every value is finite; tensors the store does not have (optimizer state, traces) are
+/// ignored.
 pub fn load_into<T: Scalar>(
     store: &mut ParamStore<T>,
     tensors: &Tensors,
@@ -254,27 +309,38 @@ pub fn load_into<T: Scalar>(
     let ids: Vec<_> = store.ids().collect();
     for id in ids {
         let name = store.name(id).to_owned();
-        let t = tensors.get(&name).ok_or_else(|| CheckpointError::Missing {
-            path: path.to_owned(),
-            name: name.clone(),
-        })?;
         let value = store.get_mut(id);
-        if t.shape() != value.shape() {
-            return Err(CheckpointError::Shape {
-                path: path.to_owned(),
-                name,
-                expected: value.shape().to_vec(),
-                found: t.shape().to_vec(),
-            });
-        }
+        let t = checked(tensors, &name, value.shape(), path)?;
         value.zip_mut_with(t, |v, &x| *v = T::from_f64_lossy(x));
     }
     Ok(())
 }
 
+/// Refuses a tensor of `tensors` that is not a parameter of `store` and does not start with one
+/// of `ignored` (e.g. `optim.`, the optimiser's buffers): with [`load_into`], the file holds
+/// exactly the network's parameters.
+pub fn check_no_extra<T: Scalar>(
+    store: &ParamStore<T>,
+    tensors: &Tensors,
+    ignored: &[&str],
+    path: &Path,
+) -> Result<(), CheckpointError> {
+    let extra = tensors
+        .keys()
+        .find(|k| store.id(k).is_none() && !ignored.iter().any(|p| k.starts_with(p)));
+    match extra {
+        Some(name) => Err(CheckpointError::Unexpected {
+            path: path.to_owned(),
+            name: name.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Per-parameter state saved under `{prefix}{name}` for every parameter `name` of `store`
 /// (optimiser buffers: `optim.m.rmc.block0.qkv.weight`, …): `None` when the file has no tensor
-/// with that prefix, an error when it has some but not all, or a shape differs.
+/// with that prefix, an error when it has some but not all, a shape differs or a value is not
+/// finite.
 pub fn load_grads<T: Scalar>(
     store: &ParamStore<T>,
     tensors: &Tensors,
@@ -286,19 +352,7 @@ pub fn load_grads<T: Scalar>(
     }
     let mut grads = store.zeros_like();
     for (id, name, value) in store.iter() {
-        let key = format!("{prefix}{name}");
-        let t = tensors.get(&key).ok_or_else(|| CheckpointError::Missing {
-            path: path.to_owned(),
-            name: key.clone(),
-        })?;
-        if t.shape() != value.shape() {
-            return Err(CheckpointError::Shape {
-                path: path.to_owned(),
-                name: key,
-                expected: value.shape().to_vec(),
-                found: t.shape().to_vec(),
-            });
-        }
+        let t = checked(tensors, &format!("{prefix}{name}"), value.shape(), path)?;
         grads
             .get_mut(id)
             .zip_mut_with(t, |g, &x| *g = T::from_f64_lossy(x));

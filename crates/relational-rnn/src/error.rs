@@ -1,5 +1,13 @@
 //! Errors a user can cause: invalid configurations. (Shape mismatches inside the tape are
 //! programmer errors and panic with both shapes in the message instead.)
+//!
+//! Every size in a configuration (slots, widths, lengths, counts, batch and set sizes) is at most
+//! [`MAX_SIZE`] = 2³² − 1, so a sum or product of two sizes never wraps a 64-bit integer. That
+//! limit is about arithmetic only; whether a run fits in memory is a separate check against the
+//! machine ([`crate::memory`]).
+
+/// The largest value any size in a configuration may take: 2³² − 1.
+pub const MAX_SIZE: usize = u32::MAX as usize;
 
 /// A configuration value is out of its valid range.
 ///
@@ -23,15 +31,20 @@ impl ConfigError {
         }
     }
 
-    /// Returns `Ok(())` when `value >= min`, otherwise an error naming `field`.
-    pub fn require_at_least(field: &str, value: usize, min: usize) -> Result<(), Self> {
-        if value >= min {
-            Ok(())
-        } else {
+    /// Returns `Ok(())` when `min <= value <= MAX_SIZE`, otherwise an error naming `field`.
+    pub fn require_size(field: &str, value: usize, min: usize) -> Result<(), Self> {
+        if value < min {
             Err(Self::new(
                 field,
                 format!("must be at least {min}, got {value}"),
             ))
+        } else if value > MAX_SIZE {
+            Err(Self::new(
+                field,
+                format!("must be at most {MAX_SIZE} (2^32 - 1), got {value}"),
+            ))
+        } else {
+            Ok(())
         }
     }
 

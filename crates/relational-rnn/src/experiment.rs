@@ -147,7 +147,7 @@ impl Experiment {
         let task = self.task.build()?;
         self.model.validate()?;
         self.train.validate()?;
-        ConfigError::require_at_least("test_size", self.test_size, 1)?;
+        ConfigError::require_size("test_size", self.test_size, 1)?;
         if self.model.core.input_size() != task.input_size() {
             return Err(ConfigError::new(
                 "model.core.input_size",

@@ -14,6 +14,7 @@
 //!   early stopping;
 //! - [`train`]: one training step, evaluation, and a run loop that records metrics;
 //! - [`loss`]: masked sequence targets and accuracy; [`checkpoint`]: safetensors files;
+//! - [`memory`]: a rough upper bound on an experiment's memory, from its configuration alone;
 //! - [`tasks`]: the batch format every sequential reasoning task produces.
 //!
 //! ## Notation
@@ -42,6 +43,7 @@ pub mod error;
 pub mod experiment;
 pub mod fast_math;
 pub mod loss;
+pub mod memory;
 pub mod nn;
 pub mod optim;
 pub mod params;

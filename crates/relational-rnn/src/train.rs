@@ -308,7 +308,10 @@ impl TrainConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.optimizer.validate()?;
         self.schedule.validate()?;
-        ConfigError::require_at_least("batch_size", self.batch_size, 1)?;
+        ConfigError::require_size("batch_size", self.batch_size, 1)?;
+        if self.steps == 0 {
+            return Err(ConfigError::new("steps", "must be at least 1, got 0"));
+        }
         if self.eval_every == 0 {
             return Err(ConfigError::new("eval_every", "must be at least 1, got 0"));
         }

@@ -1,6 +1,7 @@
 //! bAbI: generated answers re-derived by an independent simulation of the story text, the writer
-//! and parser round trip, real-file lines, error messages with file and line, the encoding, and a
-//! fuzz test that malformed or truncated input never panics.
+//! and parser round trip, real-file lines, error messages with file and line, the encoding, fuzz
+//! tests that malformed or truncated input never panics, and that each way of breaking one line
+//! of a valid file is an error at that line.
 
 use std::collections::HashMap;
 
@@ -309,6 +310,106 @@ proptest! {
         for kind in KINDS {
             let original = stories(kind, 2, seed);
             prop_assert_eq!(parse_babi(&write_babi(&original), "rt.txt").unwrap(), original);
+        }
+    }
+}
+
+/// One way of breaking a line of a valid file (see [`break_line`]).
+#[derive(Debug, Clone)]
+enum Breakage {
+    /// The line id replaced (kept only when the result cannot be a valid id there).
+    Id(String),
+    /// A tab inside a statement (a question needs exactly three fields).
+    TabInStatement(prop::sample::Index),
+    /// A question's supporting ids replaced by ids that are not earlier statements.
+    Support(String),
+    /// A question's answer emptied.
+    NoAnswer,
+    /// A fourth field after a question.
+    ExtraField,
+}
+
+fn breakage() -> impl Strategy<Value = Breakage> {
+    prop_oneof![
+        prop_oneof![
+            Just("0".to_owned()),
+            Just("-1".to_owned()),
+            Just("x".to_owned()),
+            Just("".to_owned()),
+            Just("1.5".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just("99999999999999999999999".to_owned()),
+            (1000usize..).prop_map(|n| n.to_string()),
+        ]
+        .prop_map(Breakage::Id),
+        any::<prop::sample::Index>().prop_map(Breakage::TabInStatement),
+        prop_oneof![Just("0"), Just("-3"), Just(""), Just("99"), Just("1 x")]
+            .prop_map(|s| Breakage::Support(s.to_owned())),
+        Just(Breakage::NoAnswer),
+        Just(Breakage::ExtraField),
+    ]
+}
+
+/// `line` (`<id> <text>` or a question) broken by `how`; `None` when `how` does not apply to it.
+fn break_line(line: &str, how: &Breakage) -> Option<String> {
+    let (id, rest) = line.split_once(' ')?;
+    let question: Option<Vec<&str>> = rest.contains('\t').then(|| rest.split('\t').collect());
+    match (how, question) {
+        (Breakage::Id(new), _) if new != id => Some(format!("{new} {rest}")),
+        (Breakage::TabInStatement(at), None) => {
+            let cut = rest
+                .char_indices()
+                .map(|(i, _)| i)
+                .nth(at.index(rest.len()))?;
+            Some(format!("{id} {}\t{}", &rest[..cut], &rest[cut..]))
+        }
+        (Breakage::Support(ids), Some(f)) => Some(format!("{id} {}\t{}\t{ids}", f[0], f[1])),
+        (Breakage::NoAnswer, Some(f)) => Some(format!("{id} {}\t \t{}", f[0], f[2])),
+        (Breakage::ExtraField, Some(_)) => Some(format!("{line}\tx")),
+        _ => None,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn each_broken_line_is_an_error_at_that_line(
+        seed in 0u64..1000,
+        at in any::<prop::sample::Index>(),
+        how in breakage(),
+    ) {
+        let kind = KINDS[(seed % 3) as usize];
+        let text = format!("{REAL_QA1}{}", write_babi(&stories(kind, 3, seed)));
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let i = at.index(lines.len());
+        // Stories here are far shorter than 1000 lines: a new id of 1000 or more is never right.
+        let Some(broken) = break_line(&lines[i], &how) else {
+            return Ok(());
+        };
+        lines[i] = broken;
+        let e = parse_babi(&lines.join("\n"), "broken.txt").unwrap_err();
+        prop_assert_eq!(e.line, i + 1, "{:?}: {}", how, e);
+        prop_assert_eq!(e.file.as_str(), "broken.txt");
+    }
+
+    #[test]
+    fn files_with_mutated_bytes_never_panic(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+        case in any::<u64>(),
+    ) {
+        let mut bytes = REAL_QA1.as_bytes().to_vec();
+        for (at, value) in edits {
+            let i = at.index(bytes.len());
+            bytes[i] = value;
+        }
+        let path = std::env::temp_dir()
+            .join(format!("rrnn-babi-fuzz-{}-{case}.txt", std::process::id()));
+        std::fs::write(&path, &bytes).unwrap();
+        let parsed = read_babi_file(&path);
+        std::fs::remove_file(&path).unwrap();
+        if let Err(e) = parsed {
+            prop_assert!(e.line >= 1 && e.line <= bytes.split(|&b| b == b'\n').count());
         }
     }
 }

@@ -40,7 +40,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("models", &["nn"]),
     ("training", &["train"]),
     ("experiments", &["experiment"]),
-    ("analysis and benchmarks", &["analysis", "perf"]),
+    (
+        "analysis, benchmarks, memory estimates",
+        &["analysis", "perf", "memory"],
+    ),
 ];
 
 /// The CPU machinery layer.

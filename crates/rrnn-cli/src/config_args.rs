@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde_json::Value;
 
-use crate::overrides::{Sources, parse_set};
+use crate::overrides::{Sources, float_to_json, parse_set};
 
 /// Task, model, config file, `--set` overrides and the common shortcuts.
 #[derive(Debug, Clone, Args)]
@@ -45,7 +45,7 @@ impl ConfigArgs {
         let flags = [
             ("steps", self.steps.map(Value::from)),
             ("batch", self.batch.map(Value::from)),
-            ("lr", self.lr.map(Value::from)),
+            ("lr", self.lr.map(float_to_json)),
             ("seed", self.seed.map(Value::from)),
         ];
         sets.extend(

@@ -3,15 +3,19 @@
 //!
 //! The examples are those of `generate_reasoning_data(task, .., seed)` for the chosen split: split
 //! `s` is drawn from `split_rng(seed, s)`, so `--split test --n k` prints the first `k` examples of
-//! the fixed test set. Output is streamed in chunks, so `--n` can be large.
+//! the fixed test set. Output is streamed in chunks, so `--n` can be large; one chunk must fit in
+//! memory (checked before the output file is created).
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
+use relational_rnn::memory::examples_bytes;
 use relational_rnn::tasks::babi::write_babi;
 use relational_rnn::tasks::{Example, Split, TaskConfig, TaskKind, split_rng};
+
+use crate::limits::check_memory;
 
 /// Examples generated (and written) per chunk.
 const CHUNK: usize = 256;
@@ -173,7 +177,7 @@ impl TaskOptions {
             }
             TaskConfig::Sorting(c) => {
                 set(&mut c.len, self.len);
-                set(&mut c.hard_len, self.len.map(|l| 2 * l));
+                set(&mut c.hard_len, self.len.map(|l| l.saturating_mul(2)));
                 set(&mut c.vocab, self.vocab);
                 set(&mut c.hard_len, self.hard_len);
             }
@@ -192,7 +196,10 @@ impl TaskOptions {
             }
             TaskConfig::Babi(c) => {
                 set(&mut c.num_sentences, self.num_sentences);
-                set(&mut c.hard_num_sentences, self.num_sentences.map(|n| 2 * n));
+                set(
+                    &mut c.hard_num_sentences,
+                    self.num_sentences.map(|n| n.saturating_mul(2)),
+                );
                 set(&mut c.hard_num_sentences, self.hard_num_sentences);
             }
         }
@@ -210,6 +217,13 @@ pub fn run(args: &ExportDataArgs) -> Result<(), String> {
         ));
     }
     let task = config.build().map_err(|e| e.to_string())?;
+    let chunk = args.n.min(CHUNK);
+    let bytes = examples_bytes(task.as_ref(), args.split, chunk);
+    let part = format!(
+        "one chunk of {chunk} examples × {} steps",
+        task.seq_len(args.split)
+    );
+    check_memory(&[(part, bytes)], "exporting")?;
     let (mut out, target): (Box<dyn Write>, String) = match &args.out {
         Some(path) => (
             Box::new(BufWriter::new(

@@ -35,6 +35,18 @@ fn mean_pm(xs: &[f64]) -> String {
     }
 }
 
+/// Mean ± std of steps, rounded (how soon a model reaches its validation best).
+fn mean_steps(xs: &[f64]) -> String {
+    match xs.len() {
+        0 => "—".into(),
+        1 => format!("{:.0}", xs[0]),
+        _ => {
+            let (m, s) = mean_std(xs);
+            format!("{m:.0} ± {s:.0}")
+        }
+    }
+}
+
 /// The difference `a − b` of test accuracies with its interval, and a rule-based reading.
 fn compare(a_name: &str, a: &[f64], b_name: &str, b: &[f64]) -> String {
     match welch_interval(a, b, LEVEL) {
@@ -99,12 +111,12 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
     );
     let _ = writeln!(
         out,
-        "| model | params | lr | role | test accuracy | validation accuracy | hard accuracy |\n|---|---|---|---|---|---|---|"
+        "| model | params | lr | role | test accuracy | validation accuracy | hard accuracy | step of the validation best |\n|---|---|---|---|---|---|---|---|"
     );
     for r in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             r["model"].as_str().unwrap_or(""),
             r["params"],
             r["lr"],
@@ -112,6 +124,7 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
             mean_pm(&values(r, "test_accuracy")),
             mean_pm(&values(r, "val_accuracy")),
             mean_pm(&values(r, "hard_accuracy")),
+            mean_steps(&values(r, "best_step")),
         );
     }
     out.push('\n');

@@ -16,6 +16,7 @@ mod config_args;
 mod eval;
 mod export_data;
 mod findings;
+mod limits;
 mod overrides;
 mod run_dir;
 mod study;

@@ -10,7 +10,13 @@
 //! Short keys ([`ALIASES`]) work in `--set` and sweep grids. `heads=H` keeps the memory width
 //! D = H·V fixed ([`RmcConfig::with_heads_keeping_width`]: `num_heads = H`, `head_size = D / H`,
 //! an error when H does not divide D). The model's input width and class count follow the task
-//! unless set explicitly.
+//! unless set explicitly. `--task` and `--model` may not contradict `task.task`, `task.kind` or `model.core.kind` given
+//! by `--set` or the file: a conflict is an error naming both.
+//!
+//! Every value is checked against the type of the same key in the defaults before the
+//! configuration is built, so a wrong one is an error naming its key: sizes and counts must be
+//! non-negative integers (the library then bounds them by `MAX_SIZE`), rates and biases finite
+//! numbers (`nan` and `inf`, which TOML allows, are refused), flags booleans, tables tables.
 
 use std::path::Path;
 
@@ -59,7 +65,7 @@ fn read_file(path: &Path) -> Result<Value, String> {
     } else {
         let table: toml::Table =
             toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-        serde_json::to_value(table).map_err(|e| format!("{}: {e}", path.display()))?
+        toml_to_json(toml::Value::Table(table))
     };
     let value = match value {
         Value::Object(mut m) if m.contains_key("experiment") => {
@@ -74,15 +80,40 @@ fn read_file(path: &Path) -> Result<Value, String> {
     }
 }
 
-/// Sets `root[a][b]… = value` for the dotted `path`, creating objects on the way.
+/// A TOML value as JSON; NaN and ±∞ (which TOML allows and JSON cannot hold) become the strings
+/// `nan`, `inf`, `-inf`, so the type check names their key instead of seeing `null`.
+fn toml_to_json(value: toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s),
+        toml::Value::Integer(i) => i.into(),
+        toml::Value::Float(x) => float_to_json(x),
+        toml::Value::Boolean(b) => b.into(),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(a) => a.into_iter().map(toml_to_json).collect(),
+        toml::Value::Table(t) => t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect(),
+    }
+}
+
+/// A float as JSON: a number when finite, else its name as a string (see [`toml_to_json`]).
+pub fn float_to_json(x: f64) -> Value {
+    if x.is_finite() {
+        x.into()
+    } else {
+        Value::String(x.to_string())
+    }
+}
+
+/// Sets `root[a][b]… = value` for the dotted `path`, creating objects on the way; a value
+/// already set on the way that is not a table is an error (`model.core=5` then `model.core.kind`).
 fn insert(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let mut node = root;
     let mut parts = path.split('.').peekable();
+    let mut at = String::new();
     while let Some(part) = parts.next() {
-        if !node.is_object() {
-            *node = Value::Object(Map::new());
-        }
-        let map = node.as_object_mut().ok_or("unreachable")?;
+        let map = node.as_object_mut().ok_or_else(|| {
+            format!("cannot set `{path}`: `{at}` was set to a value that is not a table")
+        })?;
+        at = join(&at, part);
         if parts.peek().is_none() {
             map.insert(part.to_owned(), value);
             return Ok(());
@@ -140,6 +171,87 @@ fn apply(base: &mut Value, patch: &Value, path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A value as an error shows it: strings without quotes (`abc`, `NaN`), the rest as JSON.
+fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
+    }
+}
+
+/// Checks every value of `json` against the type of the same key in `defaults`: a size or count
+/// (an unsigned integer there) must be one, any other number a finite number, a flag a boolean,
+/// a name a string, a list a list of such, a table a table. Keys the defaults lack or leave empty,
+/// and `null` values, are left to deserialisation (optional fields take `null`).
+fn check_types(json: &Value, defaults: &Value, path: &str) -> Result<(), String> {
+    let bad = |rule: &str| Err(format!("invalid `{path}`: {rule}, got {}", shown(json)));
+    match (defaults, json) {
+        (_, Value::Null) | (Value::Null, _) => Ok(()),
+        (Value::Object(d), Value::Object(j)) => {
+            for (key, value) in j {
+                if let Some(default) = d.get(key) {
+                    check_types(value, default, &join(path, key))?;
+                }
+            }
+            Ok(())
+        }
+        (Value::Object(_), _) => bad("must be a table"),
+        (Value::Number(n), v) if n.is_u64() && !v.is_u64() => bad("must be a non-negative integer"),
+        (Value::Number(_), v) if !v.is_number() => bad("must be a finite number"),
+        (Value::Bool(_), v) if !v.is_boolean() => bad("must be true or false"),
+        (Value::String(_), v) if !v.is_string() => bad("must be a string"),
+        (Value::Array(d), Value::Array(items)) => match d.first() {
+            Some(first) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(i, item)| check_types(item, first, &format!("{path}[{i}]"))),
+            None => Ok(()),
+        },
+        (Value::Array(_), _) => bad("must be a list"),
+        _ => Ok(()),
+    }
+}
+
+/// The JSON pointers of the leaves where `json` differs from `defaults`.
+fn changed_leaves(json: &Value, defaults: Option<&Value>, pointer: &str, out: &mut Vec<String>) {
+    match json {
+        Value::Object(map) if !map.is_empty() => {
+            for (key, value) in map {
+                let at = format!("{pointer}/{key}");
+                changed_leaves(value, defaults.and_then(|d| d.get(key)), &at, out);
+            }
+        }
+        leaf if defaults != Some(leaf) => out.push(pointer.to_owned()),
+        _ => {}
+    }
+}
+
+/// Deserialises the experiment; when that fails, the error names the first changed key whose
+/// default value makes it succeed.
+fn build(json: Value, defaults: &Value) -> Result<Experiment, String> {
+    let error = match serde_json::from_value(json.clone()) {
+        Ok(experiment) => return Ok(experiment),
+        Err(e) => e,
+    };
+    let mut changed = Vec::new();
+    changed_leaves(&json, Some(defaults), "", &mut changed);
+    let culprit = changed.into_iter().find(|pointer| {
+        let mut trial = json.clone();
+        let restored = match (trial.pointer_mut(pointer), defaults.pointer(pointer)) {
+            (Some(slot), Some(default)) => {
+                *slot = default.clone();
+                true
+            }
+            _ => false,
+        };
+        restored && serde_json::from_value::<Experiment>(trial).is_ok()
+    });
+    Err(match culprit {
+        Some(pointer) => format!("invalid `{}`: {error}", pointer[1..].replace('/', ".")),
+        None => format!("invalid config: {error}"),
+    })
+}
+
 /// The JSON object of the RMC memory inside `model.core` (`None` for the LSTM).
 fn memory(json: &mut Value) -> Option<&mut Map<String, Value>> {
     let core = json.pointer_mut("/model/core")?;
@@ -175,8 +287,10 @@ fn apply_alias(json: &mut Value, key: &str, value: &Value) -> Result<(), String>
                 .ok_or_else(|| format!("invalid `heads`: must be an integer ≥ 1, got {value}"))?;
             let mut fields = m.clone();
             fields.remove("kind"); // the core's tag, when the memory is the core itself
-            let config: RmcConfig = serde_json::from_value(Value::Object(fields))
-                .map_err(|e| format!("invalid config: {e}"))?;
+            let Ok(config) = serde_json::from_value::<RmcConfig>(Value::Object(fields)) else {
+                // A bad memory setting: the build that follows fails too, naming its key.
+                return Ok(());
+            };
             let config = config
                 .with_heads_keeping_width(heads)
                 .map_err(|e| e.to_string())?;
@@ -223,6 +337,24 @@ pub struct Sources<'a> {
     pub model: Option<&'a str>,
 }
 
+/// Sets `path` (a tag) to `value` for a flag, unless the file or `--set` gave it another value.
+fn set_flag(
+    patch: &mut Value,
+    path: &str,
+    value: &Value,
+    flag: &str,
+    given: &str,
+) -> Result<(), String> {
+    let pointer = format!("/{}", path.replace('.', "/"));
+    match patch.pointer(&pointer) {
+        Some(old) if old != value => Err(format!(
+            "{flag} {given} conflicts with {path} = {} from --set or --config; give only one",
+            shown(old)
+        )),
+        _ => insert(patch, path, value.clone()),
+    }
+}
+
 /// Resolves and validates the experiment; errors are one line.
 pub fn resolve(sources: &Sources<'_>) -> Result<Experiment, String> {
     let mut patch = match sources.file {
@@ -244,16 +376,23 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Experiment, String> {
         // bAbI, its `kind`.
         let kind: TaskKind = task.parse()?;
         let tagged = serde_json::to_value(kind.default_config()).map_err(|e| e.to_string())?;
-        insert(&mut patch, "task.task", tagged["task"].clone())?;
-        if let Some(babi_kind) = tagged.get("kind") {
-            insert(&mut patch, "task.kind", babi_kind.clone())?;
+        for key in ["task", "kind"] {
+            if let Some(value) = tagged.get(key) {
+                set_flag(&mut patch, &format!("task.{key}"), value, "--task", task)?;
+            }
         }
     }
     if let Some(model) = sources.model {
         let kind: ModelKind = model
             .parse()
             .map_err(|e: relational_rnn::ConfigError| e.to_string())?;
-        insert(&mut patch, "model.core.kind", kind.name().into())?;
+        set_flag(
+            &mut patch,
+            "model.core.kind",
+            &kind.name().into(),
+            "--model",
+            model,
+        )?;
     }
     let task: TaskKind = match patch.pointer("/task/task").and_then(Value::as_str) {
         Some("babi") => {
@@ -274,13 +413,16 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Experiment, String> {
         .map_err(|e: relational_rnn::ConfigError| e.to_string())?;
     let defaults = Experiment::new(task.default_config(), model, TrainConfig::default())
         .map_err(|e| e.to_string())?;
-    let mut json = serde_json::to_value(&defaults).map_err(|e| e.to_string())?;
+    let defaults = serde_json::to_value(&defaults).map_err(|e| e.to_string())?;
+    let mut json = defaults.clone();
     apply(&mut json, &patch, "")?;
+    // Before the aliases read the memory's settings (`heads`), so a bad value names its key.
+    check_types(&json, &defaults, "")?;
     for (key, value) in aliases {
         apply_alias(&mut json, key, value)?;
     }
-    let mut experiment: Experiment =
-        serde_json::from_value(json).map_err(|e| format!("invalid config: {e}"))?;
+    check_types(&json, &defaults, "")?;
+    let mut experiment = build(json, &defaults)?;
     let built = experiment.task.build().map_err(|e| e.to_string())?;
     if patch.pointer("/model/core/input_size").is_none() {
         experiment.model.core = experiment.model.core.with_input_size(built.input_size());

@@ -227,6 +227,12 @@ impl RunDir {
     /// nothing else).
     pub fn create(path: &Path, force: bool) -> Result<Self, String> {
         let created = !path.exists();
+        if !created && !path.is_dir() {
+            return Err(format!(
+                "{}: Not a directory (a file is in the way)",
+                path.display()
+            ));
+        }
         std::fs::create_dir_all(path).map_err(|e| io_err(path, e))?;
         let dir = Self {
             path: path.to_owned(),
@@ -563,19 +569,18 @@ impl RunDir {
             .parse()
             .map_err(|e| format!("{}: bad `optimizer_steps`: {e}", path.display()))?;
         let mut failure = None;
-        let optimizer = experiment
-            .train
-            .optimizer
-            .restore(steps, |buffer| {
-                load_buffer(store, &tensors, buffer, &path).unwrap_or_else(|e| {
-                    failure = Some(e);
-                    None
-                })
+        let optimizer = experiment.train.optimizer.restore(steps, |buffer| {
+            load_buffer(store, &tensors, buffer, &path).unwrap_or_else(|e| {
+                failure = Some(e);
+                None
             })
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        });
+        // A buffer that failed to load (bad shape, non-finite value) is the error to report, not
+        // the optimiser's complaint that it is missing.
         if let Some(e) = failure {
             return Err(e);
         }
+        let optimizer = optimizer.map_err(|e| format!("{}: {e}", path.display()))?;
         if let Some(best) = best {
             self.check_best(store, best, progress.step)?;
         }

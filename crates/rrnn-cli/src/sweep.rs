@@ -4,8 +4,8 @@
 //! the jobs; `rrnn sweep summarize <out>` reads it.
 //!
 //! Re-running a sweep skips finished jobs (those with result.json) and resumes started ones.
-//! Every job's configuration is resolved before anything runs, so a bad grid value is an error
-//! with nothing written.
+//! Every job's configuration is resolved (and, unless printed, checked to fit in memory) before
+//! anything runs, so a bad grid value is an error with nothing written.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Args, Subcommand};
 
 use crate::config_args::ConfigArgs;
+use crate::limits::check_training;
 use crate::overrides::{parse_set, resolve};
 use crate::summarize;
 use crate::sweep_file::{Job, SweepFile};
@@ -106,7 +107,11 @@ fn jobs(args: &SweepArgs, out: &Path) -> Result<(Vec<String>, Vec<Job>), String>
                 config.sets.push(parse_set(&format!("{k}={v}"))?);
             }
             config.seed = Some(seed);
-            resolve(&config.sources()).map_err(|e| format!("job {dir}: {e}"))?;
+            let experiment = resolve(&config.sources()).map_err(|e| format!("job {dir}: {e}"))?;
+            if !args.print_commands {
+                // Printed jobs may run elsewhere; run here, each must fit here.
+                check_training(&experiment).map_err(|e| format!("job {dir}: {e}"))?;
+            }
             let mut train = vec!["train".to_owned()];
             train.extend(config.to_args());
             train.extend([

@@ -52,8 +52,8 @@ pub struct TrainArgs {
     force: bool,
     /// Threads for the large matrix products and Adam updates of big models (products of ≥ 64
     /// MFLOP split by columns; the same results, bit for bit, for any count; small models do not
-    /// gain). Recorded in config.json.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    /// gain; more than the CPUs available is lowered to their count). Recorded in config.json.
+    #[arg(long, default_value_t = 1, value_parser = crate::limits::parse_threads)]
     threads: u64,
     /// Stop cleanly after this step, as Ctrl-C would (for time-sliced jobs and tests).
     #[arg(long, value_name = "STEP")]
@@ -77,6 +77,7 @@ struct Session {
 /// creating it removes what was written.
 fn start(args: &TrainArgs, out: &Path) -> Result<Session, String> {
     let experiment = resolve(&args.config.sources())?;
+    crate::limits::check_training(&experiment)?;
     let val = val_batches(&experiment)?;
     let (model, store) = experiment.init().map_err(|e| e.to_string())?;
     let trainer = Trainer::new(&store, &experiment.train.optimizer).map_err(|e| e.to_string())?;

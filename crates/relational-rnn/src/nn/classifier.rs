@@ -127,7 +127,10 @@ impl ClassifierConfig {
                 format!("every hidden width must be at least 1, got 0 at position {i}"),
             ));
         }
-        ConfigError::require_at_least("num_classes", self.num_classes, 2)
+        for &width in &self.head_hidden {
+            ConfigError::require_size("head_hidden", width, 1)?;
+        }
+        ConfigError::require_size("num_classes", self.num_classes, 2)
     }
 }
 

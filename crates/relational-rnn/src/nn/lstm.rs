@@ -45,8 +45,8 @@ impl Default for LstmConfig {
 impl LstmConfig {
     /// Checks sizes ≥ 1 and a finite forget bias.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::require_at_least("input_size", self.input_size, 1)?;
-        ConfigError::require_at_least("hidden_size", self.hidden_size, 1)?;
+        ConfigError::require_size("input_size", self.input_size, 1)?;
+        ConfigError::require_size("hidden_size", self.hidden_size, 1)?;
         ConfigError::require_finite("forget_bias", self.forget_bias)
     }
 }

@@ -163,7 +163,7 @@ impl RmcConfig {
     /// ways of splitting D, not models of different sizes. Errors when `heads` is 0 or does not
     /// divide D.
     pub fn with_heads_keeping_width(self, heads: usize) -> Result<Self, ConfigError> {
-        ConfigError::require_at_least("heads", heads, 1)?;
+        ConfigError::require_size("heads", heads, 1)?;
         let width = self.mem_width();
         if !width.is_multiple_of(heads) {
             return Err(ConfigError::new(
@@ -212,13 +212,13 @@ impl RmcConfig {
     /// core without attention has gates and the residual (the input reaches its memory only
     /// through the gates, and its memory reaches M̃ only through the residual).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::require_at_least("input_size", self.input_size, 1)?;
-        ConfigError::require_at_least("mem_slots", self.mem_slots, 1)?;
-        ConfigError::require_at_least("head_size", self.head_size, 1)?;
-        ConfigError::require_at_least("num_heads", self.num_heads, 1)?;
-        ConfigError::require_at_least("num_blocks", self.num_blocks, 1)?;
-        ConfigError::require_at_least("attention_mlp_layers", self.attention_mlp_layers, 1)?;
-        ConfigError::require_at_least("key_size", self.key_size(), 1)?;
+        ConfigError::require_size("input_size", self.input_size, 1)?;
+        ConfigError::require_size("mem_slots", self.mem_slots, 1)?;
+        ConfigError::require_size("head_size", self.head_size, 1)?;
+        ConfigError::require_size("num_heads", self.num_heads, 1)?;
+        ConfigError::require_size("num_blocks", self.num_blocks, 1)?;
+        ConfigError::require_size("attention_mlp_layers", self.attention_mlp_layers, 1)?;
+        ConfigError::require_size("key_size", self.key_size(), 1)?;
         for (field, v) in [
             ("forget_bias", self.forget_bias),
             ("input_bias", self.input_bias),

@@ -62,8 +62,8 @@ impl NthFarthestConfig {
     /// `num_vectors ≥ 3` (the hard split needs two non-reference distances), `dim ≥ 1`,
     /// `hard_gap > 0`.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::require_at_least("num_vectors", self.num_vectors, 3)?;
-        ConfigError::require_at_least("dim", self.dim, 1)?;
+        ConfigError::require_size("num_vectors", self.num_vectors, 3)?;
+        ConfigError::require_size("dim", self.dim, 1)?;
         ConfigError::require_positive("hard_gap", self.hard_gap)
     }
 }

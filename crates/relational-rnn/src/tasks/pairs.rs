@@ -60,10 +60,10 @@ impl PairsConfig {
     /// `num_items ≥ 2`, `num_colours ≥ 2`, `hard_num_items ≥ num_items + 1` (room for a wider gap),
     /// `num_buckets ≥ hard_num_items` (distinct values).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::require_at_least("num_items", self.num_items, 2)?;
-        ConfigError::require_at_least("num_colours", self.num_colours, 2)?;
-        ConfigError::require_at_least("hard_num_items", self.hard_num_items, self.num_items + 1)?;
-        ConfigError::require_at_least("num_buckets", self.num_buckets, self.hard_num_items)
+        ConfigError::require_size("num_items", self.num_items, 2)?;
+        ConfigError::require_size("num_colours", self.num_colours, 2)?;
+        ConfigError::require_size("hard_num_items", self.hard_num_items, self.num_items + 1)?;
+        ConfigError::require_size("num_buckets", self.num_buckets, self.hard_num_items)
     }
 }
 

@@ -49,9 +49,9 @@ impl SortingConfig {
     /// `len ≥ 1`, `vocab ≥ 2`, `hard_len > len`, and at least 64 distinct sequences
     /// (`vocab^len ≥ 64`) so the train/test partition has members on both sides.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::require_at_least("len", self.len, 1)?;
-        ConfigError::require_at_least("vocab", self.vocab, 2)?;
-        ConfigError::require_at_least("hard_len", self.hard_len, self.len + 1)?;
+        ConfigError::require_size("len", self.len, 1)?;
+        ConfigError::require_size("vocab", self.vocab, 2)?;
+        ConfigError::require_size("hard_len", self.hard_len, self.len + 1)?;
         let space = (0..self.len).try_fold(1usize, |acc, _| acc.checked_mul(self.vocab));
         if space.is_some_and(|s| s < 64) {
             return Err(ConfigError::new(

@@ -64,18 +64,27 @@ impl TrackingConfig {
     /// `num_objects ≥ 1`, `num_positions ≥ 2`, `num_moves ≥ 1`, hard counts at least the
     /// train counts and the hard sequence strictly longer, and at least 64 distinct train sequences.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        ConfigError::require_at_least("num_objects", self.num_objects, 1)?;
-        ConfigError::require_at_least("num_positions", self.num_positions, 2)?;
-        ConfigError::require_at_least("num_moves", self.num_moves, 1)?;
-        ConfigError::require_at_least("hard_num_objects", self.hard_num_objects, self.num_objects)?;
-        ConfigError::require_at_least("hard_num_moves", self.hard_num_moves, self.num_moves)?;
-        ConfigError::require_at_least(
-            "hard_num_moves",
+        ConfigError::require_size("num_objects", self.num_objects, 1)?;
+        ConfigError::require_size("num_positions", self.num_positions, 2)?;
+        ConfigError::require_size("num_moves", self.num_moves, 1)?;
+        ConfigError::require_size("hard_num_objects", self.hard_num_objects, self.num_objects)?;
+        ConfigError::require_size("hard_num_moves", self.hard_num_moves, self.num_moves)?;
+        let (hard, train) = (
             self.hard_num_objects + self.hard_num_moves,
-            self.num_objects + self.num_moves + 1,
-        )?;
-        let space = (self.num_positions as f64).powi(self.num_objects as i32)
-            * (3.0 * self.num_objects as f64).powi(self.num_moves as i32);
+            self.num_objects + self.num_moves,
+        );
+        if hard <= train {
+            return Err(ConfigError::new(
+                "hard_num_moves",
+                format!(
+                    "hard_num_objects + hard_num_moves must be at least {}, got {hard}",
+                    train + 1
+                ),
+            ));
+        }
+        // Exponents past 64 cannot bring the count below 64 (every base is at least 2).
+        let space = (self.num_positions as f64).powi(self.num_objects.min(64) as i32)
+            * (3.0 * self.num_objects as f64).powi(self.num_moves.min(64) as i32);
         if space < 64.0 {
             return Err(ConfigError::new(
                 "num_moves",

@@ -102,8 +102,8 @@ impl BabiConfig {
             BabiKind::Qa2 => 3,
             BabiKind::Qa3 => 4,
         };
-        ConfigError::require_at_least("num_sentences", self.num_sentences, min)?;
-        ConfigError::require_at_least(
+        ConfigError::require_size("num_sentences", self.num_sentences, min)?;
+        ConfigError::require_size(
             "hard_num_sentences",
             self.hard_num_sentences,
             self.num_sentences + 1,
