@@ -47,23 +47,25 @@ fn mean_steps(xs: &[f64]) -> String {
     }
 }
 
-/// The difference `a − b` of test accuracies with its interval, and a rule-based reading.
-fn compare(a_name: &str, a: &[f64], b_name: &str, b: &[f64]) -> String {
+/// The difference `a − b` of a per-seed quantity with its interval, and a rule-based reading.
+fn compare(what: (&str, &str, &str), a_name: &str, a: &[f64], b_name: &str, b: &[f64]) -> String {
+    let (what, more, less) = what;
     match welch_interval(a, b, LEVEL) {
-        None => {
-            format!("{a_name} − {b_name}: too few seeds (or no spread) for an interval; no claim")
-        }
+        None => format!(
+            "{what}, {a_name} − {b_name}: too few seeds (or no spread) for an interval; no claim"
+        ),
         Some((d, lo, hi)) => {
             let reading = if lo > 0.0 {
-                format!("{a_name} is above {b_name}")
+                format!("{a_name} {more} {b_name}")
             } else if hi < 0.0 {
-                format!("{a_name} is below {b_name}")
+                format!("{a_name} {less} {b_name}")
             } else {
                 "the interval contains 0: no difference resolved".into()
             };
+            let digits = if d.abs() >= 10.0 { 0 } else { 3 };
             format!(
-                "{a_name} − {b_name}: {d:+.3}, 95 % Welch t interval [{lo:+.3}, {hi:+.3}] over \
-                 seeds — {reading}"
+                "{what}, {a_name} − {b_name}: {d:+.digits$}, 95 % Welch t interval \
+                 [{lo:+.digits$}, {hi:+.digits$}] over seeds — {reading}"
             )
         }
     }
@@ -131,8 +133,15 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
     let finals: Vec<&&Value> = rows.iter().filter(|r| r["role"] == "final").collect();
     let find = |model: &str| finals.iter().find(|r| r["model"] == model).copied();
     // The default variant compares with the tuned LSTM; a control or ablation with the default RMC.
+    let per_seed = |r: &Value| {
+        (
+            values(r, "test_accuracy"),
+            values(r, "hard_accuracy"),
+            values(r, "best_step"),
+        )
+    };
     let baseline = if variant == "default" {
-        find("lstm").map(|r| ("LSTM".to_owned(), values(r, "test_accuracy")))
+        find("lstm").map(|r| ("LSTM".to_owned(), per_seed(r)))
     } else {
         summary["rows"].as_array().and_then(|all| {
             all.iter()
@@ -142,7 +151,7 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
                         && r["model"] == "rmc"
                         && r["role"] == "final"
                 })
-                .map(|r| ("the default RMC".to_owned(), values(r, "test_accuracy")))
+                .map(|r| ("the default RMC".to_owned(), per_seed(r)))
         })
     };
     for r in &finals {
@@ -159,13 +168,32 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
         if let Some(p) = plateau {
             let _ = write!(line, "; plateau {p:.3}: {}", above(&test, p));
         }
-        match &baseline {
-            Some((name, base)) if !(variant == "default" && model == "lstm") => {
-                let _ = write!(line, ". {}", compare(model, &test, name, base));
-            }
-            _ => {}
-        }
         let _ = writeln!(line, ".");
+        if let Some((name, (base_test, base_hard, base_steps))) = &baseline
+            && !(variant == "default" && model == "lstm")
+        {
+            let hard = values(r, "hard_accuracy");
+            let steps = values(r, "best_step");
+            for (what, mine, theirs) in [
+                (("test accuracy", "is above", "is below"), &test, base_test),
+                (
+                    ("hard-split accuracy", "is above", "is below"),
+                    &hard,
+                    base_hard,
+                ),
+                (
+                    (
+                        "steps to the validation best",
+                        "needs more than",
+                        "needs fewer than",
+                    ),
+                    &steps,
+                    base_steps,
+                ),
+            ] {
+                let _ = writeln!(line, "  - {}.", compare(what, model, mine, name, theirs));
+            }
+        }
         out += &line;
     }
     if finals.is_empty() {
