@@ -164,3 +164,47 @@ fn a_study_summarizes_from_its_runs_and_refuses_a_final_rate_not_chosen_on_valid
     assert!(String::from_utf8_lossy(&out.stderr).contains("its directory says `babi-qa1`"));
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// Copies the JSON files of a study tree (configs, metrics, results; no checkpoints).
+fn copy_json_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_json_tree(&path, &target);
+        } else if path
+            .extension()
+            .is_some_and(|e| e == "json" || e == "jsonl")
+            || path.file_name().is_some_and(|n| n == "NOTES.md")
+        {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_committed_study_summary_and_findings_are_what_the_commands_write() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let committed = repo.join("results/study");
+    if !committed.join("summary.json").exists() {
+        return; // no study committed yet
+    }
+    let root = std::env::temp_dir().join(format!("rrnn-study-committed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    copy_json_tree(&committed, &root.join("results/study"));
+    std::fs::remove_file(root.join("results/study/summary.json")).unwrap();
+    ok(&rrnn(&root, &["study", "summarize", "results/study"]));
+    ok(&rrnn(&root, &["study", "findings", "results/study"]));
+    assert_eq!(
+        read(root.join("results/study/summary.json")),
+        read(committed.join("summary.json")),
+        "results/study/summary.json differs from what `rrnn study summarize` writes"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("results/study/FINDINGS.md")).unwrap(),
+        std::fs::read_to_string(committed.join("FINDINGS.md")).unwrap(),
+        "results/study/FINDINGS.md differs from what `rrnn study findings` writes"
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}
