@@ -199,6 +199,21 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
     if finals.is_empty() {
         out += "- No final rows yet (selection runs only): no claim.\n";
     }
+    let gains: Vec<f64> = rows
+        .iter()
+        .filter(|r| r["role"] == "lr-selection")
+        .flat_map(|r| values(r, "cap_gain"))
+        .collect();
+    if !gains.is_empty() {
+        let held = gains.iter().filter(|&&g| g <= 0.01).count();
+        let worst = gains.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let _ = writeln!(
+            out,
+            "- Step cap: validation accuracy gained at most 0.01 over the last 20 % of the steps \
+             in {held} of {} selection runs (largest gain {worst:+.3}).",
+            gains.len()
+        );
+    }
     out.push('\n');
     out
 }

@@ -10,7 +10,8 @@
 //!
 //! The chosen rate of a (task, variant, model) is the selection run with the best validation
 //! accuracy (ties: lower validation loss); a `final` stage at another rate is an error; `choices`
-//! lists each choice. Task entries hold chance, plateau and the library's heuristic baselines on
+//! lists each choice. `cap_gain` is, per run that reached the step cap, its validation accuracy
+//! there minus 20 % of the steps earlier (the cap is justified when it is at most 0.01). Task entries hold chance, plateau and the library's heuristic baselines on
 //! the validation, test and hard sets of the runs' own data.
 
 use std::collections::BTreeMap;
@@ -185,7 +186,26 @@ fn row(role: &str, runs: &[&Run]) -> Value {
         "test_accuracy": per_seed("test_accuracy"),
         "test_loss": per_seed("test_loss"),
         "hard_accuracy": per_seed("hard_accuracy"),
+        "cap_gain": runs.iter().map(|r| cap_gain(r)).collect::<Vec<_>>(),
     })
+}
+
+/// Validation accuracy at the step cap minus its value 20 % of the steps earlier (the last
+/// evaluation at or before 0.8 × cap), for a run that reached the cap; `None` otherwise. The
+/// study's rule for a justified cap: at most 0.01.
+fn cap_gain(run: &Run) -> Option<f64> {
+    let cap = run.experiment.train.steps;
+    let column = relational_rnn::experiment::read_metric_column(&run.dir, "val_accuracy").ok()?;
+    let &(last_step, last) = column.last()?;
+    if last_step != cap {
+        return None;
+    }
+    let earlier = column
+        .iter()
+        .rev()
+        .find(|(step, _)| *step as f64 <= 0.8 * cap as f64)?
+        .1;
+    Some(last - earlier)
 }
 
 /// Runs grouped by learning rate, in increasing order of its bits (= of the rate).
