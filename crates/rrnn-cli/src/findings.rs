@@ -201,7 +201,7 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
         out += &line;
     }
     if finals.is_empty() {
-        out += "- No final rows yet (selection runs only): no claim.\n";
+        out += "- No final rows yet (selection or exploration runs only): no claim.\n";
     }
     let gains: Vec<(String, f64)> = rows
         .iter()
@@ -269,7 +269,6 @@ pub fn write(dir: &Path) -> Result<(), String> {
             .iter()
             .copied()
             .filter(|r| r["task"] == task.as_str() && r["variant"] == variant.as_str())
-            .filter(|r| r["role"] != "exploration")
             .collect();
         out += &section(&summary, task, variant, &members);
     }
