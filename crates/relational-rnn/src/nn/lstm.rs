@@ -54,10 +54,10 @@ impl LstmConfig {
 /// One LSTM cell's parameters; used by [`Lstm`] and by the hybrid cell.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LstmCell {
-    weight_ih: ParamId,
-    weight_hh: ParamId,
-    bias_ih: ParamId,
-    bias_hh: ParamId,
+    pub(super) weight_ih: ParamId,
+    pub(super) weight_hh: ParamId,
+    pub(super) bias_ih: ParamId,
+    pub(super) bias_hh: ParamId,
     input_size: usize,
     hidden_size: usize,
 }

@@ -9,6 +9,7 @@
 //! | `rrnn_cell` | the plan's LSTM + memory hybrid (not in the paper) |
 //! | `model` | the [`Model`] trait the three cores implement |
 //! | `classifier` | a core plus an MLP head, with the masked sequence loss |
+//! | `reference` | the RMC and LSTM steps from plain ops, as their equations read (for reading and tests) |
 
 mod attention;
 mod classifier;
@@ -17,6 +18,7 @@ mod linear;
 mod lstm;
 mod mlp;
 mod model;
+pub mod reference;
 mod relational_memory;
 mod rrnn_cell;
 

@@ -250,10 +250,10 @@ impl RmcConfig {
 /// Per-block parameters: a QKV projection and its LayerNorm (absent without attention), and the
 /// LayerNorms after the attention and after the MLP.
 #[derive(Debug, Clone, PartialEq)]
-struct Block {
-    qkv: Option<(Linear, LayerNorm)>,
-    attn_ln: LayerNorm,
-    mlp_ln: LayerNorm,
+pub(super) struct Block {
+    pub(super) qkv: Option<(Linear, LayerNorm)>,
+    pub(super) attn_ln: LayerNorm,
+    pub(super) mlp_ln: LayerNorm,
 }
 
 /// Everything one RMC step computes, for the next step and for visualisation.
@@ -279,11 +279,11 @@ pub struct RmcStep {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RelationalMemory {
     config: RmcConfig,
-    input_proj: Linear,
-    blocks: Vec<Block>,
-    attention_mlp: Mlp,
-    gate_input: Option<Linear>,
-    gate_memory: Option<Linear>,
+    pub(super) input_proj: Linear,
+    pub(super) blocks: Vec<Block>,
+    pub(super) attention_mlp: Mlp,
+    pub(super) gate_input: Option<Linear>,
+    pub(super) gate_memory: Option<Linear>,
 }
 
 impl RelationalMemory {
