@@ -1,14 +1,15 @@
-//! The drawing surface shared by every figure: an RGB buffer behind plotters' bitmap backend,
+//! The drawing surface shared by every figure: an RGB buffer behind plotters' bitmap backend (with
+//! its own text path, [`GlyphBackend`]),
 //! encoded to [`Png`] once drawing is done, plus the typography every figure uses.
 
 use plotters::coord::Shift;
 use plotters::prelude::{DrawingArea, IntoDrawingArea, WHITE};
-use plotters_bitmap::BitMapBackend;
 
+use super::text::GlyphBackend;
 use super::{PlotError, Png, font};
 
 /// A pixel-addressed region of the figure being drawn.
-pub(crate) type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
+pub(crate) type Area<'a> = DrawingArea<GlyphBackend<'a>, Shift>;
 
 /// A pixel rectangle `((x0, y0), (x1, y1))` in backend (whole-image) coordinates.
 pub(crate) type PixelRect = ((i32, i32), (i32, i32));
@@ -38,7 +39,7 @@ pub(crate) fn render(
     font::ensure_registered()?;
     let mut rgb = vec![255u8; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        let root = GlyphBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
         root.fill(&WHITE)?;
         draw(&root)?;
         root.present()?;

@@ -18,7 +18,8 @@
 //! Drawing uses plotters on an RGB buffer and the `png` crate to encode it. Text uses DejaVu
 //! Sans, bundled in `assets/fonts/` with its licence (`LICENSE-DejaVu.txt`, Bitstream Vera
 //! licence, from Debian's `fonts-dejavu-core`) and registered with plotters on first use (see
-//! [`font`]), so figures need no system font.
+//! [`font`]), so figures need no system font; glyphs are placed by our own text path (`text.rs`),
+//! since plotters' drops each glyph's side bearing.
 //!
 //! ```no_run
 //! use relational_rnn::plot::{LineChart, Series};
@@ -42,6 +43,7 @@ mod line;
 pub mod palette;
 mod panels;
 mod png;
+mod text;
 
 pub use bar::{Bar, BarChart, BarGroup};
 pub use colormap::Colormap;
