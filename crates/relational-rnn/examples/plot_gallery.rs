@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use relational_rnn::ndarray::Array2;
 use relational_rnn::plot::{
-    Bar, BarChart, Colormap, HeatmapOptions, LegendPosition, LineChart, Png, Series, heatmap,
-    heatmap_grid, panels,
+    Bar, BarChart, Colormap, HeatmapOptions, LegendPosition, LineChart, Png, RefLine, Series,
+    heatmap, heatmap_grid, panels,
 };
 
 /// A noisy decaying learning curve, deterministic per `seed`.
@@ -130,6 +130,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     grouped.x_label = "memory slots N".into();
     save(&dir, "bar_grouped.png", grouped.render()?)?;
 
+    // Per-seed dots instead of error bars, and each task's own chance and heuristic lines.
+    let seeds = |lstm: &[f64], rmc: &[f64]| -> Result<Vec<Bar>, Box<dyn std::error::Error>> {
+        Ok(vec![
+            Bar::seeds("LSTM", lstm)?.with_color(0),
+            Bar::seeds("RMC", rmc)?.with_color(1),
+        ])
+    };
+    let mut tasks = BarChart::new(
+        "Test accuracy per seed, beside each task's baselines",
+        "accuracy",
+    )
+    .with_group_lines(
+        "tracking",
+        seeds(&[1.0, 0.99, 1.0, 1.0, 0.98], &[1.0, 1.0, 0.99, 1.0, 1.0])?,
+        vec![
+            RefLine::new("chance", 1.0 / 9.0),
+            RefLine::new("best heuristic", 0.46),
+        ],
+    )
+    .with_group_lines(
+        "nth-farthest 4×4",
+        seeds(&[0.49, 0.50, 0.48], &[0.49, 0.52, 0.50])?,
+        vec![
+            RefLine::new("chance", 0.25),
+            RefLine::new("plateau", 0.5),
+            RefLine::new("best heuristic", 0.64),
+        ],
+    );
+    tasks.y_range = Some((0.0, 1.05));
+    save(&dir, "bar_seeds.png", tasks.render()?)?;
+
     // Attention of one head over R = N + 1 rows (4 memory slots + the input), rows summing to 1.
     let attention = |head: usize, t: usize| {
         let mut a = Array2::from_shape_fn((5, 5), |(q, k)| {
@@ -157,6 +188,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         x_ticks: Some(slots.clone()),
         y_ticks: Some(slots),
         range: Some((0.0, 1.0)),
+        colorbar_label: "attention weight".into(),
         annotate: true,
         ..HeatmapOptions::default()
     };

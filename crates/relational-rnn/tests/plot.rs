@@ -4,8 +4,8 @@
 use base64::Engine;
 use relational_rnn::ndarray::{Array2, array};
 use relational_rnn::plot::{
-    Bar, BarChart, Colormap, HeatmapOptions, LineChart, PlotError, Png, Series, font, heatmap,
-    heatmap_grid, palette, panels,
+    Bar, BarChart, Colormap, HeatmapOptions, LineChart, PlotError, Png, RefLine, Series, font,
+    heatmap, heatmap_grid, palette, panels,
 };
 
 /// Decodes `png` and returns its RGB rows after checking the header matches the struct.
@@ -144,6 +144,84 @@ fn bar_charts_render_plain_and_grouped() {
         .with_hline("chance", 0.125);
     let pixels = assert_valid(&grouped.render().unwrap(), (900, 500));
     assert!(contains(&pixels, rgb(palette::color(0))) && contains(&pixels, rgb(palette::color(1))));
+}
+
+/// Per-seed dots sit at their values over the bar, the bar at their mean; a group's own
+/// reference line stays under that group.
+#[test]
+fn per_seed_dots_and_group_lines() {
+    let bar = Bar::seeds("RMC", &[0.2, 0.6, 1.0]).unwrap();
+    assert!((bar.value - 0.6).abs() < 1e-12 && bar.err.is_none());
+    assert!(Bar::seeds("RMC", &[]).is_err());
+
+    let chart = |lines: Vec<RefLine>| {
+        let mut c = BarChart::new("", "accuracy")
+            .with_group_lines(
+                "a",
+                vec![Bar::seeds("RMC", &[0.2, 0.6, 1.0]).unwrap()],
+                lines,
+            )
+            .with_group("b", vec![Bar::new("RMC", 0.5)])
+            .with_hline("heuristic", 0.1);
+        c.y_range = Some((0.0, 1.0));
+        c.size = (600, 400);
+        c
+    };
+    let with = decode(
+        &chart(vec![RefLine::new("heuristic", 0.9)])
+            .render()
+            .unwrap(),
+    );
+    let without = decode(&chart(Vec::new()).render().unwrap());
+    // Columns where the two images differ (the legends agree: one label): the group's line,
+    // under group a only.
+    let changed: Vec<u32> = (0..600u32)
+        .filter(|&x| {
+            (0..400u32).any(|y| with[(y * 600 + x) as usize] != without[(y * 600 + x) as usize])
+        })
+        .collect();
+    let (first, last) = (changed[0], *changed.last().unwrap());
+    assert!(
+        last < 300 && last > first + 80,
+        "line spans columns {first}..={last}"
+    );
+    // The dots are darker than the bar: the bar's colour column holds near-black pixels.
+    let dark_on_bar = (0..400u32)
+        .filter(|&y| {
+            without[(y * 600 + (first + last) / 2) as usize]
+                .iter()
+                .all(|&c| c < 60)
+        })
+        .count();
+    assert!(dark_on_bar > 0, "no dot drawn over the bar");
+
+    let nan_line = chart(vec![RefLine::new("bad", f64::NAN)]);
+    assert!(invalid(nan_line.render()).contains("bad"));
+    let nan_point = BarChart::new("", "y").with_bars(vec![Bar::seeds("x", &[f64::NAN]).unwrap()]);
+    assert!(invalid(nan_point.render()).contains("points"));
+}
+
+#[test]
+fn a_colorbar_label_is_drawn_beside_the_bar() {
+    let m = array![[0.0, 1.0], [0.5, 0.25]];
+    let plain = HeatmapOptions::default();
+    let labelled = HeatmapOptions {
+        colorbar_label: "attention weight".into(),
+        ..HeatmapOptions::default()
+    };
+    let (a, b) = (
+        heatmap(&m, &plain).unwrap(),
+        heatmap(&m, &labelled).unwrap(),
+    );
+    let (pa, pb) = (decode(&a), decode(&b));
+    // The colour bar's ticks and, with a label, its text: dark pixels right of the cells.
+    let right =
+        |png: &Png, px: &[[u8; 3]]| dark_in(png, px, 0..png.height, png.width - 140..png.width);
+    let (plain_ink, label_ink) = (right(&a, &pa), right(&b, &pb));
+    assert!(
+        label_ink > plain_ink + 100,
+        "{label_ink} dark pixels with the label, {plain_ink} without"
+    );
 }
 
 #[test]

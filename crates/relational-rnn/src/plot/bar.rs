@@ -1,7 +1,8 @@
-//! Bar charts with error bars: final accuracy per model (± std over seeds), plain or grouped
-//! by category (task × model, ablation × model), with dashed reference lines.
+//! Bar charts: final accuracy per model (the mean over seeds, with each seed as a dot or ± std as
+//! an error bar), plain or grouped by category (task × model, ablation × model), with dashed
+//! reference lines across the chart or under one group only (a task's own chance or heuristic).
 
-use plotters::element::{PathElement, Rectangle, Text};
+use plotters::element::{Circle, PathElement, Rectangle, Text};
 use plotters::prelude::{ChartBuilder, Color, DashedLineSeries, RGBColor};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
@@ -20,6 +21,8 @@ pub struct Bar {
     pub err: Option<f64>,
     /// Palette index (see [`palette`]); `None` picks one by label.
     pub color: Option<usize>,
+    /// Individual values drawn as dots over the bar (one per seed); empty for none.
+    pub points: Vec<f64>,
 }
 
 impl Bar {
@@ -46,6 +49,23 @@ impl Bar {
         Ok(Self::new(label, mean).with_err(std))
     }
 
+    /// The mean of `values` (one per seed), each value drawn as a dot over the bar: shows the
+    /// spread honestly where a ± std bar would cross 1 or hide a single outlier.
+    ///
+    /// # Errors
+    /// [`PlotError::InvalidInput`] when `values` is empty.
+    pub fn seeds(label: impl Into<String>, values: &[f64]) -> Result<Self, PlotError> {
+        let label = label.into();
+        if values.is_empty() {
+            return Err(PlotError::invalid(format!("bar `{label}`: no values")));
+        }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        Ok(Self {
+            points: values.to_vec(),
+            ..Self::new(label, mean)
+        })
+    }
+
     /// Sets the error-bar half-length.
     pub fn with_err(mut self, err: f64) -> Self {
         self.err = Some(err);
@@ -66,6 +86,9 @@ pub struct BarGroup {
     pub name: String,
     /// The bars, left to right.
     pub bars: Vec<Bar>,
+    /// Dashed reference lines spanning this group only (e.g. the task's chance and heuristic);
+    /// lines with the same label share a colour across groups and one legend entry.
+    pub lines: Vec<RefLine>,
 }
 
 /// A bar chart of [`BarGroup`]s.
@@ -127,6 +150,7 @@ impl BarChart {
             self.groups.push(BarGroup {
                 name: bar.label.clone(),
                 bars: vec![bar],
+                lines: Vec::new(),
             });
         }
         self
@@ -137,6 +161,22 @@ impl BarChart {
         self.groups.push(BarGroup {
             name: name.into(),
             bars,
+            lines: Vec::new(),
+        });
+        self
+    }
+
+    /// Adds a group of bars with reference lines of its own (see [`BarGroup::lines`]).
+    pub fn with_group_lines(
+        mut self,
+        name: impl Into<String>,
+        bars: Vec<Bar>,
+        lines: Vec<RefLine>,
+    ) -> Self {
+        self.groups.push(BarGroup {
+            name: name.into(),
+            bars,
+            lines,
         });
         self
     }
@@ -178,15 +218,22 @@ impl BarChart {
             }
             for bar in &group.bars {
                 let err_ok = bar.err.is_none_or(|e| e.is_finite() && e >= 0.0);
-                if !bar.value.is_finite() || !err_ok {
+                let points_ok = bar.points.iter().all(|p| p.is_finite());
+                if !bar.value.is_finite() || !err_ok || !points_ok {
                     return Err(PlotError::invalid(format!(
-                        "bar `{}` in group `{}`: value {} ± {:?} is not drawable",
-                        bar.label, group.name, bar.value, bar.err
+                        "bar `{}` in group `{}`: value {} ± {:?} (points {:?}) is not drawable",
+                        bar.label, group.name, bar.value, bar.err, bar.points
                     )));
                 }
             }
         }
-        if let Some(line) = self.hlines.iter().find(|l| !l.y.is_finite()) {
+        let group_lines = self.groups.iter().flat_map(|g| &g.lines);
+        if let Some(line) = self
+            .hlines
+            .iter()
+            .chain(group_lines)
+            .find(|l| !l.y.is_finite())
+        {
             return Err(PlotError::invalid(format!(
                 "reference line `{}` at {} cannot be drawn",
                 line.label, line.y
@@ -211,6 +258,26 @@ impl BarChart {
             }
         }
         labels
+    }
+
+    /// Distinct reference-line labels, chart-wide lines first: a line's colour is its index here.
+    fn line_labels(&self) -> Vec<&str> {
+        let mut labels: Vec<&str> = Vec::new();
+        let all = self
+            .hlines
+            .iter()
+            .chain(self.groups.iter().flat_map(|g| &g.lines));
+        for line in all {
+            if !labels.contains(&line.label.as_str()) {
+                labels.push(&line.label);
+            }
+        }
+        labels
+    }
+
+    fn line_color(&self, label: &str) -> RGBColor {
+        let index = self.line_labels().iter().position(|l| *l == label);
+        palette::reference(index.unwrap_or(0))
     }
 
     fn bar_color(&self, bar: &Bar, group: usize) -> RGBColor {
@@ -246,12 +313,17 @@ impl BarChart {
                 }
             }
         }
-        entries.extend(self.hlines.iter().enumerate().map(|(i, l)| Entry {
-            label: l.label.clone(),
-            swatch: Swatch::Dashed {
-                color: palette::reference(i),
-            },
-        }));
+        entries.extend(
+            self.line_labels()
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| Entry {
+                    label: l.to_string(),
+                    swatch: Swatch::Dashed {
+                        color: palette::reference(i),
+                    },
+                }),
+        );
         entries
     }
 
@@ -261,9 +333,12 @@ impl BarChart {
         let ends = bars.flat_map(|b| {
             let e = b.err.unwrap_or(0.0);
             [b.value - e, b.value + e]
+                .into_iter()
+                .chain(b.points.iter().copied())
         });
+        let group_lines = self.groups.iter().flat_map(|g| &g.lines);
         let (lo, hi) = ends
-            .chain(self.hlines.iter().map(|l| l.y))
+            .chain(self.hlines.iter().chain(group_lines).map(|l| l.y))
             .fold((0.0_f64, 0.0_f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
         let pad = if hi > lo { 0.08 * (hi - lo) } else { 1.0 };
         (if lo < 0.0 { lo - pad } else { 0.0 }, hi + pad)
@@ -325,16 +400,37 @@ impl BarChart {
                     }
                     _ => bar.value.max(base),
                 };
+                let dots = bar.points.iter().enumerate().map(|(i, &p)| {
+                    // Spread across the middle half of the bar, so equal values stay visible.
+                    let t = match bar.points.len() {
+                        1 => 0.5,
+                        len => 0.25 + 0.5 * i as f64 / (len - 1) as f64,
+                    };
+                    let x = x0 + (x1 - x0) * t;
+                    Circle::new((x, p), 4, RGBColor(25, 25, 25).filled())
+                });
+                chart.draw_series(dots)?;
+                let top = bar.points.iter().copied().fold(top, f64::max);
                 value_labels.push((fmt_value(bar.value), chart.backend_coord(&(mid, top))));
             }
         }
-        for (i, line) in self.hlines.iter().enumerate() {
+        for line in &self.hlines {
             chart.draw_series(DashedLineSeries::new(
                 [(0.0, line.y), (n, line.y)],
                 9,
                 6,
-                palette::reference(i).stroke_width(2),
+                self.line_color(&line.label).stroke_width(2),
             ))?;
+        }
+        for (g, group) in self.groups.iter().enumerate() {
+            for line in &group.lines {
+                chart.draw_series(DashedLineSeries::new(
+                    [(g as f64 + 0.04, line.y), (g as f64 + 0.96, line.y)],
+                    7,
+                    5,
+                    self.line_color(&line.label).stroke_width(2),
+                ))?;
+            }
         }
 
         let (bx, by) = area.get_base_pixel();

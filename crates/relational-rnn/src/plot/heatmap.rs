@@ -44,6 +44,9 @@ pub struct HeatmapOptions {
     pub range: Option<(f64, f64)>,
     /// Draws a colour bar on the right.
     pub colorbar: bool,
+    /// What the colours mean, written along the colour bar (e.g. `"attention weight"`); empty
+    /// for none.
+    pub colorbar_label: String,
     /// Writes each cell's value in it (when it fits).
     pub annotate: bool,
     /// Cells are squares (the matrix keeps its aspect ratio) instead of filling the area.
@@ -63,6 +66,7 @@ impl Default for HeatmapOptions {
             colormap: Colormap::Viridis,
             range: None,
             colorbar: true,
+            colorbar_label: String::new(),
             annotate: false,
             square: true,
             size: None,
@@ -88,7 +92,7 @@ pub fn heatmap(matrix: &Array2<f64>, opts: &HeatmapOptions) -> Result<Png, PlotE
         match bar {
             Some(bar) => {
                 let x = (rect.1.0 + 24).min(bar.get_base_pixel().0 + 10);
-                draw_colorbar(&body, opts.colormap, range, x, (rect.0.1, rect.1.1))
+                draw_colorbar(&body, opts, range, x, (rect.0.1, rect.1.1))
             }
             None => Ok(()),
         }
@@ -124,7 +128,11 @@ pub fn heatmap_grid(
     let rows = panels.len().div_ceil(cols);
     let size = opts.size.unwrap_or_else(|| {
         let (pw, ph) = HEATMAP_PANEL_SIZE;
-        let bar = if opts.colorbar { COLORBAR_W } else { 0 };
+        let bar = if opts.colorbar {
+            colorbar_width(opts)
+        } else {
+            0
+        };
         let title = if opts.title.is_empty() { 0 } else { 40 };
         (pw * cols as u32 + bar, ph * rows as u32 + title)
     });
@@ -146,7 +154,7 @@ pub fn heatmap_grid(
         match bar {
             Some(bar) => {
                 let x = bar.get_base_pixel().0 + 10;
-                draw_colorbar(&body, opts.colormap, range, x, (top, bottom))
+                draw_colorbar(&body, opts, range, x, (top, bottom))
             }
             None => Ok(()),
         }
@@ -209,7 +217,7 @@ fn value_range<'m>(
 fn split_colorbar<'a>(area: &Area<'a>, opts: &HeatmapOptions) -> (Area<'a>, Option<Area<'a>>) {
     if opts.colorbar {
         let w = area.dim_in_pixel().0;
-        let (main, bar) = area.split_horizontally(w.saturating_sub(COLORBAR_W));
+        let (main, bar) = area.split_horizontally(w.saturating_sub(colorbar_width(opts)));
         (main, Some(bar))
     } else {
         (area.clone(), None)
@@ -341,11 +349,20 @@ fn draw_panel(
     Ok(((px(x0) + bx, px(y0) + by), (px(x1) + bx, px(y1) + by)))
 }
 
+/// Width reserved on the right for the colour bar, its ticks and its label.
+fn colorbar_width(opts: &HeatmapOptions) -> u32 {
+    if opts.colorbar_label.is_empty() {
+        COLORBAR_W
+    } else {
+        COLORBAR_W + 26
+    }
+}
+
 /// A vertical colour scale with its left edge at `x` and spanning `top..bottom` (backend
-/// coordinates), with round-number ticks.
+/// coordinates), with round-number ticks and the options' label along its right side.
 fn draw_colorbar(
     area: &Area<'_>,
-    colormap: Colormap,
+    opts: &HeatmapOptions,
     (lo, hi): (f64, f64),
     x: i32,
     (top, bottom): (i32, i32),
@@ -358,7 +375,7 @@ fn draw_colorbar(
         let t = (bottom - y) as f64 / span;
         area.draw(&Rectangle::new(
             [(x0, y), (x1, y + 1)],
-            colormap.color(t).filled(),
+            opts.colormap.color(t).filled(),
         ))?;
     }
     area.draw(&Rectangle::new(
@@ -366,13 +383,22 @@ fn draw_colorbar(
         RGBColor(120, 120, 120).stroke_width(1),
     ))?;
     let style = font::text(13.0).pos(Pos::new(HPos::Left, VPos::Center));
+    let mut widest = 0;
     for value in nice_ticks(lo, hi) {
+        widest = widest.max(text_size(area, &fmt_tick(value), 13.0)?.0 as i32);
         let y = bottom - ((value - lo) / (hi - lo) * span).round() as i32;
         area.draw(&Rectangle::new(
             [(x1, y), (x1 + 4, y + 1)],
             RGBColor(90, 90, 90).filled(),
         ))?;
         area.draw(&Text::new(fmt_tick(value), (x1 + 7, y), style.clone()))?;
+    }
+    if !opts.colorbar_label.is_empty() {
+        let label = font::text(TICK_PX)
+            .transform(FontTransform::Rotate90)
+            .pos(Pos::new(HPos::Center, VPos::Top));
+        let at = (x1 + 7 + widest + 24, (top + bottom) / 2);
+        area.draw(&Text::new(opts.colorbar_label.clone(), at, label))?;
     }
     Ok(())
 }

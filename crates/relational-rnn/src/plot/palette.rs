@@ -27,7 +27,7 @@ pub fn color(index: usize) -> RGBColor {
 }
 
 /// Neutral colours for reference lines (chance, plateau), so they never look like a model.
-pub(crate) fn reference(index: usize) -> RGBColor {
+pub fn reference(index: usize) -> RGBColor {
     const GREYS: [RGBColor; 3] = [
         RGBColor(40, 40, 40),
         RGBColor(175, 175, 175),
