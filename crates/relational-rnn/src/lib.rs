@@ -9,12 +9,14 @@
 //!   and a finite-difference gradient checker;
 //! - [`params`]: named parameters ([`ParamStore`]), gradients ([`Grads`]) and Sonnet's initialiser;
 //! - [`nn`]: linear, layer norm, MLP, multi-head attention, the LSTM baseline, the Relational
-//!   Memory Core (faithful to DeepMind's Sonnet) and the hybrid `RelationalRNNCell`;
+//!   Memory Core (faithful to DeepMind's Sonnet) and the hybrid `RelationalRNNCell`, with the
+//!   RMC and LSTM steps also written from plain ops in [`nn::reference`];
 //! - [`optim`]: SGD and Adam (PyTorch semantics), global-norm clipping, learning-rate schedules,
 //!   early stopping;
 //! - [`train`]: one training step, evaluation, and a run loop that records metrics;
 //! - [`loss`]: masked sequence targets and accuracy; [`checkpoint`]: safetensors files;
 //! - [`memory`]: a rough upper bound on an experiment's memory, from its configuration alone;
+//! - [`study`]: a study's `summary.json` as typed rows, with the Welch comparison of seeds;
 //! - [`tasks`]: the batch format every sequential reasoning task produces.
 //!
 //! ## Notation
@@ -51,6 +53,7 @@ pub mod perf;
 pub mod plot;
 pub mod scalar;
 pub mod stats;
+pub mod study;
 pub mod tasks;
 pub mod train;
 

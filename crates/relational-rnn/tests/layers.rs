@@ -41,8 +41,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("training", &["train"]),
     ("experiments", &["experiment"]),
     (
-        "analysis, benchmarks, memory estimates",
-        &["analysis", "perf", "memory"],
+        "analysis, benchmarks, memory estimates, study summaries",
+        &["analysis", "perf", "memory", "study"],
     ),
 ];
 

@@ -1,0 +1,216 @@
+//! A study's `summary.json` (written by `rrnn study summarize`) as typed data, for notebooks and
+//! reports: one row per (task, variant, model, role, learning rate) with per-seed values, each
+//! task's chance, plateau and heuristic baselines, and the rate validation chose. Numbers come
+//! from the file only; [`compare`] adds the Welch interval the findings use.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::stats::{mean_std, welch_interval};
+
+/// The whole summary.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StudySummary {
+    /// One row per (task, variant, model, role, rate).
+    pub rows: Vec<StudyRow>,
+    /// Chance, plateau and heuristics per (task, variant).
+    pub tasks: Vec<TaskBaselines>,
+    /// The rate validation chose per (task, variant, model).
+    pub choices: Vec<RateChoice>,
+}
+
+/// Runs sharing a task, variant, model, role and learning rate; per-seed values in seed order
+/// (`None` where a run has no such value).
+#[derive(Debug, Clone, Deserialize)]
+pub struct StudyRow {
+    /// Task name, e.g. `"tracking"`.
+    pub task: String,
+    /// `"default"`, or a control, ablation or size (e.g. `"no-attention"`, `"4x4"`).
+    pub variant: String,
+    /// `"lstm"`, `"rmc"` or `"rrnn-cell"`.
+    pub model: String,
+    /// `"lr-selection"`, `"final"` or `"exploration"`.
+    pub role: String,
+    /// Learning rate.
+    pub lr: f64,
+    /// Trainable scalars.
+    pub params: Option<usize>,
+    /// Step cap of the runs.
+    pub steps_cap: Option<u64>,
+    /// Seeds, one per run.
+    pub seeds: Vec<u64>,
+    /// Run directories, relative to the repository.
+    pub runs: Vec<String>,
+    /// Validation accuracy of the validation-best parameters.
+    pub val_accuracy: Vec<Option<f64>>,
+    /// Validation loss of the validation-best parameters.
+    pub val_loss: Vec<Option<f64>>,
+    /// Test accuracy (evaluated once, on the validation-best parameters).
+    pub test_accuracy: Vec<Option<f64>>,
+    /// Test loss.
+    pub test_loss: Vec<Option<f64>>,
+    /// Hard-split accuracy.
+    pub hard_accuracy: Vec<Option<f64>>,
+    /// Step of the validation best.
+    #[serde(default)]
+    pub best_step: Vec<Option<f64>>,
+}
+
+/// A task's reference points on its validation, test and hard sets.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TaskBaselines {
+    /// Task name.
+    pub task: String,
+    /// Variant.
+    pub variant: String,
+    /// Uniform guessing.
+    pub chance: Option<f64>,
+    /// The known plateau of the task, where it has one (Nth-farthest: 2/K).
+    pub plateau: Option<f64>,
+    /// The loss at that plateau.
+    pub plateau_loss: Option<f64>,
+    /// Heuristic name → accuracy per split (`"val"`, `"test"`, `"hard"`).
+    pub heuristics: BTreeMap<String, BTreeMap<String, f64>>,
+}
+
+/// The learning rate validation chose for one (task, variant, model).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateChoice {
+    /// Task name.
+    pub task: String,
+    /// Variant.
+    pub variant: String,
+    /// Model.
+    pub model: String,
+    /// The chosen rate.
+    pub lr: f64,
+    /// How many rates were tried.
+    pub candidates: usize,
+}
+
+/// A per-seed quantity of a [`StudyRow`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// Validation accuracy.
+    ValAccuracy,
+    /// Validation loss.
+    ValLoss,
+    /// Test accuracy.
+    TestAccuracy,
+    /// Test loss.
+    TestLoss,
+    /// Hard-split accuracy.
+    HardAccuracy,
+    /// Step of the validation best.
+    BestStep,
+}
+
+impl StudySummary {
+    /// Reads `summary.json`.
+    pub fn read(path: impl AsRef<Path>) -> std::io::Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)?;
+        serde_json::from_str(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })
+    }
+
+    /// The rows of one (task, variant), in file order.
+    pub fn rows_of<'a>(
+        &'a self,
+        task: &'a str,
+        variant: &'a str,
+    ) -> impl Iterator<Item = &'a StudyRow> + 'a {
+        self.rows
+            .iter()
+            .filter(move |r| r.task == task && r.variant == variant)
+    }
+
+    /// The `final` row of (task, variant, model): the seeds at the chosen rate.
+    pub fn final_row(&self, task: &str, variant: &str, model: &str) -> Option<&StudyRow> {
+        self.rows.iter().find(|r| {
+            r.task == task && r.variant == variant && r.model == model && r.role == "final"
+        })
+    }
+
+    /// The baselines of (task, variant).
+    pub fn baselines(&self, task: &str, variant: &str) -> Option<&TaskBaselines> {
+        self.tasks
+            .iter()
+            .find(|t| t.task == task && t.variant == variant)
+    }
+
+    /// The variants of `task` that have a `final` row, `"default"` first.
+    pub fn variants(&self, task: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for r in self
+            .rows
+            .iter()
+            .filter(|r| r.task == task && r.role == "final")
+        {
+            if !out.contains(&r.variant.as_str()) {
+                out.push(&r.variant);
+            }
+        }
+        out.sort_by_key(|v| *v != "default");
+        out
+    }
+}
+
+impl StudyRow {
+    /// The finite per-seed values of `metric`.
+    pub fn values(&self, metric: Metric) -> Vec<f64> {
+        let column = match metric {
+            Metric::ValAccuracy => &self.val_accuracy,
+            Metric::ValLoss => &self.val_loss,
+            Metric::TestAccuracy => &self.test_accuracy,
+            Metric::TestLoss => &self.test_loss,
+            Metric::HardAccuracy => &self.hard_accuracy,
+            Metric::BestStep => &self.best_step,
+        };
+        column
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect()
+    }
+
+    /// `"0.998 ± 0.001 (5 seeds)"`, `"1.000 (1 seed)"` or `"—"`: never a ± over one value.
+    pub fn mean_pm(&self, metric: Metric) -> String {
+        mean_pm(&self.values(metric))
+    }
+}
+
+/// `"0.998 ± 0.001 (5 seeds)"`, `"1.000 (1 seed)"` or `"—"` for no values.
+pub fn mean_pm(values: &[f64]) -> String {
+    match values.len() {
+        0 => "—".into(),
+        1 => format!("{:.3} (1 seed)", values[0]),
+        n => {
+            let (m, s) = mean_std(values);
+            format!("{m:.3} ± {s:.3} ({n} seeds)")
+        }
+    }
+}
+
+impl TaskBaselines {
+    /// The strongest heuristic on `split` (`"val"`, `"test"` or `"hard"`) and its accuracy.
+    pub fn best_heuristic(&self, split: &str) -> Option<(&str, f64)> {
+        self.heuristics
+            .iter()
+            .filter_map(|(name, by_split)| by_split.get(split).map(|&a| (name.as_str(), a)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))
+    }
+}
+
+/// `mean(a) − mean(b)` of `metric` over seeds with its 95 % Welch t interval, as the findings
+/// report it; `None` with fewer than two seeds on a side or no spread on both.
+pub fn compare(a: &StudyRow, b: &StudyRow, metric: Metric) -> Option<(f64, f64, f64)> {
+    welch_interval(&a.values(metric), &b.values(metric), 0.95)
+}

@@ -1,0 +1,45 @@
+//! `study::StudySummary` reads the committed `results/study/summary.json`: every final row's
+//! per-seed values equal its runs' `result.json`, baselines and choices are found, and the
+//! formatting never prints a ± over one seed.
+
+use relational_rnn::experiment::read_outcome;
+use relational_rnn::study::{Metric, StudySummary, compare, mean_pm};
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn the_committed_summary_reads_and_matches_its_runs() {
+    let summary = StudySummary::read(repo().join("results/study/summary.json")).expect("readable");
+    assert!(!summary.rows.is_empty());
+    for row in summary.rows.iter().filter(|r| r.role == "final") {
+        assert_eq!(row.runs.len(), row.seeds.len());
+        for (i, dir) in row.runs.iter().enumerate() {
+            let outcome = read_outcome(repo().join(dir)).expect("result.json");
+            assert_eq!(row.test_accuracy[i], outcome.test_accuracy, "{dir}");
+            assert_eq!(row.hard_accuracy[i], outcome.hard_accuracy, "{dir}");
+        }
+        assert!(summary.baselines(&row.task, &row.variant).is_some());
+    }
+    let lstm = summary
+        .final_row("tracking", "default", "lstm")
+        .expect("tracking LSTM");
+    let rmc = summary
+        .final_row("tracking", "default", "rmc")
+        .expect("tracking RMC");
+    assert!(lstm.values(Metric::TestAccuracy).len() >= 5);
+    let (d, lo, hi) = compare(rmc, lstm, Metric::HardAccuracy).expect("two sides with spread");
+    assert!(lo < d && d < hi);
+    let base = summary.baselines("tracking", "default").expect("baselines");
+    let (name, acc) = base.best_heuristic("test").expect("a heuristic");
+    assert!(!name.is_empty() && (0.0..=1.0).contains(&acc));
+    assert_eq!(summary.variants("tracking")[0], "default");
+}
+
+#[test]
+fn one_seed_is_never_shown_with_a_spread() {
+    assert_eq!(mean_pm(&[]), "—");
+    assert_eq!(mean_pm(&[0.5]), "0.500 (1 seed)");
+    assert_eq!(mean_pm(&[0.5, 0.7]), "0.600 ± 0.141 (2 seeds)");
+}
