@@ -2,9 +2,9 @@
 """Execute notebooks headless with the Rust kernel (evcxr) and check what they printed.
 
 For each notebook given:
-  1. `:preserve_vars_on_panic 0` is added to the first code cell *in memory only*, so a panic
-     becomes an `error` output instead of a silent stderr line (the saved notebook is untouched;
-     users keep their variables after a panic).
+  1. A cell running `:preserve_vars_on_panic 0` is put before the first cell *in memory only*, so
+     a panic becomes an `error` output instead of a silent stderr line; it is removed, with its
+     output, before anything is saved or checked (users keep their variables after a panic).
   2. The notebook runs with nbclient (kernel `rust`, working directory = the notebook's folder,
      EVCXR_TMPDIR = a persistent per-notebook cache outside the repository so warm runs reuse
      compiled dependencies).
@@ -125,9 +125,7 @@ def save_figures(nb, stem: str, figdir: Path) -> int:
 
 def run(path: Path, outdir: Path, timeout: int) -> bool:
     nb = nbformat.read(path, as_version=4)
-    first = next((c for c in nb.cells if c.cell_type == "code"), None)
-    if first is not None:
-        first.source = INJECTED + cell_text(first)
+    nb.cells.insert(0, nbformat.v4.new_code_cell(INJECTED))
     cache = Path(os.environ.get("RRNN_CACHE", Path.home() / ".cache" / "rrnn")) / "evcxr" / path.stem
     cache.mkdir(parents=True, exist_ok=True)
     os.environ["EVCXR_TMPDIR"] = str(cache)
@@ -147,8 +145,8 @@ def run(path: Path, outdir: Path, timeout: int) -> bool:
     except (CellExecutionError, RuntimeError, TimeoutError) as e:  # kernel death, timeout
         crashed = f"{type(e).__name__}: {e}"
     elapsed = time.monotonic() - t0
-    if first is not None and cell_text(first).startswith(INJECTED):
-        first.source = cell_text(first)[len(INJECTED):]
+    if nb.cells and cell_text(nb.cells[0]) == INJECTED:
+        nb.cells.pop(0)
     outdir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, outdir / path.name)
     figures = save_figures(nb, path.stem, outdir / "figures")

@@ -30,11 +30,12 @@ impl fmt::Display for Example {
                 });
                 write!(
                     f,
-                    "{} vectors with labels [{}]; question: which label is the {}-th farthest \
-                     (0 = farthest) from the vector labelled {}? answer {}\n  distances from {} (label:distance): {}",
+                    "{} vectors with labels [{}]; question (n = {}): which label is the {} farthest \
+                     from the vector labelled {}? answer {}\n  distances from {} (label:distance): {}",
                     e.vectors.len(),
                     join(&e.labels, " "),
                     e.n,
+                    ordinal(e.n + 1),
                     e.m,
                     e.target,
                     e.m,
@@ -102,5 +103,32 @@ impl fmt::Display for Example {
                 )
             }
         }
+    }
+}
+
+/// `1st`, `2nd`, `3rd`, `4th`, …, `11th`, `12th`, `13th`, `21st`.
+fn ordinal(k: usize) -> String {
+    let suffix = match (k % 10, k % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{k}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ordinals_read_as_english() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22, 101]
+            .into_iter()
+            .map(super::ordinal)
+            .collect();
+        let want = [
+            "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st",
+        ];
+        assert_eq!(got, want);
     }
 }
