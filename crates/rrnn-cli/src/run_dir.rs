@@ -234,6 +234,7 @@ impl RunDir {
             ));
         }
         std::fs::create_dir_all(path).map_err(|e| io_err(path, e))?;
+        let lock_existed = path.join(LOCK_FILE).exists();
         let dir = Self {
             path: path.to_owned(),
             created,
@@ -241,6 +242,10 @@ impl RunDir {
         };
         if let Some(name) = dir.content()? {
             if !force {
+                // A refused start leaves the directory as it found it.
+                if !lock_existed {
+                    std::fs::remove_file(path.join(LOCK_FILE)).map_err(|e| io_err(path, e))?;
+                }
                 return Err(format!(
                     "{} is not empty (it holds {name}); resume it with --resume, or pass --force \
                      to overwrite",

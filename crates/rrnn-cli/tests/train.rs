@@ -323,6 +323,18 @@ fn existing_directories_are_refused_without_force_and_mismatched_checkpoints_rej
     let out = train("5", &a, &[]);
     assert!(String::from_utf8(out.stderr).unwrap().contains("not empty"));
     ok(&train("5", &a, &["--force"]));
+    // A directory of someone else's files is refused and left exactly as it was: no lock file.
+    let foreign = temp("exists-foreign");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
+    let out = train("5", &foreign, &[]);
+    assert!(String::from_utf8(out.stderr).unwrap().contains("not empty"));
+    let left: Vec<_> = std::fs::read_dir(&foreign)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["notes.txt"], "a refused start left files behind");
+    std::fs::remove_dir_all(&foreign).unwrap();
     // A checkpoint of another network: a one-line error naming the tensor and both shapes.
     ok(&train("5", &b, &["--set", "model.head_hidden=[16]"]));
     std::fs::copy(b.join("last.safetensors"), a.join("last.safetensors")).unwrap();
