@@ -122,7 +122,8 @@ pub struct Experiment {
     pub model: ClassifierConfig,
     /// Optimiser, schedule, budget, evaluation cadence, seed.
     pub train: TrainConfig,
-    /// Size of each fixed evaluation set: validation, test and hard.
+    /// Size of each fixed evaluation set: validation, test and hard (real bAbI files: ignored,
+    /// the sets are what the files hold).
     pub test_size: usize,
     /// Seed of the validation, test and hard sets.
     pub data_seed: u64,
@@ -181,7 +182,8 @@ impl Experiment {
         })
     }
 
-    /// Chance, plateau and the heuristic baselines on this experiment's evaluation sets.
+    /// Chance, plateau and the heuristic baselines on this experiment's evaluation sets (a set
+    /// without examples, such as the hard split of real bAbI files, has none).
     pub fn reference(&self) -> Result<Reference, ConfigError> {
         let task = self.task.build()?;
         let sets = self.eval_sets()?;
@@ -192,6 +194,9 @@ impl Experiment {
             ("test", &sets.test),
             ("hard", &sets.hard),
         ] {
+            if set.batch.batch_size() == 0 {
+                continue;
+            }
             for h in task.heuristics(set) {
                 heuristics
                     .entry(h.name)

@@ -36,6 +36,11 @@ pub struct ConfigArgs {
     /// Seed of initialisation and training batches (train.seed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Train a bAbI task on the real files in DIR (`qaN_*_train.txt`; `qaN_*_test.txt` if
+    /// present): sets task.data_dir to its absolute path and task.vocabulary to english unless
+    /// given.
+    #[arg(long, value_name = "DIR")]
+    pub babi_dir: Option<PathBuf>,
 }
 
 impl ConfigArgs {
@@ -58,6 +63,7 @@ impl ConfigArgs {
             sets,
             task: self.task.as_deref(),
             model: self.model.as_deref(),
+            babi_dir: self.babi_dir.as_deref(),
         }
     }
 
@@ -70,6 +76,7 @@ impl ConfigArgs {
             || self.batch.is_some()
             || self.lr.is_some()
             || self.seed.is_some()
+            || self.babi_dir.is_some()
     }
 
     /// The options as command-line arguments, without `--seed` (a sweep sets it per job).
@@ -96,6 +103,10 @@ impl ConfigArgs {
         push("--steps", self.steps.map(|v| v.to_string()));
         push("--batch", self.batch.map(|v| v.to_string()));
         push("--lr", self.lr.map(|v| v.to_string()));
+        push(
+            "--babi-dir",
+            self.babi_dir.as_ref().map(|p| p.display().to_string()),
+        );
         args
     }
 }

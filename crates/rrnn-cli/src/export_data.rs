@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use relational_rnn::memory::examples_bytes;
-use relational_rnn::tasks::babi::write_babi;
+use relational_rnn::tasks::babi::{BabiVocabulary, write_babi};
 use relational_rnn::tasks::{Example, Split, TaskConfig, TaskKind, split_rng};
 
 use crate::limits::check_memory;
@@ -109,6 +109,9 @@ struct TaskOptions {
     /// babi-qa*: statements per story in the hard split (default 2·num-sentences when that is given).
     #[arg(long)]
     hard_num_sentences: Option<usize>,
+    /// babi-qa*: words and templates, generated (default) or english (the real English tasks').
+    #[arg(long, value_parser = parse_vocabulary)]
+    vocabulary: Option<BabiVocabulary>,
 }
 
 fn parse_task(s: &str) -> Result<TaskKind, String> {
@@ -117,6 +120,11 @@ fn parse_task(s: &str) -> Result<TaskKind, String> {
 
 fn parse_split(s: &str) -> Result<Split, String> {
     s.parse()
+}
+
+fn parse_vocabulary(s: &str) -> Result<BabiVocabulary, String> {
+    serde_json::from_value(s.into())
+        .map_err(|_| format!("unknown vocabulary `{s}`; valid: generated, english"))
 }
 
 /// Sets `*field = value` when the option was given.
@@ -156,6 +164,7 @@ impl TaskOptions {
                 self.hard_num_sentences.is_some(),
                 babi,
             ),
+            ("--vocabulary", self.vocabulary.is_some(), babi),
         ]
         .into_iter()
         .filter(|&(_, given, _)| given)
@@ -201,6 +210,7 @@ impl TaskOptions {
                     self.num_sentences.map(|n| n.saturating_mul(2)),
                 );
                 set(&mut c.hard_num_sentences, self.hard_num_sentences);
+                set(&mut c.vocabulary, self.vocabulary);
             }
         }
         Ok(config)

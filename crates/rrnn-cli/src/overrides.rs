@@ -13,6 +13,9 @@
 //! unless set explicitly. `--task` and `--model` may not contradict `task.task`, `task.kind` or `model.core.kind` given
 //! by `--set` or the file: a conflict is an error naming both.
 //!
+//! `--babi-dir DIR` sets `task.data_dir` to DIR's absolute path (and `task.vocabulary` to
+//! `english` unless given); it needs a bAbI task.
+//!
 //! Every value is checked against the type of the same key in the defaults before the
 //! configuration is built, so a wrong one is an error naming its key: sizes and counts must be
 //! non-negative integers (the library then bounds them by `MAX_SIZE`), rates and biases finite
@@ -335,6 +338,8 @@ pub struct Sources<'a> {
     pub task: Option<&'a str>,
     /// `--model`.
     pub model: Option<&'a str>,
+    /// `--babi-dir`.
+    pub babi_dir: Option<&'a Path>,
 }
 
 /// Sets `path` (a tag) to `value` for a flag, unless the file or `--set` gave it another value.
@@ -353,6 +358,34 @@ fn set_flag(
         )),
         _ => insert(patch, path, value.clone()),
     }
+}
+
+/// `--babi-dir`: `task.data_dir` = the directory's absolute path, and `task.vocabulary` =
+/// `english` unless given (the real files use words the generated world lacks).
+fn babi_dir(patch: &mut Value, dir: &Path) -> Result<(), String> {
+    let task = patch.pointer("/task/task").and_then(Value::as_str);
+    if task != Some("babi") {
+        return Err(format!(
+            "--babi-dir needs a bAbI task (--task babi-qa1, babi-qa2 or babi-qa3), got {}",
+            task.unwrap_or("none")
+        ));
+    }
+    let absolute =
+        std::fs::canonicalize(dir).map_err(|e| format!("--babi-dir {}: {e}", dir.display()))?;
+    let absolute = absolute
+        .to_str()
+        .ok_or_else(|| format!("--babi-dir {}: the path is not UTF-8", dir.display()))?;
+    set_flag(
+        patch,
+        "task.data_dir",
+        &absolute.into(),
+        "--babi-dir",
+        &dir.display().to_string(),
+    )?;
+    if patch.pointer("/task/vocabulary").is_none() {
+        insert(patch, "task.vocabulary", "english".into())?;
+    }
+    Ok(())
 }
 
 /// Resolves and validates the experiment; errors are one line.
@@ -393,6 +426,9 @@ pub fn resolve(sources: &Sources<'_>) -> Result<Experiment, String> {
             "--model",
             model,
         )?;
+    }
+    if let Some(dir) = sources.babi_dir {
+        babi_dir(&mut patch, dir)?;
     }
     let task: TaskKind = match patch.pointer("/task/task").and_then(Value::as_str) {
         Some("babi") => {

@@ -81,7 +81,7 @@ fn start(args: &TrainArgs, out: &Path) -> Result<Session, String> {
     let val = val_batches(&experiment)?;
     let (model, store) = experiment.init().map_err(|e| e.to_string())?;
     let trainer = Trainer::new(&store, &experiment.train.optimizer).map_err(|e| e.to_string())?;
-    let config = RunConfig::new(experiment, args.threads as usize);
+    let config = RunConfig::new(experiment, args.threads as usize)?;
     let dir = RunDir::create(out, args.force)?;
     let progress = Progress::at(0);
     let written = dir
@@ -129,6 +129,7 @@ fn resume(args: &TrainArgs, path: &Path) -> Result<Option<Session>, String> {
         return Ok(None);
     }
     config.experiment.validate().map_err(|e| e.to_string())?;
+    config.check_data()?;
     let val = val_batches(&config.experiment)?;
     let (model, mut store) = config.experiment.init().map_err(|e| e.to_string())?;
     let resumed = dir.load_last(&mut store, &config.experiment)?;
@@ -267,16 +268,18 @@ fn finish(s: &Session, stopped: &Stopped) -> Result<serde_json::Value, String> {
     let sets = s.config.experiment.eval_sets().map_err(|e| e.to_string())?;
     let test = evaluate(&s.model, &scored, &eval_batches(&sets.test));
     let hard = evaluate(&s.model, &scored, &eval_batches(&sets.hard));
+    // A set of no examples (real bAbI files: no hard split, or no test file) has no accuracy.
+    let scored_only = |x: f64, count: usize| (count > 0).then_some(x);
     let result = json!({
         "stopped": stopped,
         "step": s.progress.step.max(last.map_or(0, |r| r.step)),
         "best_step": s.best.map(|b| b.step),
         "val_accuracy": best_record.map(|r| r.val_accuracy),
         "val_loss": best_record.map(|r| r.val_loss),
-        "test_accuracy": test.accuracy,
-        "test_loss": test.loss,
-        "hard_accuracy": hard.accuracy,
-        "hard_loss": hard.loss,
+        "test_accuracy": scored_only(test.accuracy, test.count),
+        "test_loss": scored_only(test.loss, test.count),
+        "hard_accuracy": scored_only(hard.accuracy, hard.count),
+        "hard_loss": scored_only(hard.loss, hard.count),
         "params": s.store.num_scalars(),
         "elapsed_s": last.map(|r| r.elapsed_s),
         "reference": s.config.experiment.reference().map_err(|e| e.to_string())?,

@@ -163,6 +163,39 @@ fn fixture(dir: &Path) -> PathBuf {
     run
 }
 
+/// A finished tiny run on generated bAbI qa1 stories in the English vocabulary, whose checkpoint
+/// the `--babi-file` rows read.
+fn babi_fixture(dir: &Path) -> PathBuf {
+    let run = dir.join("babi-fixture");
+    let args = format!(
+        "train --steps 2 --out {} --task babi-qa1 --model lstm --set task.vocabulary=english \
+         --set batch=4 --set eval_every=1 --set test_size=8 --set hidden=8 --set \
+         model.head_hidden=[8]",
+        run.display()
+    );
+    let args: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+    let out = rrnn_limited(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run
+}
+
+/// Writes `files` into `{s}/d`, a directory of bAbI files.
+fn babi_files(files: &'static [(&'static str, &'static [u8])]) -> impl Fn(&Path) + 'static {
+    move |s: &Path| {
+        std::fs::create_dir(s.join("d")).unwrap();
+        for (name, contents) in files {
+            std::fs::write(s.join("d").join(name), contents).unwrap();
+        }
+    }
+}
+
+/// A qa1 story that every vocabulary reads.
+const STORY: &[u8] = b"1 Mary went to the kitchen.\n2 Where is Mary? \tkitchen\t1\n";
+
 /// Writes `contents` to `name` in the scratch directory.
 fn file(name: &'static str, contents: &'static [u8]) -> impl Fn(&Path) + 'static {
     move |s: &Path| std::fs::write(s.join(name), contents).unwrap()
@@ -221,8 +254,10 @@ fn poison(name: &'static str, value: f64) -> impl Fn(&mut Tensors) + 'static {
 }
 
 #[rustfmt::skip]
-fn rows(run: &Path) -> Vec<Row> {
+fn rows(run: &Path, babi_run: &Path) -> Vec<Row> {
     let (best, last) = (run.join("best.safetensors"), run.join("last.safetensors"));
+    let babi_dir = "train --set steps=1 --out {s}/run --task babi-qa1 --model lstm --babi-dir {s}/d";
+    let babi_eval = format!("eval --checkpoint {} --babi-file", babi_run.join("best.safetensors").display());
     let huge = || Value::from(u64::MAX);
     let nth_lstm = "train --set steps=1 --out {s}/run --task nth-farthest --model lstm";
     let sort_rmc = "train --set steps=1 --out {s}/run --task sorting --model rmc";
@@ -342,6 +377,28 @@ fn rows(run: &Path) -> Vec<Row> {
         eval("is not a parameter of this network", forged(&best, "/model/core/attention_mlp_layers", 1.into())),
         eval("`rmc.input_proj.weight` holds a non-finite value (NaN at element 3)", edited(&last, |t, _| poison("rmc.input_proj.weight", f64::NAN)(t))),
         eval("`head.0.bias` holds a non-finite value (-inf at element 3)", edited(&last, |t, _| poison("head.0.bias", f64::NEG_INFINITY)(t))),
+        // Real bAbI files: missing, ambiguous, empty, malformed, or with words the vocabulary lacks.
+        row(babi_dir, 1, "/d: No such file"),
+        row(babi_dir, 1, "/d (found: qa10_x_train.txt, qa1_x_test.txt)").setup(babi_files(&[("qa10_x_train.txt", STORY), ("qa1_x_test.txt", STORY)])),
+        row(babi_dir, 1, "(found: nothing)").setup(babi_files(&[])),
+        row(babi_dir, 1, "/d: qa1_a_train.txt, qa1_b_train.txt; keep one").setup(babi_files(&[("qa1_a_train.txt", STORY), ("qa1_b_train.txt", STORY)])),
+        row(babi_dir, 1, "qa1_x_train.txt:1: no story in the file").setup(babi_files(&[("qa1_x_train.txt", b"")])),
+        row(babi_dir, 1, "qa1_x_train.txt:1: no story in the file").setup(babi_files(&[("qa1_x_train.txt", b"\xef\xbb\xbf\n\n")])),
+        row(babi_dir, 1, "qa1_x_train.txt:4: unknown word `flew`: not in the english vocabulary").setup(babi_files(&[("qa1_x_train.txt", b"1 Mary went to the kitchen.\n2 Where is Mary? \tkitchen\t1\n\n1 Mary flew to the office.\n2 Where is Mary? \toffice\t1\n")])),
+        row(babi_dir, 1, "qa1_x_train.txt:2: answer `moon` is not one of the locations").setup(babi_files(&[("qa1_x_train.txt", b"\xef\xbb\xbf1 Mary went to the kitchen.\n2 Where is Mary? \tmoon\t1\n")])),
+        row(babi_dir, 1, "qa1_x_train.txt:2: story ends without a question").setup(babi_files(&[("qa1_x_train.txt", b"1 Mary went to the kitchen.\n2 Where is Mary? kitchen 1\n")])),
+        row(babi_dir, 1, "qa1_x_train.txt:2: invalid UTF-8").setup(babi_files(&[("qa1_x_train.txt", b"1 Mary went to the kitchen.\n2 Where \xff\n")])),
+        row(babi_dir, 1, "too few to carve a validation split").setup(babi_files(&[("qa1_x_train.txt", STORY)])),
+        row(&format!("{babi_dir} --set task.vocabulary=generated"), 1, "unknown word `back`: not in the generated vocabulary (task.vocabulary = \"english\"").setup(babi_files(&[("qa1_x_train.txt", b"1 Mary went back to the kitchen.\n2 Where is Mary? \tkitchen\t1\n")])),
+        row("train --set steps=1 --out {s}/run --task sorting --model lstm --babi-dir {s}", 1, "--babi-dir needs a bAbI task"),
+        row(&format!("{babi_eval} {{s}}/qa1_x_test.txt"), 1, "qa1_x_test.txt: No such file"),
+        row(&format!("{babi_eval} {{s}}"), 1, "cannot read file"),
+        row(&format!("{babi_eval} {{s}}/qa1_x_test.txt"), 1, "qa1_x_test.txt:1: no story in the file").setup(file("qa1_x_test.txt", b"")),
+        row(&format!("{babi_eval} {{s}}/f.txt"), 1, "f.txt:3: unknown word `flew`").setup(file("f.txt", b"\xef\xbb\xbf1 Mary went back to the kitchen.\r\n2 Where is Mary? \tkitchen\t1\r\n1 Mary flew to the kitchen.\r\n2 Where is Mary? \tkitchen\t1\r\n")),
+        row(&format!("{babi_eval} {{s}}/f.txt"), 1, "f.txt:2: supporting id 3 is not an earlier line").setup(file("f.txt", b"1 Mary went to the kitchen.\n2 Where is Mary? \tkitchen\t3\n")),
+        row(&format!("{babi_eval} {{s}}/qa2_x_test.txt"), 1, "is a file of bAbI task 2; the checkpoint was trained on babi-qa1").setup(file("qa2_x_test.txt", STORY)),
+        row(&format!("eval --checkpoint {} --babi-file {{s}}/f.txt", best.display()), 1, "--babi-file needs a checkpoint of a bAbI task").setup(file("f.txt", STORY)),
+        row(&format!("{babi_eval} {{s}}/f.txt --split val"), 2, "cannot be used with"),
     ]
 }
 
@@ -351,8 +408,9 @@ fn hostile_input_is_refused_cleanly_and_leaves_nothing_behind() {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let run = fixture(&root);
+    let babi_run = babi_fixture(&root);
     let mut failures = Vec::new();
-    for (i, row) in rows(&run).into_iter().enumerate() {
+    for (i, row) in rows(&run, &babi_run).into_iter().enumerate() {
         let scratch = root.join(format!("row{i}"));
         std::fs::create_dir(&scratch).unwrap();
         if let Some(setup) = &row.setup {

@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use rand::RngCore;
 
-use super::babi::{BabiConfig, BabiExample, BabiKind, BabiTask};
+use super::babi::{BabiConfig, BabiExample, BabiFileTask, BabiKind, BabiTask};
 use super::nth_farthest::{NthFarthest, NthFarthestConfig, NthFarthestExample};
 use super::pairs::{Pairs, PairsConfig, PairsExample};
 use super::sorting::{Sorting, SortingConfig, SortingExample};
@@ -47,6 +47,17 @@ pub trait Task: Send + Sync {
         split: Split,
         rng: &mut dyn RngCore,
     ) -> (Batch, Vec<Example>);
+    /// The fixed examples of `split` when the task reads its data instead of drawing it (real
+    /// bAbI files: validation, test and the empty hard set), whatever size was asked for; `None`
+    /// (the default) when the split is drawn with [`Task::sample_examples`].
+    ///
+    /// # Shapes
+    /// `inputs: [T, B, F]`, `targets: [T, B]`, `mask: [T, B]` with `T = seq_len(split)` and `B`
+    /// the set's own size.
+    fn fixed_examples(&self, split: Split) -> Option<(Batch, Vec<Example>)> {
+        let _ = split;
+        None
+    }
     /// Draws a fresh batch of `split` (training uses one per step).
     ///
     /// # Shapes
@@ -190,6 +201,9 @@ impl TaskConfig {
             TaskConfig::Sorting(config) => Box::new(Sorting::new(config.clone())?),
             TaskConfig::Tracking(config) => Box::new(Tracking::new(config.clone())?),
             TaskConfig::Pairs(config) => Box::new(Pairs::new(config.clone())?),
+            TaskConfig::Babi(config) if config.data_dir.is_some() => {
+                Box::new(BabiFileTask::load(config.clone())?)
+            }
             TaskConfig::Babi(config) => Box::new(BabiTask::new(config.clone())?),
         })
     }
@@ -221,7 +235,8 @@ pub struct ReasoningData {
 }
 
 /// Generates `train_size` training examples and `test_size` each of validation, test and hard
-/// examples of `task`.
+/// examples of `task` (a task that reads its sets from files gives those instead, see
+/// [`Task::fixed_examples`]).
 ///
 /// Split `s` is drawn from [`split_rng`]`(seed, s)`, so each set depends only on the seed, the
 /// configuration and its own size: `rrnn export-data --split test --seed s --n k` prints the first
@@ -238,7 +253,9 @@ pub fn generate_reasoning_data(
 ) -> Result<ReasoningData, ConfigError> {
     let task = task.build()?;
     let draw = |split: Split, size: usize| {
-        let (batch, examples) = task.sample_examples(size, split, &mut split_rng(seed, split));
+        let (batch, examples) = task
+            .fixed_examples(split)
+            .unwrap_or_else(|| task.sample_examples(size, split, &mut split_rng(seed, split)));
         Dataset {
             split,
             batch,

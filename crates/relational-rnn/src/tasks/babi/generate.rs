@@ -15,11 +15,18 @@
 //!
 //! Stories whose question cannot be asked (nobody has moved; no object carried anywhere) are
 //! redrawn from the same random stream.
+//!
+//! [`generate_english_story`] writes the same world with the real English tasks' templates
+//! ([`BabiVocabulary::English`](super::BabiVocabulary)) in the real files' shape: a question after
+//! every second statement when one can be asked (qa1's 2 statements + 1 question, five times),
+//! and always one at the end. Its qa3 questions ask, like the generated ones, about the object's
+//! most recent location; the real qa3 also asks about earlier ones.
 
 use rand::Rng;
 use rand::seq::IndexedRandom;
 
-use super::{BabiKind, Story, StoryLine};
+use super::templates::Templates;
+use super::{BabiKind, BabiVocabulary, Story, StoryLine};
 
 /// The people of the generated world.
 pub const PEOPLE: [&str; 4] = ["Mary", "John", "Daniel", "Sandra"];
@@ -81,7 +88,17 @@ impl World {
         }
     }
 
-    fn act<R: Rng + ?Sized>(&mut self, kind: BabiKind, rng: &mut R) {
+    /// `" there"` or nothing, at random, when the templates allow it (drawn only then, so the
+    /// generated world's random stream is unchanged).
+    fn there<R: Rng + ?Sized>(templates: &Templates, rng: &mut R) -> &'static str {
+        if templates.there && rng.random_bool(0.5) {
+            " there"
+        } else {
+            ""
+        }
+    }
+
+    fn act<R: Rng + ?Sized>(&mut self, kind: BabiKind, templates: &Templates, rng: &mut R) {
         let mut grabs: Vec<(usize, usize)> = Vec::new();
         for (p, place) in self.person.iter().enumerate() {
             let Some((loc, _)) = *place else { continue };
@@ -98,8 +115,9 @@ impl World {
         let roll = rng.random::<f64>();
         if kind != BabiKind::Qa1 && roll < 0.3 && !grabs.is_empty() {
             let &(p, o) = grabs.choose(rng).expect("non-empty");
-            let verb = GRAB_VERBS.choose(rng).expect("non-empty");
-            let g = self.say(format!("{} {verb} the {}.", PEOPLE[p], OBJECTS[o]));
+            let verb = templates.grab_verbs.choose(rng).expect("non-empty");
+            let there = Self::there(templates, rng);
+            let g = self.say(format!("{} {verb} the {}{there}.", PEOPLE[p], OBJECTS[o]));
             let (loc, mv) = self.person[p].expect("only located people pick up");
             self.holder[o] = Some((p, g));
             self.set_location(
@@ -112,8 +130,9 @@ impl World {
         } else if kind != BabiKind::Qa1 && roll < 0.4 && !drops.is_empty() {
             let &o = drops.choose(rng).expect("non-empty");
             let (p, _) = self.holder[o].take().expect("dropped objects are held");
-            let verb = DROP_VERBS.choose(rng).expect("non-empty");
-            let d = self.say(format!("{} {verb} the {}.", PEOPLE[p], OBJECTS[o]));
+            let verb = templates.drop_verbs.choose(rng).expect("non-empty");
+            let there = Self::there(templates, rng);
+            let d = self.say(format!("{} {verb} the {}{there}.", PEOPLE[p], OBJECTS[o]));
             let (loc, mv) = self.person[p].expect("holders are located");
             self.set_location(
                 o,
@@ -131,7 +150,7 @@ impl World {
                     break to;
                 }
             };
-            let verb = MOVE_VERBS.choose(rng).expect("non-empty");
+            let verb = templates.move_verbs.choose(rng).expect("non-empty");
             let mv = self.say(format!("{} {verb} the {}.", PEOPLE[p], LOCATIONS[to]));
             self.person[p] = Some((to, mv));
             for o in 0..OBJECTS.len() {
@@ -203,26 +222,56 @@ impl World {
                 .collect(),
         }
     }
-}
 
-/// Draws one story of `num_sentences` statements and one question of `kind`.
-pub fn generate_story<R: Rng + ?Sized>(kind: BabiKind, num_sentences: usize, rng: &mut R) -> Story {
-    loop {
-        let mut world = World::new();
-        for _ in 0..num_sentences {
-            world.act(kind, rng);
-        }
-        let candidates = world.questions(kind);
+    /// Asks one of the questions the story can end with now, if any; returns whether it did.
+    fn ask<R: Rng + ?Sized>(&mut self, kind: BabiKind, rng: &mut R) -> bool {
+        let candidates = self.questions(kind);
         let Some((text, answer, supporting)) = candidates.choose(rng).cloned() else {
-            continue;
+            return false;
         };
-        let id = world.lines.len() + 1;
-        world.lines.push(StoryLine::Question {
+        let id = self.lines.len() + 1;
+        self.lines.push(StoryLine::Question {
             id,
             text,
             answer: LOCATIONS[answer].to_string(),
             supporting,
         });
-        return Story { lines: world.lines };
+        true
+    }
+}
+
+/// Draws one story of `num_sentences` statements and one question of `kind`.
+pub fn generate_story<R: Rng + ?Sized>(kind: BabiKind, num_sentences: usize, rng: &mut R) -> Story {
+    let templates = BabiVocabulary::Generated.templates();
+    loop {
+        let mut world = World::new();
+        for _ in 0..num_sentences {
+            world.act(kind, templates, rng);
+        }
+        if world.ask(kind, rng) {
+            return Story { lines: world.lines };
+        }
+    }
+}
+
+/// Draws one story of `num_sentences` statements of `kind` in the real English tasks' words and
+/// shape: a question after every second statement when one can be asked, and one at the end.
+pub fn generate_english_story<R: Rng + ?Sized>(
+    kind: BabiKind,
+    num_sentences: usize,
+    rng: &mut R,
+) -> Story {
+    let templates = BabiVocabulary::English.templates();
+    loop {
+        let mut world = World::new();
+        for i in 1..=num_sentences {
+            world.act(kind, templates, rng);
+            if i % 2 == 0 && i < num_sentences {
+                world.ask(kind, rng);
+            }
+        }
+        if world.ask(kind, rng) {
+            return Story { lines: world.lines };
+        }
     }
 }

@@ -11,7 +11,7 @@
 //! A story that names no such location gets class 0; generated stories always name one.
 
 use super::{BabiExample, BabiKind, Vocabulary, tokenize};
-use crate::tasks::{Batch, Heuristic};
+use crate::tasks::{Batch, Dataset, Example, Heuristic};
 
 /// The answer classes of the location words of `sentences`, in story order.
 fn mentions<'a>(
@@ -41,11 +41,28 @@ fn most_frequent(mentions: &[usize], except: Option<usize>) -> usize {
     kept.max_by_key(key).map_or(0, |(_, &l)| l)
 }
 
+/// The rules of `kind` (every rule above; no `majority`, which needs the training distribution)
+/// scored on a bAbI dataset, e.g. one read from a file.
+///
+/// # Panics
+/// If `data` holds examples of another task (a programmer error).
+pub fn location_rules(kind: BabiKind, data: &Dataset, answers: &Vocabulary) -> Vec<Heuristic> {
+    let examples: Vec<&BabiExample> = data
+        .examples
+        .iter()
+        .map(|example| match example {
+            Example::Babi(ex) => ex,
+            _ => panic!("a bAbI dataset holds bAbI examples"),
+        })
+        .collect();
+    rules(kind, &examples, answers, &data.batch)
+}
+
 /// The rules of `kind` scored on `batch`, whose column `b` is `examples[b]`.
 ///
 /// # Shapes
 /// `batch.targets, batch.mask: [T, B]`, `examples`: `B`.
-pub(super) fn rules(
+fn rules(
     kind: BabiKind,
     examples: &[&BabiExample],
     answers: &Vocabulary,

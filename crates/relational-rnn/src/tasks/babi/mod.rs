@@ -6,7 +6,11 @@
 //!   file and line;
 //! - [`encode_questions`]: one time step per sentence (bag of words), the question last with a
 //!   flag, left padding, supporting facts in time-step coordinates;
-//! - [`BabiTask`]: the [`Task`] over generated stories.
+//! - [`BabiTask`]: the [`Task`] over generated stories;
+//! - [`BabiVocabulary`]: the generated world's words (the default, frozen) or those of the real
+//!   English tasks (`task.vocabulary = "english"`);
+//! - [`BabiFileTask`]: the [`Task`] over the real files of a directory (`task.data_dir`), and
+//!   [`BabiFile`] to score a model on any one file.
 //!
 //! Generated task at the defaults: `F = V + 1` with the fixed vocabulary of the world
 //! ([`generated_vocabulary`]), `T = num_sentences + 1` (every story has exactly `num_sentences`
@@ -17,21 +21,26 @@
 //! by a hash of the story text (see [`crate::tasks::split`]).
 
 mod encode;
+mod files;
 mod format;
 pub mod generate;
 mod heuristics;
 mod parse;
 mod story;
+mod templates;
 
 use std::fmt;
 
 use rand::{Rng, RngCore};
 
 pub use encode::{EncodeError, Vocabulary, encode_questions, required_steps, tokenize};
+pub use files::{BabiFile, BabiFileTask, DataFile, babi_data_files, file_task_number};
 pub use format::write_babi;
-pub use generate::generate_story;
+pub use generate::{generate_english_story, generate_story};
+pub use heuristics::location_rules;
 pub use parse::{BabiError, parse_babi, read_babi_file};
 pub use story::{BabiQuestion, Story, StoryLine};
+pub use templates::{BabiVocabulary, Templates};
 
 use super::heuristics::majority;
 use super::split::{content_hash, draw_admitted};
@@ -51,6 +60,15 @@ pub enum BabiKind {
 }
 
 impl BabiKind {
+    /// The task's number in the bAbI suite: 1, 2 or 3.
+    pub fn number(self) -> usize {
+        match self {
+            BabiKind::Qa1 => 1,
+            BabiKind::Qa2 => 2,
+            BabiKind::Qa3 => 3,
+        }
+    }
+
     /// The CLI name: `babi-qa1`, `babi-qa2`, `babi-qa3`.
     pub fn name(self) -> &'static str {
         match self {
@@ -77,6 +95,13 @@ pub struct BabiConfig {
     pub num_sentences: usize,
     /// Statements per story in the hard split. Default twice `num_sentences`.
     pub hard_num_sentences: usize,
+    /// Words and templates: `generated` (default) or `english` (the real English tasks').
+    #[serde(default)]
+    pub vocabulary: BabiVocabulary,
+    /// Read the stories from the real bAbI files in this directory (`qaN_*_train.txt`, and
+    /// `qaN_*_test.txt` when present) instead of generating them; see [`BabiFileTask`].
+    #[serde(default)]
+    pub data_dir: Option<String>,
 }
 
 impl BabiConfig {
@@ -91,12 +116,25 @@ impl BabiConfig {
             kind,
             num_sentences,
             hard_num_sentences: 2 * num_sentences,
+            vocabulary: BabiVocabulary::Generated,
+            data_dir: None,
         }
     }
 
     /// At least the statements a question needs (qa1: 2, qa2: 3, qa3: 4, so the train/test
-    /// partition has members on both sides) and `hard_num_sentences > num_sentences`.
+    /// partition has members on both sides), `hard_num_sentences > num_sentences`, and a
+    /// `data_dir` that is not empty.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self
+            .data_dir
+            .as_deref()
+            .is_some_and(|d| d.trim().is_empty())
+        {
+            return Err(ConfigError::new(
+                "data_dir",
+                "must name a directory, got an empty string",
+            ));
+        }
         let min = match self.kind {
             BabiKind::Qa1 => 2,
             BabiKind::Qa2 => 3,
@@ -138,19 +176,7 @@ pub struct BabiExample {
 
 /// The vocabulary of the generated world: every word any template can produce.
 pub fn generated_vocabulary() -> Vocabulary {
-    use generate::{
-        DROP_VERBS, GRAB_VERBS, LOCATIONS, MOVE_VERBS, OBJECTS, PEOPLE, TEMPLATE_WORDS,
-    };
-    let phrases = [
-        &PEOPLE[..],
-        &LOCATIONS,
-        &OBJECTS,
-        &MOVE_VERBS,
-        &GRAB_VERBS,
-        &DROP_VERBS,
-        &TEMPLATE_WORDS,
-    ];
-    Vocabulary::new(phrases.into_iter().flatten().flat_map(|p| tokenize(p)))
+    BabiVocabulary::Generated.words()
 }
 
 /// The answer classes of the generated world: the locations.
@@ -171,8 +197,8 @@ impl BabiTask {
     pub fn new(config: BabiConfig) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
+            vocab: config.vocabulary.words(),
             config,
-            vocab: generated_vocabulary(),
             answers: generated_answers(),
         })
     }
@@ -195,46 +221,80 @@ impl BabiTask {
         }
     }
 
-    /// Draws one story of `split` (one question at the end).
+    /// Draws one example story of `split`: the generated world's story with its question at the
+    /// end; with the English templates, a story with several questions cut after a random one of
+    /// them, so that an example is one question and its context, as in the real files. The cut
+    /// story is what is hashed into the split, so no question can be on both sides.
     pub fn generate<R: Rng + ?Sized>(&self, split: Split, rng: &mut R) -> Story {
-        let len = self.num_sentences(split);
-        draw_admitted(
-            split,
-            || generate_story(self.config.kind, len, rng),
-            |story| {
-                content_hash(
-                    write_babi(std::slice::from_ref(story))
-                        .bytes()
-                        .map(u64::from),
-                )
-            },
-        )
+        let (kind, len) = (self.config.kind, self.num_sentences(split));
+        let key = |story: &Story| story_hash(story);
+        match self.config.vocabulary {
+            BabiVocabulary::Generated => {
+                draw_admitted(split, || generate_story(kind, len, rng), key)
+            }
+            BabiVocabulary::English => draw_admitted(
+                split,
+                || {
+                    let story = generate_english_story(kind, len, rng);
+                    let k = rng.random_range(0..story.num_questions());
+                    story.up_to_question(k).expect("k < num_questions")
+                },
+                key,
+            ),
+        }
     }
 
-    /// Encodes stories of `split` and pairs each with its readable form.
+    /// Encodes stories of `split` (each one example: its last question) and pairs each with its
+    /// readable form.
     ///
     /// # Shapes
     /// `inputs: [T, B, V + 1]`, `targets: [T, B]`, `mask: [T, B]`, `T = num_sentences(split) + 1`.
     pub fn encode(&self, split: Split, stories: Vec<Story>) -> (Batch, Vec<BabiExample>) {
-        let questions: Vec<BabiQuestion> = stories.iter().flat_map(Story::questions).collect();
-        let (batch, steps) =
-            encode_questions(&questions, &self.vocab, &self.answers, self.seq_len(split))
-                .expect("generated stories use the generated vocabulary and length");
-        let examples = questions
-            .into_iter()
-            .zip(steps)
-            .zip(stories)
-            .map(|((q, supporting_steps), story)| BabiExample {
-                context: q.context,
-                question: q.question,
-                answer: q.answer,
-                supporting: q.supporting,
-                supporting_steps,
-                story,
-            })
-            .collect();
-        (batch, examples)
+        encode_stories(stories, &self.vocab, &self.answers, self.seq_len(split))
+            .expect("generated stories use the task's vocabulary and length")
     }
+}
+
+/// The split hash of a story: [`content_hash`] of its bAbI text.
+pub(crate) fn story_hash(story: &Story) -> u64 {
+    content_hash(
+        write_babi(std::slice::from_ref(story))
+            .bytes()
+            .map(u64::from),
+    )
+}
+
+/// Encodes stories as examples, each its **last** question with every statement before it, and
+/// pairs each with its readable form (see [`encode_questions`]). Stories without a question are
+/// skipped.
+///
+/// # Shapes
+/// `inputs: [T, B, V + 1]`, `targets: [T, B]`, `mask: [T, B]`, `T = steps`.
+pub fn encode_stories(
+    stories: Vec<Story>,
+    vocab: &Vocabulary,
+    answers: &Vocabulary,
+    steps: usize,
+) -> Result<(Batch, Vec<BabiExample>), EncodeError> {
+    let (questions, stories): (Vec<BabiQuestion>, Vec<Story>) = stories
+        .into_iter()
+        .filter_map(|story| Some((story.questions().pop()?, story)))
+        .unzip();
+    let (batch, steps) = encode_questions(&questions, vocab, answers, steps)?;
+    let examples = questions
+        .into_iter()
+        .zip(steps)
+        .zip(stories)
+        .map(|((q, supporting_steps), story)| BabiExample {
+            context: q.context,
+            question: q.question,
+            answer: q.answer,
+            supporting: q.supporting,
+            supporting_steps,
+            story,
+        })
+        .collect();
+    Ok((batch, examples))
 }
 
 impl Task for BabiTask {
@@ -266,27 +326,21 @@ impl Task for BabiTask {
     }
 
     fn heuristics(&self, data: &Dataset) -> Vec<Heuristic> {
-        let examples: Vec<&BabiExample> = data
-            .examples
-            .iter()
-            .map(|example| match example {
-                Example::Babi(ex) => ex,
-                _ => panic!("a bAbI dataset holds bAbI examples"),
-            })
-            .collect();
         let mut all = vec![majority(self, data)];
-        all.extend(heuristics::rules(
-            self.config.kind,
-            &examples,
-            &self.answers,
-            &data.batch,
-        ));
+        all.extend(location_rules(self.config.kind, data, &self.answers));
         all
     }
 
     fn describe(&self) -> String {
+        let shape = match self.config.vocabulary {
+            BabiVocabulary::Generated => "then one question",
+            BabiVocabulary::English => {
+                "in the real English words, a question after every second one (one example per \
+                 question)"
+            }
+        };
         format!(
-            "{name}: stories of {n} statements then one question; one step per sentence (bag of \
+            "{name}: stories of {n} statements {shape}; one step per sentence (bag of \
              {v} words + question flag, F = {f}), T = {t}, C = {c} locations. Hard split: {h} \
              statements.",
             name = self.name(),

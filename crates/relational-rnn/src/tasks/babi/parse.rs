@@ -4,9 +4,9 @@
 //! Rules: every non-blank line is `<id> <text>`; a story starts at id 1 and continues with
 //! consecutive ids; a line containing a tab is a question `<text>\t<answer>\t<ids>` whose
 //! supporting ids name earlier *statements* of the same story; every story ends with a question.
-//! Blank lines are skipped and a trailing `\r` is ignored. Anything else, including invalid
-//! UTF-8 and truncated lines, is a [`BabiError`] naming the file and the 1-based line — never a
-//! panic.
+//! Blank lines are skipped, a trailing `\r` and a leading UTF-8 byte-order mark are ignored.
+//! Anything else, including invalid UTF-8, truncated lines and (for a file) no story at all, is a
+//! [`BabiError`] naming the file and the 1-based line — never a panic.
 
 use std::path::Path;
 
@@ -24,8 +24,16 @@ pub struct BabiError {
     pub message: String,
 }
 
-/// Reads and parses a bAbI file.
+/// Stories with, per story line, its 1-based line number in the file (for error messages).
+pub(super) type NumberedStory = (Story, Vec<usize>);
+
+/// Reads and parses a bAbI file; a file without a story (empty, or blank lines only) is an error.
 pub fn read_babi_file(path: &Path) -> Result<Vec<Story>, BabiError> {
+    Ok(read_numbered(path)?.into_iter().map(|(s, _)| s).collect())
+}
+
+/// [`read_babi_file`], keeping each story line's line number in the file.
+pub(super) fn read_numbered(path: &Path) -> Result<Vec<NumberedStory>, BabiError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| BabiError {
         file: file.clone(),
@@ -40,13 +48,30 @@ pub fn read_babi_file(path: &Path) -> Result<Vec<Story>, BabiError> {
             .count(),
         message: "invalid UTF-8".to_string(),
     })?;
-    parse_babi(text, &file)
+    let stories = parse_numbered(text, &file)?;
+    if stories.is_empty() {
+        return Err(BabiError {
+            file,
+            line: 1,
+            message: "no story in the file (empty, or blank lines only)".to_string(),
+        });
+    }
+    Ok(stories)
 }
 
 /// Parses bAbI text; `file` names the source in error messages.
 pub fn parse_babi(text: &str, file: &str) -> Result<Vec<Story>, BabiError> {
+    Ok(parse_numbered(text, file)?
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect())
+}
+
+/// [`parse_babi`], keeping each story line's line number in the text.
+fn parse_numbered(text: &str, file: &str) -> Result<Vec<NumberedStory>, BabiError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut stories = Vec::new();
-    let mut current: Option<(Story, usize)> = None; // (story, line number of its last line)
+    let mut current: Option<NumberedStory> = None;
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
         let fail = |message: String| BabiError {
@@ -64,13 +89,15 @@ pub fn parse_babi(text: &str, file: &str) -> Result<Vec<Story>, BabiError> {
         let id: usize = id_text
             .parse()
             .map_err(|_| fail(format!("line id `{id_text}` is not a positive integer")))?;
-        if id == 1 {
-            if let Some((story, last)) = current.take() {
-                stories.push(finish(story, file, last)?);
-            }
-            current = Some((Story::default(), line_no));
+        if id == 1
+            && let Some(numbered) = current.take()
+        {
+            stories.push(finish(numbered, file)?);
         }
-        let (story, last) = current
+        if id == 1 {
+            current = Some((Story::default(), Vec::new()));
+        }
+        let (story, numbers) = current
             .as_mut()
             .ok_or_else(|| fail(format!("a story must start at id 1, got {id}")))?;
         let expected = story.lines.len() + 1;
@@ -78,26 +105,23 @@ pub fn parse_babi(text: &str, file: &str) -> Result<Vec<Story>, BabiError> {
             return Err(fail(format!("expected line id {expected}, got {id}")));
         }
         story.lines.push(parse_line(id, rest, story).map_err(fail)?);
-        *last = line_no;
+        numbers.push(line_no);
     }
-    if let Some((story, last)) = current {
-        stories.push(finish(story, file, last)?);
+    if let Some(numbered) = current {
+        stories.push(finish(numbered, file)?);
     }
     Ok(stories)
 }
 
 /// Checks that a finished story asked at least one question (else the file is truncated).
-fn finish(story: Story, file: &str, last: usize) -> Result<Story, BabiError> {
-    if story
-        .lines
-        .iter()
-        .any(|l| matches!(l, StoryLine::Question { .. }))
-    {
-        Ok(story)
+fn finish(numbered: NumberedStory, file: &str) -> Result<NumberedStory, BabiError> {
+    let (story, numbers) = &numbered;
+    if story.num_questions() > 0 {
+        Ok(numbered)
     } else {
         Err(BabiError {
             file: file.to_string(),
-            line: last,
+            line: numbers.last().copied().unwrap_or(0),
             message: "story ends without a question (truncated file?)".to_string(),
         })
     }

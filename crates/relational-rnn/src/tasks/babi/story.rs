@@ -72,6 +72,30 @@ pub struct BabiQuestion {
 }
 
 impl Story {
+    /// Number of question lines.
+    pub fn num_questions(&self) -> usize {
+        self.lines
+            .iter()
+            .filter(|l| matches!(l, StoryLine::Question { .. }))
+            .count()
+    }
+
+    /// The story up to and including its `k`-th question (0-based): one example of a story with
+    /// several questions, in the form a file with one question at the end would hold it. `None`
+    /// when the story has no `k`-th question.
+    pub fn up_to_question(&self, k: usize) -> Option<Story> {
+        let end = self
+            .lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches!(l, StoryLine::Question { .. }))
+            .nth(k)?
+            .0;
+        Some(Story {
+            lines: self.lines[..=end].to_vec(),
+        })
+    }
+
     /// One [`BabiQuestion`] per question line, each with every statement before it as context.
     pub fn questions(&self) -> Vec<BabiQuestion> {
         let mut context = Vec::new();
