@@ -520,7 +520,7 @@ fn pack_panels(src: &ArrayView2<'_, f32>, depth: Range<usize>, width: usize, out
 }
 
 /// Packs all of B (`k × n`) into `out` as [`pack_panels`] does, over the
-/// [`set_gemm_threads`](super::set_gemm_threads) threads when it is large.
+/// [`set_gemm_threads`](crate::set_gemm_threads) threads when it is large.
 fn pack_b(b: &ArrayView2<'_, f32>, out: &mut Vec<f32>) {
     if split_packing(b.len()) {
         out.resize(b.nrows() * b.ncols().div_ceil(NR) * NR, 0.0);
@@ -689,13 +689,13 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
 }
 
 /// Products of at least this many FLOPs are split over the
-/// [`set_gemm_threads`](super::set_gemm_threads) threads (a split hands parts to parked helper
+/// [`set_gemm_threads`](crate::set_gemm_threads) threads (a split hands parts to parked helper
 /// threads and waits for them; the LSTM of config A multiplies 268 MFLOP at a time, config C's
 /// products are under 20 MFLOP and stay on one thread).
 const PARALLEL_FLOPS: usize = 64_000_000;
 
 /// A B (a cached weight, an operand packed for one product, or all terms of a sum together) of at
-/// least this many elements is packed over the [`set_gemm_threads`](super::set_gemm_threads)
+/// least this many elements is packed over the [`set_gemm_threads`](crate::set_gemm_threads)
 /// threads (the LSTM of config A: 4.2 M for `W_hh`).
 const PARALLEL_PACK: usize = 1 << 20;
 
@@ -1309,9 +1309,9 @@ mod tests {
                     let bias = bias.as_slice().expect("standard");
                     let mut ours = random((m, n), column_major, &mut rng);
                     let mut theirs = ours.clone();
-                    crate::autodiff::set_gemm_threads(threads);
+                    crate::set_gemm_threads(threads);
                     super::mat_mul_bias_f32(&a.view(), &b.view(), bias, &mut ours.view_mut(), None);
-                    crate::autodiff::set_gemm_threads(1);
+                    crate::set_gemm_threads(1);
                     for mut row in theirs.rows_mut() {
                         row.iter_mut().zip(bias).for_each(|(c, &b)| *c = b);
                     }
@@ -1508,9 +1508,9 @@ mod tests {
                     for threads in [1, 2] {
                         let c0 = random((m, n), false, &mut rng);
                         let (mut ours, mut theirs) = (c0.clone(), c0.clone());
-                        crate::autodiff::set_gemm_threads(threads);
+                        crate::set_gemm_threads(threads);
                         super::mat_mul_sum_f32(terms, &term, beta, &mut ours.view_mut());
-                        crate::autodiff::set_gemm_threads(1);
+                        crate::set_gemm_threads(1);
                         for s in 0..terms {
                             let beta = if s == 0 { beta } else { 1.0 };
                             general_mat_mul(1.0, &a[s], &b[s], beta, &mut theirs);
@@ -1549,10 +1549,10 @@ mod tests {
             let mut theirs = Array2::zeros((m, n));
             general_mat_mul(1.0, &a, &b, 0.0, &mut theirs);
             for threads in [1, 2] {
-                crate::autodiff::set_gemm_threads(threads);
+                crate::set_gemm_threads(threads);
                 let mut ours = Array2::zeros((m, n));
                 mat_mul_f32(&a.view(), &b, 0.0, &mut ours.view_mut(), None);
-                crate::autodiff::set_gemm_threads(1);
+                crate::set_gemm_threads(1);
                 let same = ours
                     .iter()
                     .zip(&theirs)
@@ -1607,10 +1607,10 @@ mod tests {
         let mut one = Array2::zeros((70, 1000));
         mat_mul_f32(&a.view(), &b.view(), 0.0, &mut one.view_mut(), None);
         for threads in [2, 3] {
-            crate::autodiff::set_gemm_threads(threads);
+            crate::set_gemm_threads(threads);
             let mut many = Array2::zeros((70, 1000));
             mat_mul_f32(&a.view(), &b.view(), 0.0, &mut many.view_mut(), None);
-            crate::autodiff::set_gemm_threads(1);
+            crate::set_gemm_threads(1);
             assert!(
                 one.iter()
                     .zip(&many)
