@@ -6,7 +6,8 @@
 //!
 //! What is here:
 //! - [`autodiff`]: the tape ([`Graph`], [`Var`]), its ops with forward and backward side by side,
-//!   and a finite-difference gradient checker;
+//!   and a finite-difference gradient checker; below it, the crate's private `kernels` (the f32
+//!   GEMM, SIMD, reductions, helper threads), whose one public knob is [`set_gemm_threads`];
 //! - [`params`]: named parameters ([`ParamStore`]), gradients ([`Grads`]) and Sonnet's initialiser;
 //! - [`nn`]: linear, layer norm, MLP, multi-head attention, the LSTM baseline, the Relational
 //!   Memory Core (faithful to DeepMind's Sonnet) and the hybrid `RelationalRNNCell`, with the
@@ -44,6 +45,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod experiment;
 pub mod fast_math;
+mod kernels;
 pub mod loss;
 pub mod memory;
 pub mod nn;
@@ -59,6 +61,7 @@ pub mod train;
 
 pub use autodiff::{Graph, Var};
 pub use error::ConfigError;
+pub use kernels::threads::set_gemm_threads;
 pub use ndarray;
 pub use optim::Optimizer;
 pub use params::{Grads, ParamId, ParamStore};

@@ -247,7 +247,7 @@ impl<T: Scalar> Grads<T> {
     /// fixed, so the result is the same on every run and thread count; it differs from the one
     /// running sum in the last bits of the f64 (far below f32 resolution).
     pub fn global_norm(&self) -> f64 {
-        crate::autodiff::simd::wide(|| {
+        crate::kernels::simd::wide(|| {
             let mut parts = [0.0f64; NORM_PARTS];
             let mut rest = 0.0f64;
             let square = |x: &T| {

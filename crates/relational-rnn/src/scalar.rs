@@ -14,8 +14,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2, LinalgScalar, ScalarOperand};
 use num_traits::{Float, FromPrimitive, ToPrimitive};
 
-pub use crate::autodiff::gemm::Term;
-use crate::autodiff::{PackCache, PackKey};
+pub use crate::kernels::gemm::{PackCache, PackKey, Term};
 
 /// A float the crate computes in: implemented for `f32` and `f64`.
 pub trait Scalar:
@@ -54,7 +53,7 @@ pub trait Scalar:
     /// (libm `exp` for f64, ≤ 4 ulp for f32).
     fn sigmoid_act(self) -> Self;
     /// `c ← a b + β c`, the tape's one matrix product. f32: the crate's AVX-512 GEMM when the
-    /// CPU has it (`autodiff/gemm.rs`; the same bits as matrixmultiply), taking `b`'s packing
+    /// CPU has it (`kernels/gemm`; the same bits as matrixmultiply), taking `b`'s packing
     /// from `cache` under `key` when given (`b` must then be the same matrix every time that key
     /// is used on that cache); f64: ndarray's `general_mat_mul` (the cache is not used).
     ///
@@ -88,7 +87,7 @@ pub trait Scalar:
     /// `c ← Σ_s a_s b_s + β c` over `terms` terms `(a_s, b_s) = term(s)`, with the same result
     /// as [`mat_mul`](Self::mat_mul) once per term (β for the first, then 1): the backward of a
     /// weight shared by T steps. f32 with AVX-512 keeps each tile of `c` in cache across the
-    /// terms (`gemm.rs`); otherwise one `mat_mul` per term.
+    /// terms (`kernels/gemm`); otherwise one `mat_mul` per term.
     ///
     /// # Shapes
     /// `a_s: [m, k_s]`, `b_s: [k_s, n]`, `c: [m, n]`.
@@ -147,7 +146,7 @@ impl Scalar for f32 {
         c: &mut ArrayViewMut2<'_, Self>,
         cache: Option<(&RefCell<PackCache>, PackKey)>,
     ) {
-        crate::autodiff::gemm::mat_mul_f32(a, b, beta, c, cache);
+        crate::kernels::gemm::mat_mul_f32(a, b, beta, c, cache);
     }
     fn mat_mul_bias(
         a: &ArrayView2<'_, Self>,
@@ -156,7 +155,7 @@ impl Scalar for f32 {
         c: &mut ArrayViewMut2<'_, Self>,
         cache: Option<(&RefCell<PackCache>, PackKey)>,
     ) {
-        crate::autodiff::gemm::mat_mul_bias_f32(a, b, bias, c, cache);
+        crate::kernels::gemm::mat_mul_bias_f32(a, b, bias, c, cache);
     }
     fn mat_mul_sum<'a>(
         terms: usize,
@@ -164,7 +163,7 @@ impl Scalar for f32 {
         beta: Self,
         c: &mut ArrayViewMut2<'_, Self>,
     ) {
-        crate::autodiff::gemm::mat_mul_sum_f32(terms, term, beta, c);
+        crate::kernels::gemm::mat_mul_sum_f32(terms, term, beta, c);
     }
 }
 

@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::autodiff::gemm_threads;
+use crate::kernels::threads::gemm_threads;
 use crate::loss::count_correct;
 use crate::nn::SequenceClassifier;
 use crate::optim::{

@@ -466,7 +466,7 @@ fn sharded_steps_match_the_full_batch_step() {
 fn written_param_grads_equal_zeroed_then_accumulated() {
     use ndarray::{ArrayD, IxDyn};
     use relational_rnn::Graph;
-    use relational_rnn::autodiff::set_gemm_threads;
+    use relational_rnn::set_gemm_threads;
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut store = ParamStore::<f32>::new();
     let big = store.add(
@@ -506,7 +506,7 @@ fn written_param_grads_equal_zeroed_then_accumulated() {
 /// skipped on that path.
 #[test]
 fn the_norm_summed_beside_the_update_changes_nothing() {
-    use relational_rnn::autodiff::set_gemm_threads;
+    use relational_rnn::set_gemm_threads;
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     let batches: Vec<Batch> = (0..4).map(|_| random_batch(&mut rng, 3, 8)).collect();
     let adam = OptimizerConfig::Adam(AdamConfig {

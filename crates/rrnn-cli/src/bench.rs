@@ -20,11 +20,11 @@ use clap::{Args, ValueEnum};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use relational_rnn::ParamStore;
-use relational_rnn::autodiff::set_gemm_threads;
 use relational_rnn::experiment::ModelKind;
 use relational_rnn::nn::SequenceClassifier;
 use relational_rnn::optim::{AdamConfig, OptimizerConfig};
 use relational_rnn::perf::PerfConfig;
+use relational_rnn::set_gemm_threads;
 use relational_rnn::train::Trainer;
 
 /// Adam's learning rate, as in `bench_torch.py`.

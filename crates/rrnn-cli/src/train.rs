@@ -320,7 +320,7 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
         (None, None) => return Err("give --out DIR or --resume DIR".into()),
     };
     // Bit-identical whatever the count (see `set_gemm_threads`), so a resumed run may change it.
-    relational_rnn::autodiff::set_gemm_threads(args.threads as usize);
+    relational_rnn::set_gemm_threads(args.threads as usize);
     let experiment = s.config.experiment.clone();
     let task = experiment.task.build().map_err(|e| e.to_string())?;
     let mut recorder = Recorder {

@@ -32,9 +32,9 @@ use super::buffers::{GradSlots, Scratch};
 use super::graph::{Graph, Var};
 use super::normalize::softmax_rows;
 use super::op::{Ctx, Op};
-use super::reduce::{LANES, dot, dots8};
-use super::simd;
 use crate::Scalar;
+use crate::kernels::reduce::{LANES, dot, dots8};
+use crate::kernels::simd;
 
 /// The geometry of one packed attention: batch, rows, heads, key and value sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,8 +8,8 @@ use super::graph::{
     Graph, Var, accumulate, accumulate_unbroadcast, accumulate_view, accumulate_zip,
 };
 use super::op::{Ctx, Op};
-use super::simd;
 use crate::Scalar;
+use crate::kernels::simd;
 
 /// `a` in standard (row-major) layout, copying only when needed.
 pub(crate) fn standard<T: Scalar>(a: ArrayD<T>) -> ArrayD<T> {

@@ -8,11 +8,11 @@ use ndarray::{ArrayD, ArrayViewD, Axis, Dimension, IxDyn, Slice};
 
 use super::buffers::{GradSlots, Recycler};
 use super::elementwise::standard;
-use super::gemm::PackCache;
 use super::linalg::{RowSubset, WeightGrads};
 use super::op::Op;
-use super::simd;
-use super::threads::for_chunks;
+use crate::kernels::gemm::PackCache;
+use crate::kernels::simd;
+use crate::kernels::threads::for_chunks;
 use crate::{Grads, ParamId, ParamStore, Scalar};
 
 /// A value on the tape: an index into its [`Graph`]. Cheap to copy; only meaningful for the graph
@@ -50,7 +50,7 @@ pub struct Graph<T> {
     values: Recycler<T>,
     /// Arrays ops saved for backward (layer norm's row means and 1/σ, …), by `2 · position + part`.
     saved: Recycler<T>,
-    /// Packed weights of this tape's matrix products (see `gemm.rs`).
+    /// Packed weights of this tape's matrix products (see `kernels/gemm`).
     pub(crate) packs: RefCell<PackCache>,
     /// Emptied `Vec<Var>`s of cleared op records (`concat`'s parts), for the next tape's ops.
     pub(crate) var_lists: Vec<Vec<Var>>,

@@ -1,6 +1,6 @@
 //! Matrix products: the dense layer `x W + b` and the batched product attention needs.
 //!
-//! Both go through [`Scalar::mat_mul`] (f32: the crate's AVX-512 GEMM, `gemm.rs`, same bits as
+//! Both go through [`Scalar::mat_mul`] (f32: the crate's AVX-512 GEMM, `kernels/gemm`, same bits as
 //! matrixmultiply, with each weight packed once per tape; f64: ndarray's `general_mat_mul`);
 //! backward accumulates with β = 1 straight into the operands' gradient slots; the first product
 //! into an empty slot uses β = 0 instead of zero-filling it first.
@@ -19,11 +19,11 @@
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Dimension};
 
 use super::buffers::GradSlots;
-use super::gemm::KC;
 use super::graph::{Graph, Var, accumulate_range, accumulate_view};
 use super::op::{Ctx, Op};
-use super::simd;
 use crate::Scalar;
+use crate::kernels::gemm::KC;
+use crate::kernels::simd;
 
 /// Views `a` (standard layout) as `[rows, last]`.
 pub(crate) fn as_matrix<T>(a: &ArrayD<T>) -> ArrayView2<'_, T> {

@@ -24,8 +24,8 @@ use ndarray::{ArrayD, IxDyn};
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var};
 use super::op::{Ctx, Op};
-use super::simd;
 use crate::Scalar;
+use crate::kernels::simd;
 
 impl<T: Scalar> Graph<T> {
     /// One LSTM cell update from the gate pre-activations.
@@ -266,7 +266,7 @@ impl<'a, T: Scalar> simd::Kernel<StateFreshArgs<'a, T>> for OutputStateGrad {
 #[cfg(test)]
 mod tests {
     use super::{Forward, StateGatesGrad};
-    use crate::autodiff::simd::{Kernel, wider_kernel};
+    use crate::kernels::simd::{Kernel, wider_kernel};
 
     fn values(n: usize, seed: u32) -> Vec<f32> {
         (0..n)

@@ -22,39 +22,32 @@
 //!
 //! Every op is checked against central finite differences in f64 by [`gradcheck`].
 //!
-//! Four helpers keep a training step lean without changing any result: `buffers` hands each
-//! node's arrays from one step to the next (a warm step allocates no arrays), `reduce` sums in
-//! eight lanes so float reductions vectorise, `simd` runs the element-wise kernels as AVX2 (or,
-//! for long rows, AVX-512) code when the CPU has it (bit-identical to the baseline build), and
-//! `gemm` is the f32 matrix product (AVX-512, each weight packed once per tape in a
-//! [`PackCache`], the left operand read in place, the bias added as tiles are stored, a shared
-//! weight's gradient summed over its T steps in one pass; the same bits as matrixmultiply, which
-//! f64 and other CPUs keep using). With [`set_gemm_threads`]`(n)`, large products, the packing of
-//! large weights, Adam's update and the copies of large parameters and gradients are split over
-//! n threads (`threads`: the caller and a persistent pool of n − 1 helpers), with the same bits.
+//! Every op computes on plain slices and views; how fast is the business of the
+//! `kernels` layer below (`src/kernels/`), and none of it changes a result:
+//!
+//! | helper | where | what it does for the ops |
+//! |---|---|---|
+//! | `buffers` | here | hands each node's arrays from one step to the next (a warm step allocates no arrays) |
+//! | `gemm` | `kernels` | the f32 matrix product behind [`Scalar::mat_mul`](crate::Scalar::mat_mul) (AVX-512; each weight packed once per tape, kept in the [`Graph`]; the bias added as tiles are stored; a shared weight's gradient summed over its T steps in one pass; the same bits as matrixmultiply, which f64 and other CPUs keep using) |
+//! | `simd` | `kernels` | runs the element-wise kernels as AVX2 (or, for long rows, AVX-512) code when the CPU has it, bit-identical to the baseline build |
+//! | `reduce` | `kernels` | sums in eight lanes in a fixed order, so that float reductions vectorise |
+//! | `threads` | `kernels` | with [`set_gemm_threads`](crate::set_gemm_threads)`(n)`, splits large products, the packing of large weights and the copies of large parameters and gradients (and Adam's update) over the caller and n − 1 helper threads, with the same bits |
 
 mod attention;
 mod buffers;
 mod elementwise;
-pub(crate) mod gemm;
 mod graph;
 mod linalg;
 mod loss;
 mod lstm_cell;
 mod normalize;
-mod reduce;
 mod rmc_gate;
 mod shape;
-pub(crate) mod simd;
 #[cfg(test)]
 pub(crate) mod test_values;
-mod threads;
 
 pub mod gradcheck;
 pub(crate) mod op;
 
-pub use gemm::{PackCache, PackKey};
 pub use graph::{Graph, Var};
 pub(crate) use linalg::RowSubset;
-pub use threads::set_gemm_threads;
-pub(crate) use threads::{PARALLEL_ELEMENTS, gemm_threads, on_this_thread, with_helpers};

@@ -6,9 +6,9 @@ use ndarray::{ArrayD, Axis, Dimension, RemoveAxis};
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var};
 use super::op::{Ctx, Op};
-use super::reduce::{self, LANES};
-use super::simd;
 use crate::Scalar;
+use crate::kernels::reduce::{self, LANES};
+use crate::kernels::simd;
 
 impl<T: Scalar> Graph<T> {
     /// Softmax over the last axis: `y_i = exp(x_i − max x) / Σ_j exp(x_j − max x)`.
@@ -549,7 +549,7 @@ fn dot_g_gamma_xhat<T: Scalar, const PLUS: bool>(
 mod tests {
     use super::{LayerNormGradKernel, LayerNormGradRows, LayerNormParamGrad, LayerNormRows};
     use super::{LayerNormRowsKernel, Normalised, reduce, softmax_row, softmax_rows};
-    use crate::autodiff::simd::{self, Kernel, wide_kernel};
+    use crate::kernels::simd::{self, Kernel, wide_kernel};
 
     fn bits(v: &[f32]) -> Vec<u32> {
         v.iter().map(|x| x.to_bits()).collect()

@@ -7,11 +7,11 @@ use ndarray::ArrayD;
 
 use super::attention::{self, Heads};
 use super::buffers::GradSlots;
-use super::gemm::PackCache;
 use super::graph::{Node, Var};
 use super::linalg::{RowSubset, WeightGrads};
 use super::{elementwise, linalg, loss, lstm_cell, normalize, rmc_gate, shape};
 use crate::Scalar;
+use crate::kernels::gemm::PackCache;
 
 pub(crate) enum Op<T> {
     Leaf,

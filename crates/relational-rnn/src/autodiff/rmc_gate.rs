@@ -27,8 +27,8 @@
 use super::buffers::GradSlots;
 use super::graph::{Graph, Var};
 use super::op::{Ctx, Op};
-use super::simd;
 use crate::Scalar;
+use crate::kernels::simd;
 
 impl<T: Scalar> Graph<T> {
     /// The RMC's input and forget gates: `σ(P + p_x + [b_i | b_f])`, `p_x` broadcast over slots.

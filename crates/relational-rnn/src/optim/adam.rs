@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     Optimizer, assert_same_len, assert_same_shape, require_non_negative, require_unit_interval,
 };
-use crate::autodiff::{PARALLEL_ELEMENTS, gemm_threads, simd, with_helpers};
+use crate::kernels::simd;
+use crate::kernels::threads::{PARALLEL_ELEMENTS, gemm_threads, with_helpers};
 use crate::{ConfigError, Grads, ParamStore, Scalar};
 
 /// Hyper-parameters of [`Adam`]; defaults are PyTorch's.
@@ -606,7 +607,7 @@ mod tests {
     /// AVX2) as compiled for the baseline target, with and without weight decay.
     #[test]
     fn the_wide_update_is_bit_identical_to_the_baseline() {
-        use crate::autodiff::simd::{self, Kernel};
+        use crate::kernels::simd::{self, Kernel};
         let n = 1003;
         let at = |i: usize, seed: u32| {
             let x = (i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
@@ -640,7 +641,7 @@ mod tests {
     /// same bits as on one thread.
     #[test]
     fn a_split_update_is_bit_identical() {
-        let n = crate::autodiff::PARALLEL_ELEMENTS + 5;
+        let n = crate::kernels::threads::PARALLEL_ELEMENTS + 5;
         let values = |seed: u32| -> ArrayD<f32> {
             ArrayD::from_shape_fn(ndarray::IxDyn(&[n]), |i| {
                 let x = (i[0] as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8;
@@ -652,13 +653,13 @@ mod tests {
             s.add("w", values(1));
             let mut g = s.zeros_like();
             let mut opt = Adam::new(AdamConfig::default()).unwrap();
-            crate::autodiff::set_gemm_threads(threads);
+            crate::set_gemm_threads(threads);
             for seed in 2..4 {
                 let id = g.iter().next().unwrap().0;
                 g.get_mut(id).assign(&values(seed));
                 opt.step(&mut s, &g, 0.01);
             }
-            crate::autodiff::set_gemm_threads(1);
+            crate::set_gemm_threads(1);
             s.get(s.id("w").unwrap()).mapv(f32::to_bits)
         };
         assert_eq!(run(1), run(3));

@@ -75,7 +75,7 @@ pub trait Optimizer<T: Scalar> {
         lr: f64,
         side: &mut (dyn FnMut() + Send),
     ) {
-        use crate::autodiff::{gemm_threads, on_this_thread, with_helpers};
+        use crate::kernels::threads::{gemm_threads, on_this_thread, with_helpers};
         with_helpers(gemm_threads().max(2), |scope| {
             scope.spawn(move |_| side());
             on_this_thread(|| self.step(store, grads, lr));

@@ -4,8 +4,8 @@
 //! runs on any x86-64 CPU. [`wide`] runs a kernel compiled with AVX2 + FMA (eight lanes) when the
 //! CPU has them, checked once at run time. The results are bit-identical either way: the kernels
 //! are element-wise IEEE arithmetic (Rust never contracts `a * b + c` into a fused multiply-add,
-//! and the reductions have a fixed order, `reduce.rs`); only the number of lanes changes.
-//! The GEMM (`gemm.rs`) picks its AVX-512 kernel at run time the same way.
+//! and the reductions have a fixed order, see `reduce`); only the number of lanes changes.
+//! The GEMM (`gemm`) picks its AVX-512 kernel at run time the same way.
 //!
 //! Large kernels (attention, layer norm, the LSTM cell) go through [`wide_kernel`] as a
 //! [`Kernel`] type rather than a closure: only then is their body guaranteed to be compiled into
@@ -15,7 +15,7 @@
 //! Setting the environment variable `RRNN_NO_AVX512_KERNELS` keeps those at eight lanes (to
 //! compare; the results are the same bits).
 //!
-//! The only `unsafe` in the crate: calling a `#[target_feature]` function, after the feature check.
+//! Its only `unsafe`: calling a `#[target_feature]` function, after the feature check.
 #![allow(unsafe_code)]
 
 /// Runs `kernel`, compiled with AVX2 and FMA enabled when this CPU supports them.
