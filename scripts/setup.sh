@@ -15,6 +15,11 @@ if command -v rustup >/dev/null 2>&1; then
       rustup component add "$comp"
     fi
   done
+  # The standard library for Apple-Silicon-class CPUs, so clippy can check the non-x86 paths.
+  if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+    log "adding the rustup target aarch64-unknown-linux-gnu (clippy of the non-x86 paths)"
+    rustup target add aarch64-unknown-linux-gnu || log "could not add it: that clippy run is skipped"
+  fi
 fi
 
 [[ "${1:-}" == "--no-notebooks" ]] && exit 0

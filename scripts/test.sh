@@ -15,8 +15,20 @@ cargo fmt --all -- --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+step "cargo clippy for aarch64 (the non-x86 code paths), library and CLI"
+if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+  cargo clippy --workspace --lib --bins --target aarch64-unknown-linux-gnu --quiet -- -D warnings
+else
+  echo "skipped: the aarch64-unknown-linux-gnu target is not installed"
+fi
+
 step "cargo test"
 cargo test --workspace --quiet
+
+# Every test runs there; the one that pins the AVX-512 GEMM's reuse of its workspace
+# (a_warm_train_step_allocates_no_arrays_outside_the_gemm) checks the other allocations only.
+step "cargo test with every AVX-512 kernel off (RRNN_NO_AVX512_KERNELS=1): the portable paths"
+RRNN_NO_AVX512_KERNELS=1 cargo test --workspace --quiet
 
 if [[ "${1:-}" != "--no-notebooks" ]]; then
   mapfile -t notebooks < <(ls ./*.ipynb notebooks/*.ipynb 2>/dev/null || true)

@@ -13,8 +13,28 @@
 //! helper threads) are listed, each with its reason, in `tests/layers.rs`. The layer itself
 //! imports only `scalar`. The polynomial `exp`, `tanh` and σ stay in [`fast_math`](crate::fast_math):
 //! a leaf with no imports that `Scalar`, below this layer, calls.
+//!
+//! **One switch for every AVX-512 path.** With the environment variable `RRNN_NO_AVX512_KERNELS`
+//! set, neither the GEMM nor the element-wise kernels use AVX-512 (the GEMM falls back to
+//! matrixmultiply, the kernels to eight lanes), so a test run on an AVX-512 machine exercises the
+//! portable paths too; results then agree to rounding, not to the bit.
 
 pub(crate) mod gemm;
 pub(crate) mod reduce;
 pub(crate) mod simd;
 pub(crate) mod threads;
+
+/// Whether the AVX-512 paths may run: the CPU has AVX-512 F, VL, BW and DQ, and
+/// `RRNN_NO_AVX512_KERNELS` is not set (read once).
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512_enabled() -> bool {
+    use std::sync::OnceLock;
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var_os("RRNN_NO_AVX512_KERNELS").is_none()
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+    })
+}

@@ -12,7 +12,7 @@
 //! the AVX2 function (as closures they could run out of line, on SSE). Kernels over
 //! long rows (the LSTM cell, the RMC's gating, Adam's update) use [`wider_kernel`]: sixteen lanes
 //! on AVX-512 CPUs.
-//! Setting the environment variable `RRNN_NO_AVX512_KERNELS` keeps those at eight lanes (to
+//! The switch `RRNN_NO_AVX512_KERNELS` (see [`kernels`](super)) keeps those at eight lanes (to
 //! compare; the results are the same bits).
 //!
 //! Its only `unsafe`: calling a `#[target_feature]` function, after the feature check.
@@ -95,14 +95,7 @@ unsafe fn avx512_kernel<K: Kernel<A>, A>(args: A) {
 fn has_avx512() -> bool {
     use std::sync::OnceLock;
     static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| {
-        has_avx2_fma()
-            && std::env::var_os("RRNN_NO_AVX512_KERNELS").is_none()
-            && std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512vl")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512dq")
-    })
+    *HAS.get_or_init(|| has_avx2_fma() && super::avx512_enabled())
 }
 
 #[cfg(target_arch = "x86_64")]

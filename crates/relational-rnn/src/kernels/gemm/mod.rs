@@ -81,12 +81,10 @@ thread_local! {
     static WORKSPACE: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Whether the CPU has AVX-512F (checked once).
+/// Whether the AVX-512 tile may run (see [`super::avx512_enabled`]).
 #[cfg(target_arch = "x86_64")]
 fn has_avx512f() -> bool {
-    use std::sync::OnceLock;
-    static HAS: OnceLock<bool> = OnceLock::new();
-    *HAS.get_or_init(|| std::arch::is_x86_feature_detected!("avx512f"))
+    super::avx512_enabled()
 }
 
 /// Whether the packed AVX-512 path serves this call.
