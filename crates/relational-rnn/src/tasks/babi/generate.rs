@@ -26,24 +26,11 @@ use rand::Rng;
 use rand::seq::IndexedRandom;
 
 use super::templates::Templates;
+/// The generated world's words (defined with the templates that use them).
+pub use super::templates::{
+    DROP_VERBS, GRAB_VERBS, LOCATIONS, MOVE_VERBS, OBJECTS, PEOPLE, TEMPLATE_WORDS,
+};
 use super::{BabiKind, BabiVocabulary, Story, StoryLine};
-
-/// The people of the generated world.
-pub const PEOPLE: [&str; 4] = ["Mary", "John", "Daniel", "Sandra"];
-/// The locations (the answer classes).
-pub const LOCATIONS: [&str; 6] = [
-    "bathroom", "bedroom", "garden", "hallway", "kitchen", "office",
-];
-/// The objects (qa2, qa3).
-pub const OBJECTS: [&str; 3] = ["football", "apple", "milk"];
-/// Verbs of a move.
-pub const MOVE_VERBS: [&str; 4] = ["moved to", "went to", "journeyed to", "travelled to"];
-/// Verbs of a pick-up.
-pub const GRAB_VERBS: [&str; 3] = ["picked up", "got", "grabbed"];
-/// Verbs of a drop.
-pub const DROP_VERBS: [&str; 3] = ["dropped", "discarded", "put down"];
-/// The other words of the templates: statements and the three question forms.
-pub const TEMPLATE_WORDS: [&str; 5] = ["the", "where", "is", "was", "before"];
 
 /// Where something is and which lines say so.
 #[derive(Debug, Clone, PartialEq, Eq)]

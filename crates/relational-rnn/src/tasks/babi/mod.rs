@@ -181,7 +181,7 @@ pub fn generated_vocabulary() -> Vocabulary {
 
 /// The answer classes of the generated world: the locations.
 pub fn generated_answers() -> Vocabulary {
-    Vocabulary::new(generate::LOCATIONS.iter().map(|l| l.to_string()))
+    Vocabulary::new(templates::LOCATIONS.iter().map(|l| l.to_string()))
 }
 
 /// The bAbI task over generated stories.
