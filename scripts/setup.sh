@@ -16,7 +16,7 @@ if command -v rustup >/dev/null 2>&1; then
     fi
   done
   # The standard library for Apple-Silicon-class CPUs, so clippy can check the non-x86 paths.
-  if ! rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+  if ! rustup target list --installed 2>/dev/null | grep -x aarch64-unknown-linux-gnu >/dev/null; then
     log "adding the rustup target aarch64-unknown-linux-gnu (clippy of the non-x86 paths)"
     rustup target add aarch64-unknown-linux-gnu || log "could not add it: that clippy run is skipped"
   fi

@@ -16,7 +16,7 @@ step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo clippy for aarch64 (the non-x86 code paths), library and CLI"
-if rustup target list --installed 2>/dev/null | grep -q '^aarch64-unknown-linux-gnu$'; then
+if rustup target list --installed 2>/dev/null | grep -x aarch64-unknown-linux-gnu >/dev/null; then
   cargo clippy --workspace --lib --bins --target aarch64-unknown-linux-gnu --quiet -- -D warnings
 else
   echo "skipped: the aarch64-unknown-linux-gnu target is not installed"
