@@ -6,12 +6,15 @@
 //! tests/hostile.rs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use relational_rnn::tasks::babi::{BabiKind, Story, generate_english_story, write_babi};
 use serde_json::Value;
+
+mod common;
+use common::{ok, rrnn};
 
 /// A tiny LSTM: batch 8, 16 hidden units, a [16] head, evaluation every 2 steps.
 const TINY: [&str; 12] = [
@@ -29,22 +32,6 @@ const TINY: [&str; 12] = [
     "train.seed=0",
 ];
 
-fn rrnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrnn"))
-        .args(args)
-        .output()
-        .expect("run rrnn")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 /// The one JSON line of stdout.
 fn json_line(out: &Output) -> Value {
     let stdout = ok(out);
@@ -58,8 +45,7 @@ fn read_json(path: &Path) -> Value {
 
 /// A fresh, empty directory under the system temp dir.
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rrnn-cli-babi-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = common::fresh_dir("rrnn-cli-babi", name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

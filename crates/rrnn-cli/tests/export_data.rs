@@ -1,17 +1,13 @@
 //! `rrnn export-data` end to end: fields and brute-force targets, determinism, the test split
 //! equals the library's fixed test set, bAbI text that parses, and one-line errors.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use relational_rnn::tasks::babi::parse_babi;
 use relational_rnn::tasks::{TaskKind, generate_reasoning_data};
 
-fn rrnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrnn"))
-        .args(args)
-        .output()
-        .expect("run rrnn")
-}
+mod common;
+use common::rrnn;
 
 fn lines(out: &Output) -> Vec<serde_json::Value> {
     assert!(

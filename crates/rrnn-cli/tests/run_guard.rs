@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use relational_rnn::checkpoint;
 
+mod common;
+use common::{ok, rrnn};
+
 /// A tiny RMC on Nth-farthest evaluated every 5 steps (as in tests/train.rs).
 const TINY: [&str; 18] = [
     "--task",
@@ -33,22 +36,6 @@ const TINY: [&str; 18] = [
 /// A budget no test reaches: runs given it end by a signal or `--stop-at`.
 const ENDLESS: &str = "1000000";
 
-fn rrnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrnn"))
-        .args(args)
-        .output()
-        .expect("run rrnn")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 /// The one line of a failed command's stderr.
 fn error_line(out: &Output) -> String {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
@@ -59,9 +46,7 @@ fn error_line(out: &Output) -> String {
 
 /// A fresh, not yet existing directory under the system temp dir.
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rrnn-guard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::fresh_dir("rrnn-guard", name)
 }
 
 fn train_args<'a>(steps: &'a str, out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {

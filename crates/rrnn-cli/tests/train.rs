@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 use relational_rnn::checkpoint;
 
+mod common;
+use common::{ok, rrnn};
+
 /// A tiny RMC on Nth-farthest; the fixture in tests/data/nth-farthest-rmc-20 used these.
 const TINY: [&str; 18] = [
     "--task",
@@ -30,27 +33,9 @@ const TINY: [&str; 18] = [
     "train.seed=0",
 ];
 
-fn rrnn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_rrnn"))
-        .args(args)
-        .output()
-        .expect("run rrnn")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
 /// A fresh, not yet existing directory under the system temp dir.
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rrnn-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
+    common::fresh_dir("rrnn-cli", name)
 }
 
 fn train(steps: &str, out: &Path, extra: &[&str]) -> Output {
