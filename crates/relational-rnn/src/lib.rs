@@ -7,7 +7,8 @@
 //! What is here:
 //! - [`autodiff`]: the tape ([`Graph`], [`Var`]), its ops with forward and backward side by side,
 //!   and a finite-difference gradient checker; below it, the crate's private `kernels` (the f32
-//!   GEMM, SIMD, reductions, helper threads), whose one public knob is [`set_gemm_threads`];
+//!   GEMM, SIMD, reductions, helper threads), whose public knobs are [`with_threads`] (the
+//!   thread count of the code it runs) and [`beside`];
 //! - [`params`]: named parameters ([`ParamStore`]), gradients ([`Grads`]) and Sonnet's initialiser;
 //! - [`nn`]: linear, layer norm, MLP, multi-head attention, the LSTM baseline, the Relational
 //!   Memory Core (faithful to DeepMind's Sonnet) and the hybrid `RelationalRNNCell`, with the
@@ -61,7 +62,7 @@ pub mod train;
 
 pub use autodiff::{Graph, Var};
 pub use error::ConfigError;
-pub use kernels::threads::set_gemm_threads;
+pub use kernels::threads::{beside, with_threads};
 pub use ndarray;
 pub use optim::Optimizer;
 pub use params::{Grads, ParamId, ParamStore};

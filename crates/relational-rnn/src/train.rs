@@ -11,7 +11,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::threads::gemm_threads;
+use crate::kernels::threads::{beside, threads};
 use crate::loss::count_correct;
 use crate::nn::SequenceClassifier;
 use crate::optim::{
@@ -205,20 +205,21 @@ impl<T: Scalar> Trainer<T> {
     ) -> StepStats {
         // Without clipping the norm is only reported; when the loss and every gradient element
         // are finite it cannot stop the update (a finite f32's square cannot overflow the f64
-        // sum), so with helper threads it is summed on one while this thread runs the update
-        // (Adam gives that helper part of the update once the norm is summed).
+        // sum), so with helper threads it is summed on one while this thread runs the update.
         let max_square = T::max_value().to_f64_lossy().powi(2);
-        let threads = gemm_threads();
-        let beside = clip.is_none()
+        let side_norm = clip.is_none()
             && pass.loss.is_finite()
             && pass.grads_finite
             && max_square.is_finite()
-            && threads >= 2;
-        let grad_norm = if beside {
+            && threads() >= 2;
+        let grad_norm = if side_norm {
             let (grads, optimizer) = (&self.grads, &mut self.optimizer);
             let mut grad_norm = f64::NAN;
             let norm = &mut grad_norm;
-            optimizer.step_beside(store, grads, lr, &mut || *norm = grads.global_norm());
+            beside(
+                || *norm = grads.global_norm(),
+                || optimizer.step(store, grads, lr),
+            );
             debug_assert!(grad_norm.is_finite());
             grad_norm
         } else {

@@ -76,14 +76,9 @@ const ALLOWED: &[(&str, &str, &str)] = &[
         "Adam's update of a large parameter is split over the helper threads",
     ),
     (
-        "optim/mod.rs",
-        "kernels::threads",
-        "Optimizer::step_beside runs the caller's side work on a helper thread",
-    ),
-    (
         "train.rs",
         "kernels::threads",
-        "a training step asks for the thread count to decide whether to use step_beside",
+        "a training step sums the gradient norm on a helper thread beside the update (kernels::threads::beside)",
     ),
 ];
 

@@ -466,7 +466,7 @@ fn sharded_steps_match_the_full_batch_step() {
 fn written_param_grads_equal_zeroed_then_accumulated() {
     use ndarray::{ArrayD, IxDyn};
     use relational_rnn::Graph;
-    use relational_rnn::set_gemm_threads;
+    use relational_rnn::with_threads;
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let mut store = ParamStore::<f32>::new();
     let big = store.add(
@@ -479,17 +479,18 @@ fn written_param_grads_equal_zeroed_then_accumulated() {
     );
     store.add("unused", ArrayD::from_elem(IxDyn(&[4]), 1.0));
     for threads in [1, 2] {
-        set_gemm_threads(threads);
-        let mut g = Graph::new();
-        let (b, s) = (g.param(&store, big), g.param(&store, small));
-        let (bb, ss) = (g.mul(b, b), g.mul(s, s));
-        let (bb, ss) = (g.sum(bb), g.sum(ss));
-        let loss = g.add(bb, ss);
-        g.backward(loss);
-        let mut written = store.zeros_like();
-        written.iter_mut().for_each(|(_, x)| x.fill(7.0));
-        g.write_param_grads(&store, &mut written);
-        set_gemm_threads(1);
+        let (g, written) = with_threads(threads, || {
+            let mut g = Graph::new();
+            let (b, s) = (g.param(&store, big), g.param(&store, small));
+            let (bb, ss) = (g.mul(b, b), g.mul(s, s));
+            let (bb, ss) = (g.sum(bb), g.sum(ss));
+            let loss = g.add(bb, ss);
+            g.backward(loss);
+            let mut written = store.zeros_like();
+            written.iter_mut().for_each(|(_, x)| x.fill(7.0));
+            g.write_param_grads(&store, &mut written);
+            (g, written)
+        });
         let reference = g.param_grads(&store);
         assert_eq!(reference.get(small)[1].to_bits(), 0.0f32.to_bits());
         for ((id, x), (_, y)) in written.iter().zip(reference.iter()) {
@@ -506,7 +507,7 @@ fn written_param_grads_equal_zeroed_then_accumulated() {
 /// skipped on that path.
 #[test]
 fn the_norm_summed_beside_the_update_changes_nothing() {
-    use relational_rnn::set_gemm_threads;
+    use relational_rnn::with_threads;
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     let batches: Vec<Batch> = (0..4).map(|_| random_batch(&mut rng, 3, 8)).collect();
     let adam = OptimizerConfig::Adam(AdamConfig {
@@ -518,19 +519,20 @@ fn the_norm_summed_beside_the_update_changes_nothing() {
         for threads in [1, 2] {
             let (model, mut store) = build::<f32>(&core, 5);
             let mut trainer = Trainer::new(&store, &adam).expect("valid");
-            set_gemm_threads(threads);
-            let norms: Vec<u64> = batches
-                .iter()
-                .map(|b| {
-                    let s = trainer.step(&model, &mut store, b, 1e-2, None);
-                    s.grad_norm.to_bits()
-                })
-                .collect();
-            let mut poisoned = batches[0].clone();
-            poisoned.inputs[[0, 0, 0]] = f32::NAN;
-            let before = store.clone();
-            let s = trainer.step(&model, &mut store, &poisoned, 1e-2, None);
-            set_gemm_threads(1);
+            let (norms, before, s) = with_threads(threads, || {
+                let norms: Vec<u64> = batches
+                    .iter()
+                    .map(|b| {
+                        let s = trainer.step(&model, &mut store, b, 1e-2, None);
+                        s.grad_norm.to_bits()
+                    })
+                    .collect();
+                let mut poisoned = batches[0].clone();
+                poisoned.inputs[[0, 0, 0]] = f32::NAN;
+                let before = store.clone();
+                let s = trainer.step(&model, &mut store, &poisoned, 1e-2, None);
+                (norms, before, s)
+            });
             assert!(
                 !(s.loss.is_finite() && s.grad_norm.is_finite()),
                 "{core:?}: {s:?}"

@@ -9,7 +9,7 @@
 //!   gradients are combined before one Adam update — the full-batch update up to float rounding
 //!   (the gradient sums in a different order).
 //! - `gemm`: one tape; each large matrix product (≥ 64 MFLOP) is split by columns over N threads
-//!   ([`set_gemm_threads`]), and with it the packing, copies and Adam update of parameters over a
+//!   ([`with_threads`]), and with it the packing, copies and Adam update of parameters over a
 //!   million elements; the step does not clip, so the reported gradient norm is summed on a helper
 //!   while Adam runs. Same bits as one thread. Pays off for the big LSTM of config A, whose weight
 //!   is too large to stream twice.
@@ -19,13 +19,12 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use relational_rnn::ParamStore;
 use relational_rnn::experiment::ModelKind;
 use relational_rnn::nn::SequenceClassifier;
 use relational_rnn::optim::{AdamConfig, OptimizerConfig};
 use relational_rnn::perf::PerfConfig;
-use relational_rnn::set_gemm_threads;
 use relational_rnn::train::Trainer;
+use relational_rnn::{ParamStore, with_threads};
 
 /// Adam's learning rate, as in `bench_torch.py`.
 const LR: f64 = 1e-4;
@@ -86,15 +85,17 @@ pub fn run(args: &BenchArgs) -> Result<(), String> {
     if args.steps == 0 {
         return Err("--steps must be at least 1".into());
     }
-    let cfg = args.config;
     let threads = args.threads as usize;
-    let shards = match args.split {
-        Split::Batch => threads,
-        Split::Gemm => {
-            set_gemm_threads(threads);
-            1
-        }
-    };
+    match args.split {
+        Split::Batch => measure(args, threads),
+        Split::Gemm => with_threads(threads, || measure(args, 1)),
+    }
+}
+
+/// Times `args.steps` training steps of the configured model, each split into `shards` shards,
+/// and prints the JSON line.
+fn measure(args: &BenchArgs, shards: usize) -> Result<(), String> {
+    let cfg = args.config;
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut store = ParamStore::<f32>::new();
     let model = SequenceClassifier::new(&cfg.classifier(args.model), &mut store, &mut rng)

@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use relational_rnn::checkpoint;
 use relational_rnn::experiment::{Experiment, eval_batches};
 use relational_rnn::tasks::{Batch, Split};
 use relational_rnn::train::{
     Control, EvalRecord, Event, Hooks, Progress, Snapshot, StepStats, Stopped, Trainer, evaluate,
     fit_from,
 };
+use relational_rnn::{checkpoint, with_threads};
 use serde_json::json;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
@@ -319,8 +319,6 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
         (None, Some(out)) => start(args, out)?,
         (None, None) => return Err("give --out DIR or --resume DIR".into()),
     };
-    // Bit-identical whatever the count (see `set_gemm_threads`), so a resumed run may change it.
-    relational_rnn::set_gemm_threads(args.threads as usize);
     let experiment = s.config.experiment.clone();
     let task = experiment.task.build().map_err(|e| e.to_string())?;
     let mut recorder = Recorder {
@@ -334,16 +332,19 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
         saved_step: s.progress.step,
         error: None,
     };
-    let history = fit_from(
-        &s.model,
-        &mut s.store,
-        &mut s.trainer,
-        &experiment.train,
-        s.progress.clone(),
-        |rng, b| task.sample(b, Split::Train, rng),
-        &s.val,
-        &mut recorder,
-    )
+    // Bit-identical whatever the count (see `with_threads`), so a resumed run may change it.
+    let history = with_threads(args.threads as usize, || {
+        fit_from(
+            &s.model,
+            &mut s.store,
+            &mut s.trainer,
+            &experiment.train,
+            s.progress.clone(),
+            |rng, b| task.sample(b, Split::Train, rng),
+            &s.val,
+            &mut recorder,
+        )
+    })
     .map_err(|e| e.to_string())?;
     recorder.bar.finish_and_clear();
     let (best, saved_step, error) = (recorder.best, recorder.saved_step, recorder.error);

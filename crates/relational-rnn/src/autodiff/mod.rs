@@ -31,7 +31,7 @@
 //! | `gemm` | `kernels` | the f32 matrix product behind [`Scalar::mat_mul`](crate::Scalar::mat_mul) (AVX-512; each weight packed once per tape, kept in the [`Graph`]; the bias added as tiles are stored; a shared weight's gradient summed over its T steps in one pass; the same bits as matrixmultiply, which f64 and other CPUs keep using) |
 //! | `simd` | `kernels` | runs the element-wise kernels as AVX2 (or, for long rows, AVX-512) code when the CPU has it, bit-identical to the baseline build |
 //! | `reduce` | `kernels` | sums in eight lanes in a fixed order, so that float reductions vectorise |
-//! | `threads` | `kernels` | with [`set_gemm_threads`](crate::set_gemm_threads)`(n)`, splits large products, the packing of large weights and the copies of large parameters and gradients (and Adam's update) over the caller and n − 1 helper threads, with the same bits |
+//! | `threads` | `kernels` | inside [`with_threads`](crate::with_threads)`(n, …)`, splits large products, the packing of large weights and the copies of large parameters and gradients (and Adam's update) over the caller and n − 1 helper threads, with the same bits |
 
 mod attention;
 mod buffers;

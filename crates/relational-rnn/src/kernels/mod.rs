@@ -5,7 +5,7 @@
 //! | [`gemm`](self) | the f32 matrix product: AVX-512 micro-tiles, weights packed once per tape ([`PackCache`](crate::scalar::PackCache)), large products split over threads; the same bits as matrixmultiply |
 //! | [`simd`](self) | run-time choice of AVX2 or AVX-512 for the element-wise kernels (the same bits as the baseline build) |
 //! | [`reduce`](self) | sums and dot products in eight lanes, in a fixed order, so that they vectorise |
-//! | [`threads`](self) | the thread count ([`set_gemm_threads`](crate::set_gemm_threads)) and the pool of helper threads that large products, packings, copies and Adam's update are split over |
+//! | [`threads`](self) | the thread count of the running code ([`with_threads`](crate::with_threads)), [`beside`](crate::beside) and the pool of helper threads that large products, packings, copies and Adam's update are split over |
 //!
 //! Who may import it: `autodiff`, whose ops are the kernels' one intended user; `nn` and the
 //! layers above name no kernel. The imports that break this today (`Scalar` dispatching f32

@@ -25,7 +25,7 @@ use super::{
     Optimizer, assert_same_len, assert_same_shape, require_non_negative, require_unit_interval,
 };
 use crate::kernels::simd;
-use crate::kernels::threads::{PARALLEL_ELEMENTS, gemm_threads, with_helpers};
+use crate::kernels::threads::{PARALLEL_ELEMENTS, threads, with_helpers};
 use crate::{ConfigError, Grads, ParamStore, Scalar};
 
 /// Hyper-parameters of [`Adam`]; defaults are PyTorch's.
@@ -191,11 +191,11 @@ impl<'a, T: Scalar> simd::Kernel<UpdateArgs<'a, T>> for Update {
     }
 }
 
-/// [`update`] sixteen lanes wide where the CPU allows, and over the [`gemm_threads`] threads for
+/// [`update`] sixteen lanes wide where the CPU allows, and over the [`threads`] threads for
 /// a parameter of at least [`PARALLEL_ELEMENTS`] elements (`rrnn bench --split gemm`: the LSTM of
 /// config A has weights of 4.2 M and 0.16 M elements): element-wise, so the same bits either way.
 fn update_split<T: Scalar>(k: &Constants<T>, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
-    let threads = gemm_threads();
+    let threads = threads();
     if threads < 2 || p.len() < PARALLEL_ELEMENTS {
         return simd::wider_kernel::<Update, _>((k, p, g, m, v));
     }
@@ -277,48 +277,6 @@ impl<T: Scalar> Adam<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Adam<T> {
-    /// The update split with the helper thread (see the trait): the same bits as `side()`, then
-    /// [`step`](Optimizer::step), since the update is element-wise.
-    #[track_caller]
-    fn step_beside(
-        &mut self,
-        store: &mut ParamStore<T>,
-        grads: &Grads<T>,
-        lr: f64,
-        side: &mut (dyn FnMut() + Send),
-    ) {
-        let (k, m, v) = self.prepare(store, grads, lr);
-        let mut jobs: Vec<Slices<'_, T>> = tensors(store, grads, m, v).collect();
-        // The update is bound by memory (28 bytes per element: p, g, m, v read, p, m, v written),
-        // and two threads move more bytes than one. The helper runs `side` (the gradient norm
-        // reads 4 bytes per element of every parameter), then updates the last 3/7 of the
-        // largest parameter, which evens the bytes each thread moves when that parameter holds
-        // most of the elements (the LSTM of config A: 4.2 of 4.8 M); this thread does the rest.
-        let big = (0..jobs.len()).max_by_key(|&i| jobs[i].0.len());
-        let k = &k;
-        with_helpers(gemm_threads().max(2), |scope| {
-            let tail = big.map(|i| {
-                let (p, g, m, v) = std::mem::take(&mut jobs[i]);
-                let cut = p.len() - p.len() * 3 / 7;
-                let (p0, p1) = p.split_at_mut(cut);
-                let (g0, g1) = g.split_at(cut);
-                let (m0, m1) = m.split_at_mut(cut);
-                let (v0, v1) = v.split_at_mut(cut);
-                jobs[i] = (p0, g0, m0, v0);
-                (p1, g1, m1, v1)
-            });
-            scope.spawn(move |_| {
-                side();
-                if let Some((p, g, m, v)) = tail {
-                    simd::wider_kernel::<Update, _>((k, p, g, m, v));
-                }
-            });
-            for (p, g, m, v) in jobs {
-                simd::wider_kernel::<Update, _>((k, p, g, m, v));
-            }
-        });
-    }
-
     #[track_caller]
     fn step(&mut self, store: &mut ParamStore<T>, grads: &Grads<T>, lr: f64) {
         let (k, m, v) = self.prepare(store, grads, lr);
@@ -353,63 +311,6 @@ mod tests {
         let m_hat = m / (1.0 - f64::powi(b1, t));
         let v_hat = v / (1.0 - f64::powi(b2, t));
         (p - lr * m_hat / (v_hat.sqrt() + eps), m, v)
-    }
-
-    /// `step_beside` (the update shared with the helper that ran `side`) has the bits of `side()`
-    /// then `step`, for three steps over parameters of 7, 1,000 and 50 elements (the largest one
-    /// split between the threads), with weight decay; `side` runs once per step. Checked to fail
-    /// with the helper's part of the update left out, and with it applied twice.
-    #[test]
-    fn step_beside_equals_side_then_step() {
-        let shapes: [&[usize]; 3] = [&[7], &[40, 25], &[50]];
-        let fill = |seed: usize, n: usize| {
-            let v: Vec<f32> = (0..n)
-                .map(|i| ((i * 37 + seed * 11) as f32 * 0.61).sin())
-                .collect();
-            ArrayD::from_shape_vec(ndarray::IxDyn(&[n]), v).unwrap()
-        };
-        let mut store = ParamStore::<f32>::new();
-        for (i, s) in shapes.iter().enumerate() {
-            let n = s.iter().product();
-            store.add(
-                format!("p{i}"),
-                fill(i, n).into_shape_with_order(s.to_vec()).unwrap(),
-            );
-        }
-        let config = AdamConfig {
-            weight_decay: 0.01,
-            ..AdamConfig::default()
-        };
-        let (mut a, mut b) = (store.clone(), store.clone());
-        let mut opt_a = Adam::new(config.clone()).unwrap();
-        let mut opt_b = Adam::new(config).unwrap();
-        let mut sides = 0;
-        for step in 0..3 {
-            let mut g = store.zeros_like();
-            for (i, (_, x)) in g.iter_mut().enumerate() {
-                let (n, dim) = (x.len(), x.raw_dim());
-                x.assign(
-                    &fill(10 * step + i + 3, n)
-                        .into_shape_with_order(dim)
-                        .unwrap(),
-                );
-            }
-            opt_a.step(&mut a, &g, 0.01);
-            opt_b.step_beside(&mut b, &g, 0.01, &mut || sides += 1);
-        }
-        assert_eq!(sides, 3);
-        let bits = |x: &ArrayD<f32>| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        for ((_, name, x), (_, _, y)) in a.iter().zip(b.iter()) {
-            assert_eq!(bits(x), bits(y), "{name}");
-        }
-        let (sa, sb) = (opt_a.state().unwrap(), opt_b.state().unwrap());
-        for ((_, x), (_, y)) in
-            sa.m.iter()
-                .zip(sb.m.iter())
-                .chain(sa.v.iter().zip(sb.v.iter()))
-        {
-            assert_eq!(bits(x), bits(y), "moments");
-        }
     }
 
     #[test]
@@ -637,7 +538,7 @@ mod tests {
         }
     }
 
-    /// A parameter large enough to be split over threads (`set_gemm_threads`) is updated to the
+    /// A parameter large enough to be split over threads (`with_threads`) is updated to the
     /// same bits as on one thread.
     #[test]
     fn a_split_update_is_bit_identical() {
@@ -653,13 +554,13 @@ mod tests {
             s.add("w", values(1));
             let mut g = s.zeros_like();
             let mut opt = Adam::new(AdamConfig::default()).unwrap();
-            crate::set_gemm_threads(threads);
-            for seed in 2..4 {
-                let id = g.iter().next().unwrap().0;
-                g.get_mut(id).assign(&values(seed));
-                opt.step(&mut s, &g, 0.01);
-            }
-            crate::set_gemm_threads(1);
+            crate::with_threads(threads, || {
+                for seed in 2..4 {
+                    let id = g.iter().next().unwrap().0;
+                    g.get_mut(id).assign(&values(seed));
+                    opt.step(&mut s, &g, 0.01);
+                }
+            });
             s.get(s.id("w").unwrap()).mapv(f32::to_bits)
         };
         assert_eq!(run(1), run(3));

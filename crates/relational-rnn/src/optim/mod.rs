@@ -65,23 +65,6 @@ pub trait Optimizer<T: Scalar> {
     /// When the shapes disagree (a programmer error), naming the parameter and both shapes.
     fn step(&mut self, store: &mut ParamStore<T>, grads: &Grads<T>, lr: f64);
 
-    /// [`step`](Self::step), with `side` (work of the caller's own: summing the gradient norm)
-    /// run on a helper thread meanwhile. By default the helper runs `side` only; Adam also gives
-    /// it part of its update once `side` is done. The same results as `side()` then `step`.
-    fn step_beside(
-        &mut self,
-        store: &mut ParamStore<T>,
-        grads: &Grads<T>,
-        lr: f64,
-        side: &mut (dyn FnMut() + Send),
-    ) {
-        use crate::kernels::threads::{gemm_threads, on_this_thread, with_helpers};
-        with_helpers(gemm_threads().max(2), |scope| {
-            scope.spawn(move |_| side());
-            on_this_thread(|| self.step(store, grads, lr));
-        });
-    }
-
     /// Number of updates applied so far (including those before a restore).
     fn steps_taken(&self) -> u64;
 

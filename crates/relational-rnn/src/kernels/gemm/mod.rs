@@ -288,9 +288,15 @@ mod tests {
                     let bias = bias.as_slice().expect("standard");
                     let mut ours = random((m, n), column_major, &mut rng);
                     let mut theirs = ours.clone();
-                    crate::set_gemm_threads(threads);
-                    super::mat_mul_bias_f32(&a.view(), &b.view(), bias, &mut ours.view_mut(), None);
-                    crate::set_gemm_threads(1);
+                    crate::with_threads(threads, || {
+                        super::mat_mul_bias_f32(
+                            &a.view(),
+                            &b.view(),
+                            bias,
+                            &mut ours.view_mut(),
+                            None,
+                        );
+                    });
                     for mut row in theirs.rows_mut() {
                         row.iter_mut().zip(bias).for_each(|(c, &b)| *c = b);
                     }

@@ -149,10 +149,11 @@ mod tests {
             let mut theirs = Array2::zeros((m, n));
             general_mat_mul(1.0, &a, &b, 0.0, &mut theirs);
             for threads in [1, 2] {
-                crate::set_gemm_threads(threads);
-                let mut ours = Array2::zeros((m, n));
-                mat_mul_f32(&a.view(), &b, 0.0, &mut ours.view_mut(), None);
-                crate::set_gemm_threads(1);
+                let ours = crate::with_threads(threads, || {
+                    let mut ours = Array2::zeros((m, n));
+                    mat_mul_f32(&a.view(), &b, 0.0, &mut ours.view_mut(), None);
+                    ours
+                });
                 let same = ours
                     .iter()
                     .zip(&theirs)

@@ -7,7 +7,7 @@ use std::ops::Range;
 use ndarray::ArrayView2;
 
 use super::{KC, NR};
-use crate::kernels::threads::{gemm_threads, with_helpers};
+use crate::kernels::threads::{threads, with_helpers};
 
 /// Where a view's elements lie, for the packing loop's fast paths.
 enum Layout<'a> {
@@ -44,11 +44,11 @@ pub(super) fn pack_panels(
 }
 
 /// Packs all of B (`k × n`) into `out` as [`pack_panels`] does, over the
-/// [`set_gemm_threads`](crate::set_gemm_threads) threads when it is large.
+/// [`with_threads`](crate::with_threads) threads when it is large.
 pub(super) fn pack_b(b: &ArrayView2<'_, f32>, out: &mut Vec<f32>) {
     if split_packing(b.len()) {
         out.resize(b.nrows() * b.ncols().div_ceil(NR) * NR, 0.0);
-        pack_panels_split(b, gemm_threads(), out);
+        pack_panels_split(b, threads(), out);
     } else {
         pack_panels(b, 0..b.nrows(), NR, out);
     }
@@ -56,7 +56,7 @@ pub(super) fn pack_b(b: &ArrayView2<'_, f32>, out: &mut Vec<f32>) {
 
 /// Whether a B of `len` elements is packed over several threads.
 pub(super) fn split_packing(len: usize) -> bool {
-    gemm_threads() >= 2 && len >= PARALLEL_PACK
+    threads() >= 2 && len >= PARALLEL_PACK
 }
 
 /// [`pack_panels`] into the start of `out`, which must hold `depth.len() · ⌈n / width⌉ · width`
@@ -218,7 +218,7 @@ fn copy_short(dst: &mut [f32], src: &[f32]) {
 }
 
 /// A B (a cached weight, an operand packed for one product, or all terms of a sum together) of at
-/// least this many elements is packed over the [`set_gemm_threads`](crate::set_gemm_threads)
+/// least this many elements is packed over the [`with_threads`](crate::with_threads)
 /// threads (the LSTM of config A: 4.2 M for `W_hh`).
 pub(super) const PARALLEL_PACK: usize = 1 << 20;
 

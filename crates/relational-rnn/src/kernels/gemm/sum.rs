@@ -12,7 +12,7 @@ use super::operands::{BPanels, DirectA, DirectB, direct_a, direct_b, in_place_ro
 use super::pack::{pack_into, pack_many_split, split_packing};
 use super::threaded::PARALLEL_FLOPS;
 use super::{KC, MR, NR, check, fast_path, mat_mul_f32};
-use crate::kernels::threads::{gemm_threads, with_helpers};
+use crate::kernels::threads::{threads, with_helpers};
 
 /// The `s`-th term `(a_s, b_s)` of a sum of products, for
 /// [`Scalar::mat_mul_sum`](crate::Scalar::mat_mul_sum) (in f32 `mat_mul_sum_f32`, below).
@@ -144,7 +144,7 @@ pub(crate) fn mat_mul_sum_f32(
                 jobs.push((b, out));
                 rest = tail;
             }
-            pack_many_split(&mut jobs, gemm_threads());
+            pack_many_split(&mut jobs, threads());
         }
         let packed = Packings {
             b: bp,
@@ -154,7 +154,7 @@ pub(crate) fn mat_mul_sum_f32(
             full,
         };
         let panels = n_pad / NR;
-        let threads = gemm_threads().min(panels);
+        let threads = threads().min(panels);
         if threads < 2 || 2 * m * n * depth < PARALLEL_FLOPS {
             return sum_range(&packed, 0, beta, c);
         }
@@ -319,9 +319,9 @@ mod tests {
                     for threads in [1, 2] {
                         let c0 = random((m, n), false, &mut rng);
                         let (mut ours, mut theirs) = (c0.clone(), c0.clone());
-                        crate::set_gemm_threads(threads);
-                        super::mat_mul_sum_f32(terms, &term, beta, &mut ours.view_mut());
-                        crate::set_gemm_threads(1);
+                        crate::with_threads(threads, || {
+                            super::mat_mul_sum_f32(terms, &term, beta, &mut ours.view_mut());
+                        });
                         for s in 0..terms {
                             let beta = if s == 0 { beta } else { 1.0 };
                             general_mat_mul(1.0, &a[s], &b[s], beta, &mut theirs);

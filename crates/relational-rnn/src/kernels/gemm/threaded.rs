@@ -7,10 +7,10 @@ use ndarray::{ArrayView2, ArrayViewMut2, Axis, aview1};
 use super::blocked::panel_range;
 use super::operands::BPanels;
 use super::{Init, NR, WORKSPACE};
-use crate::kernels::threads::{gemm_threads, with_helpers};
+use crate::kernels::threads::{threads, with_helpers};
 
 /// Products of at least this many FLOPs are split over the
-/// [`set_gemm_threads`](crate::set_gemm_threads) threads (a split hands parts to parked helper
+/// [`with_threads`](crate::with_threads) threads (a split hands parts to parked helper
 /// threads and waits for them; the LSTM of config A multiplies 268 MFLOP at a time, config C's
 /// products are under 20 MFLOP and stay on one thread).
 pub(super) const PARALLEL_FLOPS: usize = 64_000_000;
@@ -38,7 +38,7 @@ pub(super) fn packed_product(
     }
     let n_pad = n.div_ceil(NR) * NR;
     let panels = n_pad / NR;
-    let threads = gemm_threads().min(panels);
+    let threads = threads().min(panels);
     if threads < 2 || 2 * m * n * k < PARALLEL_FLOPS {
         return panel_range(a, bp, 0, init, c, wa);
     }
@@ -91,10 +91,11 @@ mod tests {
         let mut one = Array2::zeros((70, 1000));
         mat_mul_f32(&a.view(), &b.view(), 0.0, &mut one.view_mut(), None);
         for threads in [2, 3] {
-            crate::set_gemm_threads(threads);
-            let mut many = Array2::zeros((70, 1000));
-            mat_mul_f32(&a.view(), &b.view(), 0.0, &mut many.view_mut(), None);
-            crate::set_gemm_threads(1);
+            let many = crate::with_threads(threads, || {
+                let mut many = Array2::zeros((70, 1000));
+                mat_mul_f32(&a.view(), &b.view(), 0.0, &mut many.view_mut(), None);
+                many
+            });
             assert!(
                 one.iter()
                     .zip(&many)
