@@ -123,6 +123,7 @@ fn nth_farthest_rules_on_a_hand_made_set() {
         num_vectors: 3,
         dim: 1,
         hard_gap: 0.02,
+        active_dims: None,
     })
     .unwrap();
     // Vector 0 at 0.8 carries label 2, vector 1 at 0.9 label 0, vector 2 at −0.3 label 1: the

@@ -196,8 +196,49 @@ fn invalid_configs_are_errors() {
             num_vectors: k,
             dim,
             hard_gap: gap,
+            active_dims: None,
         };
         assert!(config.validate().is_err(), "{config:?}");
         assert!(NthFarthest::new(config).is_err());
+    }
+}
+
+/// `active_dims` draws the first coordinates only and zeroes the rest, at the full input width;
+/// targets still match brute force on every split; `active_dims = dim` is the default task, bit
+/// for bit; 0 and more than `dim` are refused by name.
+#[test]
+fn active_dims_zero_the_other_coordinates() {
+    let (k, dim) = (4, 4);
+    let with = |active: Option<usize>| {
+        NthFarthest::new(NthFarthestConfig {
+            num_vectors: k,
+            dim,
+            active_dims: active,
+            ..NthFarthestConfig::default()
+        })
+    };
+    let one = with(Some(1)).unwrap();
+    assert_eq!(one.input_size(), task(k, dim).input_size());
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for split in Split::ALL {
+        let batch = one.sample(200, split, &mut rng);
+        for b in 0..200 {
+            let (vectors, labels, n, m) = read(&batch, b, k, dim);
+            assert!(vectors.iter().all(|v| v[1..].iter().all(|&x| x == 0.0)));
+            assert!(vectors.iter().any(|v| v[0] != 0.0));
+            assert_eq!(
+                batch.targets[[k - 1, b]],
+                brute_force(&vectors, &labels, n, m)
+            );
+        }
+    }
+    let sample = |t: &NthFarthest| t.sample(50, Split::Hard, &mut ChaCha8Rng::seed_from_u64(6));
+    assert_eq!(
+        sample(&with(Some(dim)).unwrap()),
+        sample(&with(None).unwrap())
+    );
+    for bad in [0, dim + 1] {
+        let e = with(Some(bad)).unwrap_err();
+        assert_eq!(e.field, "active_dims", "{e}");
     }
 }

@@ -15,12 +15,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use relational_rnn::experiment::{Experiment, eval_batches};
+use relational_rnn::tasks::babi::DataFile;
 use relational_rnn::tasks::{Batch, Split};
 use relational_rnn::train::{
     Control, EvalRecord, Event, Hooks, Progress, Snapshot, StepStats, Stopped, Trainer, evaluate,
     fit_from,
 };
-use relational_rnn::{checkpoint, with_threads};
+use relational_rnn::{ParamStore, checkpoint, with_threads};
 use serde_json::json;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::flag;
@@ -55,9 +56,15 @@ pub struct TrainArgs {
     /// gain; more than the CPUs available is lowered to their count). Recorded in config.json.
     #[arg(long, default_value_t = 1, value_parser = crate::limits::parse_threads)]
     threads: u64,
-    /// Stop cleanly after this step, as Ctrl-C would (for time-sliced jobs and tests).
+    /// Stop cleanly after this step, as Ctrl-C would (for time-sliced jobs and tests); 0 stops
+    /// a new run before its first step, with its step-0 checkpoint written.
     #[arg(long, value_name = "STEP")]
     stop_at: Option<u64>,
+    /// Start from the parameters of this checkpoint (a run's best.safetensors or
+    /// last.safetensors, of the same model) instead of a fresh initialisation; the optimiser
+    /// starts fresh. Recorded in config.json with the file's size and content hash.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    init_from: Option<PathBuf>,
 }
 
 /// Everything a run needs in memory.
@@ -79,9 +86,16 @@ fn start(args: &TrainArgs, out: &Path) -> Result<Session, String> {
     let experiment = resolve(&args.config.sources())?;
     crate::limits::check_training(&experiment)?;
     let val = val_batches(&experiment)?;
-    let (model, store) = experiment.init().map_err(|e| e.to_string())?;
+    let (model, mut store) = experiment.init().map_err(|e| e.to_string())?;
+    let init_from = match &args.init_from {
+        Some(path) => Some(warm_start(&mut store, path)?),
+        None => None,
+    };
     let trainer = Trainer::new(&store, &experiment.train.optimizer).map_err(|e| e.to_string())?;
-    let config = RunConfig::new(experiment, args.threads as usize)?;
+    let config = RunConfig {
+        init_from,
+        ..RunConfig::new(experiment, args.threads as usize)?
+    };
     let dir = RunDir::create(out, args.force)?;
     let progress = Progress::at(0);
     let written = dir
@@ -110,6 +124,16 @@ fn start(args: &TrainArgs, out: &Path) -> Result<Session, String> {
         best: None,
         val,
     })
+}
+
+/// Loads the parameters of the checkpoint at `path` into `store` (every parameter, by name and
+/// shape; finite; nothing else but optimiser buffers) and returns its record for config.json.
+fn warm_start(store: &mut ParamStore<f32>, path: &Path) -> Result<DataFile, String> {
+    let fail = |e: &dyn std::fmt::Display| format!("--init-from {}: {e}", path.display());
+    let (tensors, _) = checkpoint::read(path).map_err(|e| fail(&e))?;
+    checkpoint::load_into(store, &tensors, path).map_err(|e| fail(&e))?;
+    checkpoint::check_no_extra(store, &tensors, &["optim."], path).map_err(|e| fail(&e))?;
+    DataFile::read("init", path).map_err(|e| fail(&e))
 }
 
 /// Opens a run directory at its last checkpoint; `None` when it already finished.
@@ -319,6 +343,14 @@ pub fn run(args: &TrainArgs) -> Result<ExitCode, String> {
         (None, Some(out)) => start(args, out)?,
         (None, None) => return Err("give --out DIR or --resume DIR".into()),
     };
+    if args.stop_at == Some(s.progress.step) {
+        eprintln!(
+            "stopped at step {}; checkpoint saved; continue with: rrnn train --resume {}",
+            s.progress.step,
+            s.dir.path().display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let experiment = s.config.experiment.clone();
     let task = experiment.task.build().map_err(|e| e.to_string())?;
     let mut recorder = Recorder {

@@ -334,6 +334,68 @@ fn existing_directories_are_refused_without_force_and_mismatched_checkpoints_rej
     }
 }
 
+/// `--init-from` starts a run from another run's parameters: the checkpoint written at step 0
+/// holds them bit for bit, the optimiser starts fresh, and config.json records the file with its
+/// content hash. Another network's checkpoint, a missing file and `--resume` are refused with one
+/// error line, leaving no directory.
+#[test]
+fn init_from_warm_starts_and_refuses_other_networks() {
+    let (a, b, c) = (temp("init-a"), temp("init-b"), temp("init-c"));
+    ok(&train("10", &a, &[]));
+    let from = a.join("best.safetensors");
+    ok(&train(
+        "5",
+        &b,
+        &["--init-from", from.to_str().unwrap(), "--stop-at", "0"],
+    ));
+    let params = |path: &Path| -> Vec<(String, Vec<u64>)> {
+        let mut t = tensor_bits(path);
+        t.retain(|(name, _)| !name.starts_with("optim."));
+        t
+    };
+    assert_eq!(params(&b.join("last.safetensors")), params(&from));
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(b.join("config.json")).unwrap()).unwrap();
+    let init = &config["init_from"];
+    assert_eq!(init["role"], "init");
+    assert_eq!(init["path"], from.to_str().unwrap());
+    assert_eq!(init["content_hash"].as_str().unwrap().len(), 16);
+    // The run goes on from there like any other (resume after the stop).
+    ok(&rrnn(&["train", "--resume", b.to_str().unwrap()]));
+    let refused = [
+        (
+            vec!["--set", "model.head_hidden=[16]"],
+            from.clone(),
+            "has shape",
+        ),
+        (vec![], a.join("no-such.safetensors"), "no-such.safetensors"),
+    ];
+    for (extra, path, expected) in refused {
+        let mut args = extra;
+        args.extend(["--init-from", path.to_str().unwrap()]);
+        let out = train("5", &c, &args);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("--init-from") && stderr.contains(expected),
+            "{stderr}"
+        );
+        assert!(!c.exists(), "a refused start left {}", c.display());
+    }
+    let out = rrnn(&[
+        "train",
+        "--resume",
+        b.to_str().unwrap(),
+        "--init-from",
+        from.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    for d in [a, b] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
 #[test]
 fn config_file_early_stopping_schedule_and_eval() {
     let dir = temp("toml");

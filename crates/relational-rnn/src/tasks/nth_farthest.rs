@@ -46,6 +46,11 @@ pub struct NthFarthestConfig {
     /// Hard split: maximum relative gap `|d_n − d_neighbour| / d_n` between the answer's distance
     /// and a neighbouring one. Default 0.02.
     pub hard_gap: f64,
+    /// Draw only the first `active_dims` coordinates of each vector; the rest are 0. An easier
+    /// task at the same input width (a curriculum stage whose parameters carry over to the full
+    /// task). Default `None`: every coordinate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_dims: Option<usize>,
 }
 
 impl Default for NthFarthestConfig {
@@ -54,17 +59,32 @@ impl Default for NthFarthestConfig {
             num_vectors: 8,
             dim: 16,
             hard_gap: 0.02,
+            active_dims: None,
         }
     }
 }
 
 impl NthFarthestConfig {
     /// `num_vectors ≥ 3` (the hard split needs two non-reference distances), `dim ≥ 1`,
-    /// `hard_gap > 0`.
+    /// `hard_gap > 0`, `1 ≤ active_dims ≤ dim`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         ConfigError::require_size("num_vectors", self.num_vectors, 3)?;
         ConfigError::require_size("dim", self.dim, 1)?;
+        if let Some(active) = self.active_dims {
+            ConfigError::require_size("active_dims", active, 1)?;
+            if active > self.dim {
+                return Err(ConfigError::new(
+                    "active_dims",
+                    format!("must be at most dim = {}, got {active}", self.dim),
+                ));
+            }
+        }
         ConfigError::require_positive("hard_gap", self.hard_gap)
+    }
+
+    /// The coordinates drawn from U(−1, 1): `active_dims`, or all `dim`.
+    pub fn drawn_dims(&self) -> usize {
+        self.active_dims.unwrap_or(self.dim)
     }
 }
 
@@ -126,9 +146,14 @@ impl NthFarthest {
     /// Draws one example of `split` (see the module doc for the hard split).
     pub fn generate<R: Rng + ?Sized>(&self, split: Split, rng: &mut R) -> NthFarthestExample {
         let (k, dim) = (self.config.num_vectors, self.config.dim);
+        let drawn = self.config.drawn_dims();
         loop {
             let vectors: Vec<Vec<f32>> = (0..k)
-                .map(|_| (0..dim).map(|_| rng.random_range(-1.0f32..1.0)).collect())
+                .map(|_| {
+                    let mut v: Vec<f32> = (0..drawn).map(|_| rng.random_range(-1.0..1.0)).collect();
+                    v.resize(dim, 0.0);
+                    v
+                })
                 .collect();
             let mut labels: Vec<usize> = (0..k).collect();
             labels.shuffle(rng);
@@ -302,12 +327,15 @@ impl Task for NthFarthest {
     fn describe(&self) -> String {
         let c = &self.config;
         format!(
-            "nth-farthest: {k} vectors in U(-1,1)^{d}; step t = [x_t; onehot(label_t); onehot(n); \
+            "nth-farthest: {k} vectors in U(-1,1)^{d}{active}; step t = [x_t; onehot(label_t); onehot(n); \
              onehot(m)] (F = {f}), T = {k}, C = {k}; target = label of the n-th farthest (n = 0 \
              farthest) from the vector labelled m, reference included. Hard split: near ties \
              (relative gap < {g}), n < K_v-1.",
             k = c.num_vectors,
             d = c.dim,
+            active = c.active_dims.map_or(String::new(), |a| format!(
+                " (the first {a} coordinates drawn, the rest 0)"
+            )),
             f = self.input_size(),
             g = c.hard_gap
         )

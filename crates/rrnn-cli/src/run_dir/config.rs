@@ -19,6 +19,10 @@ pub struct RunConfig {
     /// The data files the run reads (none for generated data).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<DataFile>,
+    /// The checkpoint whose parameters the run started from (`--init-from`; role `init`), if
+    /// any: a warm start, e.g. the next stage of a curriculum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<DataFile>,
 }
 
 impl RunConfig {
@@ -31,6 +35,7 @@ impl RunConfig {
             git_commit: (!commit.is_empty()).then(|| commit.to_owned()),
             threads,
             data: data_files(&experiment)?,
+            init_from: None,
             experiment,
         })
     }

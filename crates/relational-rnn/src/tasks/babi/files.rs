@@ -44,7 +44,7 @@ pub struct DataFile {
 
 impl DataFile {
     /// Reads `path` to record its size and content hash.
-    fn read(role: &str, path: &Path) -> Result<Self, String> {
+    pub fn read(role: &str, path: &Path) -> Result<Self, String> {
         let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Self {
             role: role.to_owned(),
