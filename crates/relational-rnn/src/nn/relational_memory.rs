@@ -54,7 +54,6 @@ use serde::{Deserialize, Serialize};
 
 use super::attention::{masked_attention, merge_heads};
 use super::{LayerNorm, Linear, Mlp, Model, Unrolled};
-use crate::autodiff::RowSubset;
 use crate::{ConfigError, Graph, ParamStore, Scalar, Var};
 
 /// How the new memory is blended with the old.
@@ -498,12 +497,8 @@ impl RelationalMemory {
                 // it at the end.
                 let (o, a) = self.attend(g, store, block, z, n); // [B, N, D], [B, H, N+1, N+1]
                 attention.push(a);
-                let z_mem = g.slice(z, 1, 0, n); // [B, N, D]
-                let rows = RowSubset {
-                    kept: n,
-                    period: n + 1,
-                };
-                z = g.with_row_subset(rows, |g| self.block_tail(g, store, block, z_mem, o));
+                let z_mem = g.slice(z, 1, 0, n); // [B, N, D]: n of every n + 1 rows of z
+                z = g.as_kept_rows(n, n + 1, |g| self.block_tail(g, store, block, z_mem, o));
             }
         }
         (z, attention)
