@@ -29,56 +29,15 @@ use std::array::from_fn;
 use ndarray::IxDyn;
 
 use super::buffers::{GradSlots, Scratch};
-use super::graph::{Graph, Var};
+use super::ctx::Ctx;
+use super::graph::Graph;
+use super::heads::Heads;
 use super::normalize::softmax_rows;
-use super::op::{Ctx, Op};
+use super::op::Op;
+use super::var::Var;
 use crate::Scalar;
 use crate::kernels::reduce::{LANES, dot, dots8};
 use crate::kernels::simd;
-
-/// The geometry of one packed attention: batch, rows, heads, key and value sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Heads {
-    pub(crate) batch: usize,
-    pub(crate) rows: usize,
-    /// Rows with an output: the first `queries` of each batch element's `rows` (all of them but
-    /// for the RMC's last block, whose input row's output is dropped).
-    pub(crate) queries: usize,
-    pub(crate) heads: usize,
-    pub(crate) key: usize,
-    pub(crate) value: usize,
-}
-
-impl Heads {
-    /// Width of one packed row, H·(2K+V).
-    fn width(self) -> usize {
-        self.heads * self.per_head()
-    }
-
-    /// Columns per head, 2K+V.
-    fn per_head(self) -> usize {
-        2 * self.key + self.value
-    }
-
-    /// Offset in the flat `p` of row `r` of batch element `b`, head `h`.
-    fn p_at(self, b: usize, r: usize, h: usize) -> usize {
-        (b * self.rows + r) * self.width() + h * self.per_head()
-    }
-
-    /// Offset in the flat output `[B, Rq, H·V]` of row `r`, head `h`.
-    fn out_at(self, b: usize, r: usize, h: usize) -> usize {
-        ((b * self.queries + r) * self.heads + h) * self.value
-    }
-
-    /// Offset in the flat weights `[B, H, R, R]` of row `i` of head `h`.
-    fn a_at(self, b: usize, h: usize, i: usize) -> usize {
-        ((b * self.heads + h) * self.rows + i) * self.rows
-    }
-
-    fn scale<T: Scalar>(self) -> T {
-        T::from_f64_lossy(1.0 / (self.key as f64).sqrt())
-    }
-}
 
 /// `y ← 0` with inline stores, LANES elements at a time: node 2's backward zeroes a few dozen
 /// elements per row and head, where a `memset` call per row cost more than the stores.

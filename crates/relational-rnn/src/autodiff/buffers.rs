@@ -11,7 +11,7 @@
 
 use ndarray::{ArrayD, IxDyn};
 
-use super::graph::Var;
+use super::var::Var;
 use crate::Scalar;
 
 /// Arrays kept from the previous step, by slot (a node position, or a node position and a part).

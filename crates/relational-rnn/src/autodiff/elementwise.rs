@@ -3,22 +3,14 @@
 
 use ndarray::{ArrayD, Axis, Dimension, IxDyn, Zip};
 
+use super::accumulate::{accumulate, accumulate_unbroadcast, accumulate_view, accumulate_zip};
 use super::buffers::GradSlots;
-use super::graph::{
-    Graph, Var, accumulate, accumulate_unbroadcast, accumulate_view, accumulate_zip,
-};
-use super::op::{Ctx, Op};
+use super::ctx::Ctx;
+use super::graph::Graph;
+use super::op::Op;
+use super::var::Var;
 use crate::Scalar;
 use crate::kernels::simd;
-
-/// `a` in standard (row-major) layout, copying only when needed.
-pub(crate) fn standard<T: Scalar>(a: ArrayD<T>) -> ArrayD<T> {
-    if a.is_standard_layout() {
-        a
-    } else {
-        a.as_standard_layout().into_owned()
-    }
-}
 
 /// Sums `grad` over the axes that broadcasting stretched, giving an array of `shape`.
 fn unbroadcast<T: Scalar>(grad: ArrayD<T>, shape: &[usize]) -> ArrayD<T> {

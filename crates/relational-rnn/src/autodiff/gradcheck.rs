@@ -14,7 +14,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use super::{Graph, Var};
+use super::graph::Graph;
+use super::var::Var;
 use crate::ParamStore;
 
 /// Tolerances of a gradient check.

@@ -5,33 +5,56 @@
 //! backward accumulates with β = 1 straight into the operands' gradient slots; the first product
 //! into an empty slot uses β = 0 instead of zero-filling it first.
 //!
-//! The weight gradient of `linear` is one sum over every `linear` that used the weight: a weight
-//! shared over T steps gets `δW = Σ_t x_tᵀ δy_t`, its terms taken in the order backward reached
-//! them, so the sums (and bits) are those of one β = 1 product per step. Where the terms are
-//! shallow next to δW (an LSTM's 32 batch rows against a 1064-row weight), the sum is made when
-//! the weight's own node is reached, by [`Scalar::mat_mul_sum`], which keeps each tile of δW in
-//! cache across the T terms instead of reading and writing all of δW T times. Deep terms (the
-//! RMC's 640 rows against a width of 64) are multiplied as soon as each δy is made, while it is
-//! still in cache, into a sum that becomes the gradient at the weight's node ([`WeightGrads`]).
-//! (A weight that some other op also reads gets that op's gradient first and the `linear` terms
-//! after it: the same sum, possibly rounded in another order.)
+//! `linear` keeps a [`LinearWorkspace`] on the tape: the packed weights, the weight-gradient
+//! terms that backward sums when it reaches each weight (see `weight_grads.rs`), and the row
+//! subset of [`as_kept_rows`](Graph::as_kept_rows).
+
+use std::cell::RefCell;
 
 use ndarray::{ArrayD, ArrayView2, ArrayView3, ArrayViewMut3, Axis, Dimension};
 
+use super::accumulate::{accumulate_range, accumulate_view};
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, accumulate_range, accumulate_view};
-use super::op::{Ctx, Op};
+use super::ctx::Ctx;
+use super::graph::Graph;
+use super::layout::as_matrix;
+use super::node::Node;
+use super::op::Op;
+use super::row_subset::RowSubset;
+use super::var::Var;
+use super::weight_grads::WeightGrads;
+use super::workspace::OpWorkspace;
 use crate::Scalar;
-use crate::kernels::gemm::KC;
+use crate::kernels::gemm::PackCache;
 use crate::kernels::simd;
 
-/// Views `a` (standard layout) as `[rows, last]`.
-pub(crate) fn as_matrix<T>(a: &ArrayD<T>) -> ArrayView2<'_, T> {
-    let last = *a.shape().last().expect("matrix view of a 0-d array");
-    let rows = a.len() / last.max(1);
-    a.view()
-        .into_shape_with_order((rows, last))
-        .expect("tape values are in standard layout")
+/// What `linear` keeps on a tape beside its nodes.
+#[derive(Default)]
+pub(crate) struct LinearWorkspace<T> {
+    /// Each weight packed for the GEMM once per tape, shared by every step that uses it (forward
+    /// and backward).
+    packs: RefCell<PackCache>,
+    /// Weight-gradient terms waiting to be summed during backward.
+    weight_grads: RefCell<WeightGrads<T>>,
+    /// The row subset the `linear`s being recorded take their input's rows as (see
+    /// [`as_kept_rows`](Graph::as_kept_rows)).
+    rows: Option<RowSubset>,
+}
+
+impl<T: Scalar> OpWorkspace<T> for LinearWorkspace<T> {
+    fn clear(&mut self) {
+        self.packs.get_mut().clear();
+        self.weight_grads.get_mut().clear();
+    }
+
+    fn start_backward(&mut self) {
+        self.weight_grads.get_mut().clear();
+    }
+
+    /// Sums `v`'s pending weight-gradient terms when `v` is a weight.
+    fn node_reached(&mut self, v: Var, nodes: &[Node<T>], grads: &mut GradSlots<T>) {
+        self.weight_grads.get_mut().sum_pending(v, nodes, grads);
+    }
 }
 
 /// `(groups, rows, cols)` of a shape with ndim ≥ 2.
@@ -126,7 +149,9 @@ impl<T: Scalar> Graph<T> {
         let last = dim.ndim() - 1;
         dim[last] = out_dim;
         let mut y = self.buffer(0, dim); // [..., O]
-        let (xv, wv) = (self.value(x), self.value(w));
+        let (nodes, ws) = self.nodes_and_workspace::<LinearWorkspace<T>>();
+        let value = |v: Var| &nodes[v.0].value;
+        let (xv, wv) = (value(x), value(w));
         let x2 = as_matrix(xv); // [M, I]
         let w2 = wv.view().into_dimensionality().expect("checked 2-d");
         let mut y2 = y
@@ -135,10 +160,9 @@ impl<T: Scalar> Graph<T> {
             .expect("buffers are in standard layout"); // [M, O]
         // A constant x of zeros (an LSTM's zero initial state) makes x W a matrix of +0 (every
         // product ±0, summed from +0): written as such, without the product.
-        let zero_x = !self.requires_grad(x) && xv.iter().all(|&v| v == T::zero());
-        // The weight's packing is made once per tape and shared by every step that uses it.
-        let cache = Some((&self.packs, (w.0, false)));
-        let bias = b.map(|b| self.value(b).as_slice().expect("tape values are standard"));
+        let zero_x = !nodes[x.0].requires_grad && xv.iter().all(|&v| v == T::zero());
+        let cache = Some((&ws.packs, (w.0, false)));
+        let bias = b.map(|b| value(b).as_slice().expect("tape values are standard"));
         match (bias, zero_x) {
             (Some(bias), true) => {
                 for mut row in y2.rows_mut() {
@@ -152,7 +176,7 @@ impl<T: Scalar> Graph<T> {
             (None, false) => T::mat_mul(&x2, &w2, T::zero(), &mut y2, cache), // β = 0: y is not read
         }
         if let Some((addend, block)) = addend {
-            let av = self.value(addend);
+            let av = value(addend);
             let whole = av.shape() == y.shape();
             assert!(
                 (whole && block == 0) || av.shape()[1..] == *y.shape(),
@@ -168,9 +192,9 @@ impl<T: Scalar> Graph<T> {
             // a + y, the operand order of `add(addend, ·)`.
             simd::wide(|| ys.iter_mut().zip(adds).for_each(|(y, &a)| *y = a + *y));
         }
-        let rows = self.row_subset;
+        let rows = ws.rows;
         if let Some(rows) = rows {
-            let m = as_matrix(self.value(x)).nrows();
+            let m = x2.nrows();
             assert!(
                 m.is_multiple_of(rows.kept),
                 "linear: {m} rows are not whole groups of {} kept rows",
@@ -190,24 +214,27 @@ impl<T: Scalar> Graph<T> {
         )
     }
 
-    /// Runs `f`, whose `linear`s take their input's rows as the first `subset.kept` of every
-    /// `subset.period` rows of a taller matrix whose other rows were dropped: their weight
-    /// gradients sum over the rows in the depth blocks (`gemm::KC` = 256 rows) of the taller
-    /// matrix, with the same bits as computing the dropped rows with a zero gradient. The RMC's
-    /// last block computes its memory rows only, where it used to compute the input's row too and
-    /// drop it after the block (see `RelationalMemory::step_projected`).
-    pub(crate) fn with_row_subset<R>(
+    /// Runs `f` on rows that are the first `kept` of every `period` rows of a taller matrix whose
+    /// other rows were dropped (the RMC's memory rows without the input's): its values, and with
+    /// `f` row by row its gradients, have the bits of running `f` on the taller matrix and dropping
+    /// the other rows afterwards (whose gradient is then zero). Only `linear` needs to know: it
+    /// sums its weight gradient over the depth blocks of the taller matrix.
+    pub(crate) fn as_kept_rows<R>(
         &mut self,
-        subset: RowSubset,
+        kept: usize,
+        period: usize,
         f: impl FnOnce(&mut Self) -> R,
     ) -> R {
         assert!(
-            0 < subset.kept && subset.kept <= subset.period,
-            "row subset {subset:?}"
+            0 < kept && kept <= period,
+            "{kept} kept rows of every {period}"
         );
-        let outer = self.row_subset.replace(subset);
+        let subset = RowSubset { kept, period };
+        let (_, ws) = self.nodes_and_workspace::<LinearWorkspace<T>>();
+        let outer = ws.rows.replace(subset);
         let r = f(self);
-        self.row_subset = outer;
+        let (_, ws) = self.nodes_and_workspace::<LinearWorkspace<T>>();
+        ws.rows = outer;
         r
     }
 
@@ -270,6 +297,7 @@ pub(crate) fn linear_backward<T: Scalar>(
             accumulate_range(grads, a, &dim, 0, block, g);
         }
     }
+    let ws = ctx.workspace::<LinearWorkspace<T>>();
     let dy = as_matrix(ctx.grad); // [M, O]
     let w2: ArrayView2<'_, T> = ctx.value(w).view().into_dimensionality().expect("2-d");
     if ctx.wants(x) {
@@ -278,11 +306,11 @@ pub(crate) fn linear_backward<T: Scalar>(
             .view_mut()
             .into_shape_with_order((dy.nrows(), w2.nrows()))
             .expect("standard layout"); // [M, I]
-        T::mat_mul(&dy, &w2.t(), beta, &mut dx, Some((ctx.packs, (w.0, true))));
+        T::mat_mul(&dy, &w2.t(), beta, &mut dx, Some((&ws.packs, (w.0, true))));
     }
     if ctx.wants(w) {
         // δW += xᵀ δy, summed with the other steps' terms (now or when w's node is reached).
-        ctx.weight_grads
+        ws.weight_grads
             .borrow_mut()
             .record(ctx, w, (x, zero_x, rows), grads);
     }
@@ -299,254 +327,6 @@ pub(crate) fn linear_backward<T: Scalar>(
             }
         });
     }
-}
-
-/// The `linear` terms `(x, y)` of weight gradients not yet summed, by weight.
-///
-/// Terms that are deep next to the gradient (x's rows M at least twice its width I, so δy is at
-/// least twice the size of δW: the RMC of config C's 512–640 rows of slots × batch against widths
-/// of 64) are multiplied as soon as backward has their δy, while δy is still in cache, into a sum
-/// kept here, which becomes the weight's gradient when its node is reached (summed at the end, they
-/// would read δy back from memory). They are multiplied in the order of the deferred sum, so the
-/// bits are the same. Other terms wait for the weight's node and [`Scalar::mat_mul_sum`], which
-/// keeps δW's tiles in cache across them: an LSTM's 32 rows against a 1064-row weight, and the RMC
-/// of config A (288 rows against 256, δW as large as δy). Measurements: see PERFORMANCE.md, section
-/// "Design notes moved from the source".
-pub(crate) struct WeightGrads<T> {
-    /// Each weight with its terms, in the order backward visited the `linear` nodes.
-    pending: Vec<Pending<T>>,
-    /// Emptied term lists, kept for the next weights (no allocation once warm).
-    spare: Vec<Vec<Term>>,
-}
-
-impl<T> Default for WeightGrads<T> {
-    fn default() -> Self {
-        Self {
-            pending: Vec::new(),
-            spare: Vec::new(),
-        }
-    }
-}
-
-impl<T> std::fmt::Debug for WeightGrads<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WeightGrads")
-            .field("pending", &self.pending.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// One term `xᵀ δy` of a weight's gradient, over rows `rows` of x and δy: x, the `linear` node y,
-/// and whether x is zero (the term is a matrix of +0).
-#[derive(Debug, Clone, Copy)]
-struct Term {
-    x: Var,
-    y: Var,
-    zero: bool,
-    rows: (usize, usize),
-}
-
-impl Term {
-    /// `(x[rows]ᵀ, δy[rows])`.
-    ///
-    /// # Shapes
-    /// `x: [M, I]`, `dy: [M, O]` → `([I, rows], [rows, O])`.
-    fn operands<'a, T>(
-        self,
-        x: &'a ArrayD<T>,
-        dy: &'a ArrayD<T>,
-    ) -> (ArrayView2<'a, T>, ArrayView2<'a, T>) {
-        let rows = ndarray::s![self.rows.0..self.rows.1, ..];
-        (
-            as_matrix(x).slice_move(rows).reversed_axes(),
-            as_matrix(dy).slice_move(rows),
-        )
-    }
-}
-
-/// The rows of a `linear`'s input as the first `kept` of every `period` rows of a taller matrix
-/// (see [`Graph::with_row_subset`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RowSubset {
-    pub(crate) kept: usize,
-    pub(crate) period: usize,
-}
-
-impl RowSubset {
-    /// How many of the taller matrix's first `v` rows are kept.
-    fn kept_before(self, v: usize) -> usize {
-        v / self.period * self.kept + (v % self.period).min(self.kept)
-    }
-
-    /// The row ranges of `m` kept rows that lie in each `KC`-row depth block of the taller
-    /// matrix, in order (empty ones left out).
-    fn depth_blocks(self, m: usize) -> impl Iterator<Item = (usize, usize)> {
-        let tall = m / self.kept * self.period;
-        (0..tall.div_ceil(KC))
-            .map(move |j| {
-                (
-                    self.kept_before(j * KC),
-                    self.kept_before(((j + 1) * KC).min(tall)),
-                )
-            })
-            .filter(|(a, b)| a < b)
-    }
-}
-
-/// A weight's terms so far.
-struct Pending<T> {
-    w: Var,
-    terms: Vec<Term>,
-    /// Whether the terms are multiplied as they come (decided by the first, see [`WeightGrads`]).
-    eager: bool,
-    /// When eager: the sum of `terms[..done]`, once a term was multiplied.
-    sum: Option<ArrayD<T>>,
-    done: usize,
-}
-
-impl<T: Scalar> WeightGrads<T> {
-    /// Notes that `w`'s gradient gets the term `xᵀ δy` of the `linear` node being visited (`δy` =
-    /// `ctx.grad`), and multiplies it now when `w`'s terms are eager. A zero term waits: the terms
-    /// after the last non-zero one are added as +0 at the end, as [`Graph::sum_weight_grad`]
-    /// does; the ones before it are multiplied with it, in order.
-    fn record(
-        &mut self,
-        ctx: &Ctx<'_, T>,
-        w: Var,
-        (x, zero, subset): (Var, bool, Option<RowSubset>),
-        grads: &mut GradSlots<T>,
-    ) {
-        let y = Var(ctx.out);
-        let (m, width) = as_matrix(ctx.value(x)).dim();
-        let i = match self.pending.iter().position(|p| p.w == w) {
-            Some(i) => i,
-            None => {
-                let terms = self.spare.pop().unwrap_or_default();
-                self.pending.push(Pending {
-                    w,
-                    terms,
-                    eager: 2 * width <= m,
-                    sum: None,
-                    done: 0,
-                });
-                self.pending.len() - 1
-            }
-        };
-        let p = &mut self.pending[i];
-        let term = |rows| Term { x, y, zero, rows };
-        match subset {
-            // One term per depth block of the taller matrix: the GEMM starts each from zero
-            // and adds it to the sum, as it did each block of the taller product.
-            Some(subset) => p.terms.extend(subset.depth_blocks(m).map(term)),
-            None => p.terms.push(term((0, m))),
-        }
-        if !p.eager || zero {
-            return;
-        }
-        let dim = ctx.value(w).raw_dim();
-        let sum = p.sum.get_or_insert_with(|| grads.take_spare(w, &dim));
-        let mut dw = sum.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
-        for (s, &t) in p.terms.iter().enumerate().skip(p.done) {
-            let dy = if t.y == y {
-                ctx.grad
-            } else {
-                grads
-                    .get(t.y)
-                    .expect("a linear node visited by backward has a gradient")
-            };
-            let (xt, dy) = t.operands(ctx.value(t.x), dy); // [I, rows], [rows, O]
-            let beta = if s == 0 { T::zero() } else { T::one() };
-            T::mat_mul(&xt, &dy, beta, &mut dw, None);
-        }
-        p.done = p.terms.len();
-    }
-
-    /// Removes and returns `w`'s terms, if any.
-    fn take(&mut self, w: Var) -> Option<Pending<T>> {
-        let i = self.pending.iter().position(|p| p.w == w)?;
-        Some(self.pending.swap_remove(i))
-    }
-
-    /// The weights with terms pending.
-    pub(crate) fn weights(&self) -> impl Iterator<Item = Var> + '_ {
-        self.pending.iter().map(|p| p.w)
-    }
-
-    /// Forgets every pending term (keeps the lists).
-    pub(crate) fn clear(&mut self) {
-        for mut p in self.pending.drain(..) {
-            p.terms.clear();
-            self.spare.push(p.terms);
-        }
-    }
-}
-
-impl<T: Scalar> Graph<T> {
-    /// Sums the pending `linear` terms of `w`'s gradient into its slot (nothing if none):
-    /// called by backward when it reaches `w`'s node, after every reader of `w` was visited.
-    ///
-    /// Zero terms at the end of the list (an LSTM's first step, visited last) are not
-    /// multiplied out: adding a matrix of +0 leaves each element as it is, −0 aside, which
-    /// becomes +0; the sum of the other terms gets just that (`+ 0`), or is +0 if there are
-    /// none. Zero terms elsewhere are multiplied like any other (the same bits either way).
-    ///
-    /// Eager terms (see [`WeightGrads`]) were summed already; that sum is the gradient when no
-    /// other op wrote into w's slot. Otherwise (a weight some other op also reads) the terms are
-    /// summed again here, after that op's gradient, as for deferred terms.
-    pub(crate) fn sum_weight_grad(&mut self, w: Var) {
-        let Some(Pending {
-            mut terms,
-            sum,
-            done,
-            ..
-        }) = self.weight_grads.get_mut().take(w)
-        else {
-            return;
-        };
-        match sum {
-            Some(mut sum) if self.grads.get(w).is_none() => {
-                // terms[done..] are zero terms after the last non-zero one.
-                if done < terms.len() {
-                    add_zero(&mut sum);
-                }
-                self.grads.fill_empty(w, sum);
-            }
-            _ => self.sum_terms(w, &terms),
-        }
-        terms.clear();
-        self.weight_grads.get_mut().spare.push(terms);
-    }
-
-    /// `w`'s gradient += the sum of `terms` (the deferred sum of [`sum_weight_grad`](Self::sum_weight_grad)).
-    fn sum_terms(&mut self, w: Var, terms: &[Term]) {
-        let computed = terms.len() - terms.iter().rev().take_while(|t| t.zero).count();
-        let dim = self.nodes[w.0].value.raw_dim();
-        let (mut slot, fresh) = self.grads.take_or_fresh(w, &dim);
-        {
-            let (nodes, grads) = (&self.nodes, &self.grads);
-            let term = |s: usize| {
-                let t: Term = terms[s];
-                let dy = grads
-                    .get(t.y)
-                    .expect("a linear node visited by backward has a gradient");
-                t.operands(&nodes[t.x.0].value, dy) // [I, rows], [rows, O]
-            };
-            let mut dw = slot.view_mut().into_dimensionality().expect("2-d weight"); // [I, O]
-            let beta = if fresh { T::zero() } else { T::one() };
-            T::mat_mul_sum(computed, &term, beta, &mut dw);
-            if computed < terms.len() {
-                add_zero(&mut slot);
-            }
-        }
-        self.grads.set(w.0, slot);
-    }
-}
-
-/// `g += 0` element by element: the sum's share of zero terms (a matrix of +0), which turns −0
-/// into +0 and leaves every other value as it is.
-fn add_zero<T: Scalar>(g: &mut ArrayD<T>) {
-    let g = g.as_slice_mut().expect("gradient slots are standard");
-    simd::wide(|| g.iter_mut().for_each(|g| *g += T::zero()));
 }
 
 pub(crate) fn matmul_backward<T: Scalar>(
@@ -746,22 +526,8 @@ mod tests {
         }
     }
 
-    /// The depth blocks of 4 kept rows in every 5: the taller matrix's 640 rows break at 256 and
-    /// 512, which are kept rows 205 (row 255 is the first of a group) and 410.
-    #[test]
-    fn row_subset_depth_blocks_follow_the_taller_matrix() {
-        let rows = super::RowSubset { kept: 4, period: 5 };
-        let blocks: Vec<_> = rows.depth_blocks(512).collect();
-        assert_eq!(blocks, [(0, 205), (205, 410), (410, 512)]);
-        let all = super::RowSubset { kept: 3, period: 3 };
-        assert_eq!(
-            all.depth_blocks(600).collect::<Vec<_>>(),
-            [(0, 256), (256, 512), (512, 600)]
-        );
-    }
-
     /// A `linear` over the kept rows of a taller matrix (4 of every 5, 640 rows, two steps sharing
-    /// the weight) under `with_row_subset` has the weight and bias gradients, bit for bit, of the
+    /// the weight) under `as_kept_rows` has the weight and bias gradients, bit for bit, of the
     /// linear over all rows whose dropped rows have a zero output gradient (+0 and −0), and the
     /// same outputs and input gradients for the kept rows. Checked to fail without the subset
     /// (the 512 rows summed in depth blocks of their own).
@@ -788,11 +554,7 @@ mod tests {
                 };
                 let x = g.input(x);
                 let y = if cut {
-                    let rows = super::RowSubset {
-                        kept: n,
-                        period: n + 1,
-                    };
-                    g.with_row_subset(rows, |g| g.linear(x, w, Some(bias)))
+                    g.as_kept_rows(n, n + 1, |g| g.linear(x, w, Some(bias)))
                 } else {
                     g.linear(x, w, Some(bias))
                 };

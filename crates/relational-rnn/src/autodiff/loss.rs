@@ -7,9 +7,11 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var};
-use super::linalg::as_matrix;
-use super::op::{Ctx, Op};
+use super::ctx::Ctx;
+use super::graph::Graph;
+use super::layout::as_matrix;
+use super::op::Op;
+use super::var::Var;
 use crate::Scalar;
 
 impl<T: Scalar> Graph<T> {

@@ -22,8 +22,10 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var};
-use super::op::{Ctx, Op};
+use super::ctx::Ctx;
+use super::graph::Graph;
+use super::op::Op;
+use super::var::Var;
 use crate::Scalar;
 use crate::kernels::simd;
 

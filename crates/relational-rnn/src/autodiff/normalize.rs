@@ -4,8 +4,10 @@
 use ndarray::{ArrayD, Axis, Dimension, RemoveAxis};
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var};
-use super::op::{Ctx, Op};
+use super::ctx::Ctx;
+use super::graph::Graph;
+use super::op::Op;
+use super::var::Var;
 use crate::Scalar;
 use crate::kernels::reduce::{self, LANES};
 use crate::kernels::simd;

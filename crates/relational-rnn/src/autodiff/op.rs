@@ -1,18 +1,15 @@
-//! What each node remembers about how it was made, and the dispatch to its backward function.
-//! The backward functions live next to their forwards in the op files.
-
-use std::cell::RefCell;
+//! What each node remembers about how it was made: the op and its inputs, and whatever its
+//! backward function needs beyond the values on the tape (row statistics, activations, geometry).
+//! The forward and backward functions live in the op files; `backward.rs` dispatches to them.
 
 use ndarray::ArrayD;
 
-use super::attention::{self, Heads};
-use super::buffers::GradSlots;
-use super::graph::{Node, Var};
-use super::linalg::{RowSubset, WeightGrads};
-use super::{elementwise, linalg, loss, lstm_cell, normalize, rmc_gate, shape};
+use super::heads::Heads;
+use super::row_subset::RowSubset;
+use super::var::Var;
 use crate::Scalar;
-use crate::kernels::gemm::PackCache;
 
+/// How a node was made.
 pub(crate) enum Op<T> {
     Leaf,
     Param,
@@ -194,161 +191,5 @@ impl<T: Scalar> Op<T> {
                 ..
             } => [*gates, *m_tilde, *memory].into_iter().for_each(f),
         }
-    }
-
-    /// Adds this node's contribution to its parents' gradients, given `grad` = d loss / d output.
-    pub(crate) fn backward(
-        &self,
-        nodes: &[Node<T>],
-        packs: &RefCell<PackCache>,
-        weight_grads: &RefCell<WeightGrads<T>>,
-        out: usize,
-        grad: &ArrayD<T>,
-        grads: &mut GradSlots<T>,
-    ) {
-        let ctx = Ctx {
-            nodes,
-            packs,
-            weight_grads,
-            out,
-            grad,
-        };
-        match self {
-            Op::Leaf | Op::Param => {}
-            Op::Linear {
-                x,
-                w,
-                b,
-                addend,
-                zero_x,
-                rows,
-            } => linalg::linear_backward(&ctx, (*x, *zero_x, *rows), *w, *b, *addend, grads),
-            Op::MatMul { a, b, transpose_b } => {
-                linalg::matmul_backward(&ctx, *a, *b, *transpose_b, grads)
-            }
-            Op::Add(a, b) => elementwise::add_backward(&ctx, *a, *b, T::one(), grads),
-            Op::Sub(a, b) => elementwise::add_backward(&ctx, *a, *b, -T::one(), grads),
-            Op::Mul(a, b) => elementwise::mul_backward(&ctx, *a, *b, grads),
-            Op::Affine { a, scale } => elementwise::affine_backward(&ctx, *a, *scale, grads),
-            Op::Tanh(a) => elementwise::tanh_backward(&ctx, *a, grads),
-            Op::Sigmoid(a) => elementwise::sigmoid_backward(&ctx, *a, grads),
-            Op::Relu(a) => elementwise::relu_backward(&ctx, *a, grads),
-            Op::Softmax(a) => normalize::softmax_backward(&ctx, *a, grads),
-            Op::LayerNorm {
-                x,
-                plus,
-                gamma,
-                beta,
-                mean,
-                inv_std,
-            } => normalize::layer_norm_backward(
-                &ctx,
-                [*x, *gamma, *beta],
-                *plus,
-                mean,
-                inv_std,
-                grads,
-            ),
-            Op::Concat { parts, axis } => shape::concat_backward(&ctx, parts, *axis, grads),
-            Op::Slice { a, axis, start } => shape::slice_backward(&ctx, *a, *axis, *start, grads),
-            Op::Select { a, axis, index } => shape::select_backward(&ctx, *a, *axis, *index, grads),
-            Op::Reshape(a) => shape::reshape_backward(&ctx, *a, grads),
-            Op::Permute { a, axes } => shape::permute_backward(&ctx, *a, axes, grads),
-            Op::Sum(a) => shape::sum_backward(&ctx, *a, grads),
-            Op::LstmCellState { gates, c, acts } => {
-                lstm_cell::lstm_state_backward(&ctx, *gates, *c, acts, grads)
-            }
-            Op::LstmCellOutput { gates, state, acts } => {
-                lstm_cell::lstm_output_backward(&ctx, *gates, *state, acts, grads)
-            }
-            Op::AttentionWeights { p, heads } => {
-                attention::attention_weights_backward(&ctx, *p, *heads, grads)
-            }
-            Op::AttentionOutput { p, weights, heads } => {
-                attention::attention_output_backward(&ctx, *p, *weights, *heads, grads)
-            }
-            Op::RmcGates { p, p_x } => rmc_gate::gates_backward(&ctx, *p, *p_x, grads),
-            Op::RmcGatedUpdate {
-                gates,
-                m_tilde,
-                memory,
-                tanh_m_tilde,
-            } => rmc_gate::update_backward(&ctx, [*gates, *m_tilde, *memory], tanh_m_tilde, grads),
-            Op::SoftmaxCrossEntropy {
-                logits,
-                targets,
-                weights,
-                probs,
-            } => loss::cross_entropy_backward(&ctx, *logits, targets, weights, probs, grads),
-        }
-    }
-}
-
-/// What a backward function may read: the tape, its own output index and the incoming gradient.
-pub(crate) struct Ctx<'a, T> {
-    pub(crate) nodes: &'a [Node<T>],
-    /// The tape's packed weights (for the backward products of `linear`).
-    pub(crate) packs: &'a RefCell<PackCache>,
-    /// `linear`'s weight gradients, summed when the weight's node is reached (see `linalg.rs`).
-    pub(crate) weight_grads: &'a RefCell<WeightGrads<T>>,
-    pub(crate) out: usize,
-    pub(crate) grad: &'a ArrayD<T>,
-}
-
-impl<T: Scalar> Ctx<'_, T> {
-    pub(crate) fn value(&self, v: Var) -> &ArrayD<T> {
-        &self.nodes[v.0].value
-    }
-
-    pub(crate) fn output(&self) -> &ArrayD<T> {
-        &self.nodes[self.out].value
-    }
-
-    pub(crate) fn wants(&self, v: Var) -> bool {
-        self.nodes[v.0].requires_grad
-    }
-
-    /// The gradient slot of `v`, zero-filled with `v`'s shape when still empty: backward products
-    /// and sums accumulate straight into it (matrix products with β = 1, `+=` loops).
-    pub(crate) fn grad_slot<'g>(&self, grads: &'g mut GradSlots<T>, v: Var) -> &'g mut ArrayD<T> {
-        let dim = self.value(v).raw_dim();
-        let g = grads.zeroed(v, &dim);
-        debug_assert!(g.is_standard_layout() && g.raw_dim() == dim);
-        g
-    }
-
-    /// The gradient slot of `v` and the β a matrix product accumulating into it should use: 1
-    /// when the slot already holds a gradient, 0 when it was empty (its contents are then
-    /// unspecified and the product overwrites them, so no zero fill is needed).
-    pub(crate) fn grad_slot_beta<'g>(
-        &self,
-        grads: &'g mut GradSlots<T>,
-        v: Var,
-    ) -> (&'g mut ArrayD<T>, T) {
-        let dim = self.value(v).raw_dim();
-        let (g, fresh) = grads.slot_or_fresh(v, &dim);
-        debug_assert!(g.is_standard_layout() && g.raw_dim() == dim);
-        (g, if fresh { T::zero() } else { T::one() })
-    }
-
-    /// [`grad_slot`](Self::grad_slot) as one flat slice.
-    pub(crate) fn grad_slice<'g>(&self, grads: &'g mut GradSlots<T>, v: Var) -> &'g mut [T] {
-        self.grad_slot(grads, v)
-            .as_slice_mut()
-            .expect("gradient slots are in standard layout")
-    }
-
-    /// The gradient slot of `v` as one flat slice, and whether it was empty (`fresh`): its
-    /// contents are then unspecified, and the kernel writes every element without reading it.
-    pub(crate) fn grad_slice_or_fresh<'g>(
-        &self,
-        grads: &'g mut GradSlots<T>,
-        v: Var,
-    ) -> (&'g mut [T], bool) {
-        let (g, fresh) = grads.slot_or_fresh(v, &self.value(v).raw_dim());
-        let g = g
-            .as_slice_mut()
-            .expect("gradient slots are in standard layout");
-        (g, fresh)
     }
 }

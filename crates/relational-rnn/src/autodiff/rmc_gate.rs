@@ -25,8 +25,10 @@
 //! of a training run. `tests/gradcheck_ops.rs` checks the fused nodes against the unfused ops.
 
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var};
-use super::op::{Ctx, Op};
+use super::ctx::Ctx;
+use super::graph::Graph;
+use super::op::Op;
+use super::var::Var;
 use crate::Scalar;
 use crate::kernels::simd;
 

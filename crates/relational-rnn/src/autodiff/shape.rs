@@ -3,9 +3,13 @@
 
 use ndarray::{ArrayD, Axis, IxDyn, RemoveAxis};
 
+use super::accumulate::{accumulate_range, accumulate_view};
 use super::buffers::GradSlots;
-use super::graph::{Graph, Var, accumulate_range, accumulate_view};
-use super::op::{Ctx, Op};
+use super::ctx::Ctx;
+use super::graph::Graph;
+use super::layout::axis_blocks;
+use super::op::Op;
+use super::var::Var;
 use crate::Scalar;
 
 impl<T: Scalar> Graph<T> {
@@ -180,14 +184,6 @@ impl<T: Scalar> Graph<T> {
 /// The elements of a tape value (always in standard layout) as one slice.
 fn flat<T>(a: &ArrayD<T>) -> &[T] {
     a.as_slice().expect("tape values are in standard layout")
-}
-
-/// A standard-layout array of `shape` seen along `axis`: `outer` blocks (the leading axes) of `n`
-/// rows (`axis`) of `inner` contiguous values (the trailing axes).
-pub(crate) fn axis_blocks(shape: &[usize], axis: usize) -> (usize, usize, usize) {
-    let outer = shape[..axis].iter().product();
-    let inner = shape[axis + 1..].iter().product();
-    (outer, shape[axis], inner)
 }
 
 /// Copies rows `start..` along `axis` of `src` (standard layout, `shape`) into `dst`, which holds

@@ -5,7 +5,7 @@
 //! | `linear`, `layer_norm`, `mlp` | building blocks with Sonnet's initialisation |
 //! | `attention` | multi-head dot-product attention, returning per-head weights |
 //! | `lstm` | the LSTM baseline (PyTorch layout, forget bias 1) |
-//! | `relational_memory` | the Relational Memory Core, faithful to Sonnet |
+//! | `relational_memory` | the Relational Memory Core, faithful to Sonnet; its attend-over-memory blocks in `relational_memory/blocks.rs` |
 //! | `rrnn_cell` | the plan's LSTM + memory hybrid (not in the paper) |
 //! | `model` | the [`Model`] trait the three cores implement |
 //! | `classifier` | a core plus an MLP head, with the masked sequence loss |

@@ -48,13 +48,13 @@
 //! `.qkv_ln`, `.attn_ln`, `.mlp_ln`, `<name>.attention_mlp.{l}`, `<name>.gate_input`,
 //! `<name>.gate_memory`.
 
-use ndarray::{Array2, Array3};
+mod blocks;
+
+use ndarray::Array3;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::attention::{masked_attention, merge_heads};
 use super::{LayerNorm, Linear, Mlp, Model, Unrolled};
-use crate::autodiff::RowSubset;
 use crate::{ConfigError, Graph, ParamStore, Scalar, Var};
 
 /// How the new memory is blended with the old.
@@ -428,11 +428,8 @@ impl RelationalMemory {
             [b, n, d],
             "RMC step: memory must be [B, N, D] = [{b}, {n}, {d}]"
         );
-        let (m_tilde, attention) = match c.attention {
-            AttentionScope::Full => self.blocks_full(g, store, x_hat, memory),
-            AttentionScope::SelfAndInput => self.blocks_self_and_input(g, store, x_hat, memory),
-            AttentionScope::None => (self.blocks_without_attention(g, store, memory), Vec::new()),
-        }; // M̃: [B, N, D], [B, H, N+1, N+1] per block
+        // The blocks (`relational_memory/blocks.rs`): M̃ [B, N, D], [B, H, N+1, N+1] per block.
+        let (m_tilde, attention) = self.attend_over_memory(g, store, x_hat, memory);
         let (new_memory, gates) = match (&self.gate_input, &self.gate_memory) {
             (Some(gate_input), Some(gate_memory)) => {
                 let gw = c.gate_width();
@@ -464,190 +461,6 @@ impl RelationalMemory {
             m_tilde,
             gates,
         }
-    }
-
-    /// The blocks with Sonnet's full attention: M̃ and each block's attention weights.
-    ///
-    /// # Shapes
-    /// `x_hat: [B, D]`, `memory: [B, N, D]` → `(M̃ [B, N, D], [B, H, N+1, N+1] per block)`.
-    fn blocks_full<T: Scalar>(
-        &self,
-        g: &mut Graph<T>,
-        store: &ParamStore<T>,
-        x_hat: Var,
-        memory: Var,
-    ) -> (Var, Vec<Var>) {
-        let (b, n, d) = (
-            g.shape(memory)[0],
-            self.config.mem_slots,
-            self.config.mem_width(),
-        );
-        let x_row = g.reshape(x_hat, &[b, 1, d]); // [B, 1, D]
-        let mut z = g.concat(&[memory, x_row], 1); // [B, N+1, D]
-        let mut attention = Vec::with_capacity(self.blocks.len());
-        for (bi, block) in self.blocks.iter().enumerate() {
-            if bi + 1 < self.blocks.len() {
-                let (o, a) = self.attend(g, store, block, z, n + 1); // [B, N+1, D], [B, H, N+1, N+1]
-                attention.push(a);
-                z = self.block_tail(g, store, block, z, o); // [B, N+1, D]
-            } else {
-                // Sonnet drops the input's row after the last block, and every op after the
-                // attention is row-wise: only the memory rows are computed. The MLP's weight
-                // gradients sum over them in the depth blocks of all N + 1 rows (the input's row
-                // had a zero gradient), so the bits are those of computing the row and dropping
-                // it at the end.
-                let (o, a) = self.attend(g, store, block, z, n); // [B, N, D], [B, H, N+1, N+1]
-                attention.push(a);
-                let z_mem = g.slice(z, 1, 0, n); // [B, N, D]
-                let rows = RowSubset {
-                    kept: n,
-                    period: n + 1,
-                };
-                z = g.with_row_subset(rows, |g| self.block_tail(g, store, block, z_mem, o));
-            }
-        }
-        (z, attention)
-    }
-
-    /// The blocks with `self-and-input` attention: memory row i reads rows i and N (the input)
-    /// only, the input row itself only, through the same projections and heads as
-    /// [`blocks_full`](Self::blocks_full) with every other logit masked to −∞.
-    ///
-    /// # Shapes
-    /// `x_hat: [B, D]`, `memory: [B, N, D]` → `(M̃ [B, N, D], [B, H, N+1, N+1] per block)`.
-    fn blocks_self_and_input<T: Scalar>(
-        &self,
-        g: &mut Graph<T>,
-        store: &ParamStore<T>,
-        x_hat: Var,
-        memory: Var,
-    ) -> (Var, Vec<Var>) {
-        let c = &self.config;
-        let (b, n, d) = (g.shape(memory)[0], c.mem_slots, c.mem_width());
-        let (h, k, v) = (c.num_heads, c.key_size(), c.head_size);
-        let x_row = g.reshape(x_hat, &[b, 1, d]); // [B, 1, D]
-        let mut z = g.concat(&[memory, x_row], 1); // [B, N+1, D]
-        let readable = Array2::from_shape_fn((n + 1, n + 1), |(i, j)| i == j || j == n);
-        let mask = g.constant_map(readable.view().into_dyn(), |ok| {
-            if ok { T::zero() } else { T::neg_infinity() }
-        }); // [N+1, N+1]: 0 where row i may read row j, −∞ elsewhere
-        let mut attention = Vec::with_capacity(self.blocks.len());
-        for (bi, block) in self.blocks.iter().enumerate() {
-            let p = self.project(g, store, block, z); // [B, N+1, H·(2K+V)]
-            let p = g.reshape(p, &[b, n + 1, h, 2 * k + v]);
-            let p = g.permute(p, &[0, 2, 1, 3]); // [B, H, N+1, 2K+V]
-            let q = g.slice(p, 3, 0, k); // [B, H, N+1, K]
-            let keys = g.slice(p, 3, k, 2 * k); // [B, H, N+1, K]
-            let values = g.slice(p, 3, 2 * k, 2 * k + v); // [B, H, N+1, V]
-            let (o, a) = masked_attention(g, q, keys, values, mask); // [B, H, N+1, V], [B, H, N+1, N+1]
-            attention.push(a);
-            let o = merge_heads(g, o); // [B, N+1, D]
-            z = if bi + 1 < self.blocks.len() {
-                self.block_tail(g, store, block, z, o) // [B, N+1, D]
-            } else {
-                // Only the memory rows are kept, and the block's tail is row-wise.
-                let z_mem = g.slice(z, 1, 0, n); // [B, N, D]
-                let o_mem = g.slice(o, 1, 0, n); // [B, N, D]
-                self.block_tail(g, store, block, z_mem, o_mem) // [B, N, D]
-            };
-        }
-        (z, attention)
-    }
-
-    /// The blocks without attention: the attention output is zero, so each block is
-    /// `LayerNorm(Z + 0)` then the MLP's sublayer, on the memory rows alone (no row reads the
-    /// input's, so it is not built: x̂ reaches the memory through the gates only).
-    ///
-    /// # Shapes
-    /// `memory: [B, N, D]` → M̃ `[B, N, D]`.
-    fn blocks_without_attention<T: Scalar>(
-        &self,
-        g: &mut Graph<T>,
-        store: &ParamStore<T>,
-        memory: Var,
-    ) -> Var {
-        let mut z = memory; // [B, N, D]
-        for block in &self.blocks {
-            let attended = block.attn_ln.forward(g, store, z); // LayerNorm(z + 0)
-            z = self.mlp_sublayer(g, store, block, attended); // [B, N, D]
-        }
-        z
-    }
-
-    /// The rest of a block after its attention: `LayerNorm(z + o)`, then `LayerNorm(z + MLP(z))`
-    /// (without the residual sums when `residual` is off), row by row.
-    ///
-    /// # Shapes
-    /// `z, o: [B, R, D]` → `[B, R, D]`.
-    fn block_tail<T: Scalar>(
-        &self,
-        g: &mut Graph<T>,
-        store: &ParamStore<T>,
-        block: &Block,
-        z: Var,
-        o: Var,
-    ) -> Var {
-        let z = if self.config.residual {
-            block.attn_ln.forward_plus(g, store, z, o) // LayerNorm(z + o)
-        } else {
-            block.attn_ln.forward(g, store, o)
-        };
-        self.mlp_sublayer(g, store, block, z)
-    }
-
-    /// `LayerNorm(z + MLP(z))` (without the residual sum when `residual` is off), row by row.
-    ///
-    /// # Shapes
-    /// `z: [B, R, D]` → `[B, R, D]`.
-    fn mlp_sublayer<T: Scalar>(
-        &self,
-        g: &mut Graph<T>,
-        store: &ParamStore<T>,
-        block: &Block,
-        z: Var,
-    ) -> Var {
-        let z_mlp = if self.config.residual {
-            self.attention_mlp.forward_plus(g, store, z, z) // z + MLP(z)
-        } else {
-            self.attention_mlp.forward(g, store, z)
-        };
-        block.mlp_ln.forward(g, store, z_mlp)
-    }
-
-    /// Multi-head attention over the rows of `z`, with Sonnet's per-head `[q | k | v]` layout,
-    /// output for the first `queries` rows.
-    ///
-    /// # Shapes
-    /// `z: [B, R, D]` → `(O [B, queries, D], A [B, H, R, R])`.
-    fn attend<T: Scalar>(
-        &self,
-        g: &mut Graph<T>,
-        store: &ParamStore<T>,
-        block: &Block,
-        z: Var,
-        queries: usize,
-    ) -> (Var, Var) {
-        let c = &self.config;
-        let p = self.project(g, store, block, z); // [B, R, H·(2K+V)]
-        // Per head h, columns h·(2K+V)..: [q | k | v]; fused split + attention + merge.
-        g.packed_attention_rows(p, c.num_heads, c.key_size(), queries) // [B, Rq, D], [B, H, R, R]
-    }
-
-    /// The block's queries, keys and values of every row, packed per head as `[q | k | v]`:
-    /// `LayerNorm(z W_qkv + b_qkv)`.
-    ///
-    /// # Shapes
-    /// `z: [B, R, D]` → `[B, R, H·(2K+V)]`.
-    fn project<T: Scalar>(
-        &self,
-        g: &mut Graph<T>,
-        store: &ParamStore<T>,
-        block: &Block,
-        z: Var,
-    ) -> Var {
-        let (qkv, qkv_ln) = block.qkv.as_ref().expect("a block with attention");
-        let p = qkv.forward(g, store, z); // [B, R, H·(2K+V)]
-        qkv_ln.forward(g, store, p)
     }
 
     /// Unrolls over `inputs` from a given initial memory (a constant, or an input whose gradient
