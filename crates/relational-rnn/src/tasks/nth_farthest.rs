@@ -49,7 +49,6 @@ pub struct NthFarthestConfig {
     /// Draw only the first `active_dims` coordinates of each vector; the rest are 0. An easier
     /// task at the same input width (a curriculum stage whose parameters carry over to the full
     /// task). Default `None`: every coordinate.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub active_dims: Option<usize>,
 }
 
