@@ -56,6 +56,13 @@ pub struct StudyRow {
     /// Step of the validation best.
     #[serde(default)]
     pub best_step: Vec<Option<f64>>,
+    /// Examples per training step.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// Per seed, the checkpoint the run was warm-started from (`rrnn train --init-from`); empty
+    /// when no run of the row was.
+    #[serde(default)]
+    pub init_from: Vec<Option<String>>,
 }
 
 /// A task's reference points on its validation, test and hard sets.

@@ -85,11 +85,65 @@ fn task_entry<'a>(summary: &'a Value, task: &str, variant: &str) -> Option<&'a V
 
 /// The best heuristic on test: `(name, accuracy)`.
 fn best_heuristic(entry: &Value) -> Option<(String, f64)> {
+    best_heuristic_on(entry, "test")
+}
+
+/// The best heuristic on `split` (`val`, `test`, `hard`): `(name, accuracy)`.
+fn best_heuristic_on(entry: &Value, split: &str) -> Option<(String, f64)> {
     entry["heuristics"]
         .as_object()?
         .iter()
-        .filter_map(|(name, by)| by["test"].as_f64().map(|a| (name.clone(), a)))
+        .filter_map(|(name, by)| by[split].as_f64().map(|a| (name.clone(), a)))
         .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// How far below the plateau loss a validation loss must be for a run to have left the plateau.
+const PLATEAU_MARGIN: f64 = 0.05;
+
+/// One line per exploration row: whether each seed left the plateau, judged on validation (loss
+/// at least [`PLATEAU_MARGIN`] below the plateau loss, accuracy above the best heuristic), and
+/// the checkpoints warm-started rows began from.
+fn exploration_lines(entry: Option<&Value>, rows: &[&Value]) -> String {
+    let mut out = String::new();
+    let plateau_loss = entry.and_then(|e| e["plateau_loss"].as_f64());
+    let heuristic = entry.and_then(|e| best_heuristic_on(e, "val"));
+    for r in rows.iter().filter(|r| r["role"] == "exploration") {
+        let mut line = format!(
+            "- **{}**, exploration at lr {}",
+            r["model"].as_str().unwrap_or(""),
+            r["lr"]
+        );
+        if let Some(from) = r["init_from"].as_array() {
+            let from: Vec<String> = from
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|p| format!("`{p}`"))
+                .collect();
+            let _ = write!(line, ", warm-started from {}", from.join(", "));
+        }
+        if let (Some(limit), Some((name, h))) = (plateau_loss, &heuristic) {
+            let pairs: Vec<(f64, f64)> = r["val_loss"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .zip(r["val_accuracy"].as_array().into_iter().flatten())
+                .filter_map(|(l, a)| Some((l.as_f64()?, a.as_f64()?)))
+                .collect();
+            let left = pairs
+                .iter()
+                .filter(|&&(l, a)| l <= limit - PLATEAU_MARGIN && a > *h)
+                .count();
+            let _ = write!(
+                line,
+                ": left the plateau in {left} of {} seeds (validation loss at least \
+                 {PLATEAU_MARGIN} below the plateau loss {limit:.3}, and validation accuracy \
+                 above `{name}` {h:.3})",
+                pairs.len()
+            );
+        }
+        let _ = writeln!(out, "{line}.");
+    }
+    out
 }
 
 /// How many seeds beat a reference accuracy.
@@ -203,6 +257,7 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
     if finals.is_empty() {
         out += "- No final rows yet (selection or exploration runs only): no claim.\n";
     }
+    out += &exploration_lines(entry, rows);
     let gains: Vec<(String, f64)> = rows
         .iter()
         .filter(|r| r["role"] == "lr-selection")

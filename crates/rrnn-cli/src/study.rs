@@ -70,6 +70,8 @@ struct Run {
     dir: PathBuf,
     experiment: Experiment,
     result: Value,
+    /// The checkpoint the run was warm-started from (`--init-from`), if any.
+    init_from: Option<String>,
 }
 
 impl Run {
@@ -140,6 +142,7 @@ fn read_runs(root: &Path) -> Result<Vec<Run>, String> {
             dir,
             experiment: config.experiment,
             result,
+            init_from: config.init_from.map(|f| f.path),
         });
     }
     Ok(runs)
@@ -166,7 +169,7 @@ fn row(role: &str, runs: &[&Run]) -> Value {
     runs.sort_by_key(|r| r.experiment.train.seed);
     let first = runs[0];
     let per_seed = |key: &str| -> Vec<Option<f64>> { runs.iter().map(|r| r.number(key)).collect() };
-    json!({
+    let mut row = json!({
         "task": first.task,
         "variant": first.variant,
         "model": first.model,
@@ -187,7 +190,12 @@ fn row(role: &str, runs: &[&Run]) -> Value {
         "test_loss": per_seed("test_loss"),
         "hard_accuracy": per_seed("hard_accuracy"),
         "cap_gain": runs.iter().map(|r| cap_gain(r)).collect::<Vec<_>>(),
-    })
+    });
+    if runs.iter().any(|r| r.init_from.is_some()) {
+        let from: Vec<Option<&str>> = runs.iter().map(|r| r.init_from.as_deref()).collect();
+        row["init_from"] = json!(from);
+    }
+    row
 }
 
 /// Validation accuracy at the step cap minus its value 20 % of the steps earlier (the last
@@ -255,10 +263,14 @@ fn model_rows(runs: &[&Run]) -> Result<Vec<Value>, String> {
         for r in group {
             let mut e = r.experiment.clone();
             e.train.seed = 0;
-            configs
-                .entry(serde_json::to_string(&e).expect("plain data"))
-                .or_default()
-                .push(r);
+            // A warm-started run is another setting than a cold one of the same experiment.
+            let key = serde_json::to_string(&e).expect("plain data");
+            let warm = if r.init_from.is_some() {
+                "warm"
+            } else {
+                "cold"
+            };
+            configs.entry(format!("{key} {warm}")).or_default().push(r);
         }
         rows.extend(configs.values().map(|g| row("exploration", g)));
     }

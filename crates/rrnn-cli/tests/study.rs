@@ -165,6 +165,51 @@ fn a_study_summarizes_from_its_runs_and_refuses_a_final_rate_not_chosen_on_valid
     std::fs::remove_dir_all(root).unwrap();
 }
 
+/// Exploration runs of one experiment form one row per start: a warm-started run (`--init-from`)
+/// is its own row, listing the checkpoint it started from, and FINDINGS says for each row in how
+/// many seeds validation left the plateau.
+#[test]
+fn warm_started_exploration_runs_are_their_own_row() {
+    let root = std::env::temp_dir().join(format!("rrnn-study-warm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let explore = "study/tracking/default/lstm/explore";
+    for seed in ["0", "1"] {
+        train(
+            &root,
+            &format!("{explore}/cold/seed={seed}"),
+            "0.01",
+            seed,
+            &[],
+        );
+    }
+    let from = format!("{explore}/cold/seed=0/best.safetensors");
+    train(
+        &root,
+        &format!("{explore}/warm/seed=0"),
+        "0.01",
+        "0",
+        &["--init-from", &from],
+    );
+    ok(&rrnn(&root, &["study", "summarize", "study"]));
+    let summary = read(root.join("study/summary.json"));
+    let rows = summary["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (cold, warm): (Vec<&Value>, Vec<&Value>) =
+        rows.iter().partition(|r| r["init_from"].is_null());
+    assert_eq!(cold[0]["seeds"], serde_json::json!([0, 1]));
+    assert_eq!(warm[0]["seeds"], serde_json::json!([0]));
+    assert_eq!(warm[0]["init_from"], serde_json::json!([from]));
+    ok(&rrnn(&root, &["study", "findings", "study"]));
+    let findings = std::fs::read_to_string(root.join("study/FINDINGS.md")).unwrap();
+    assert!(
+        findings.contains(&format!("warm-started from `{from}`")),
+        "{findings}"
+    );
+    assert!(findings.contains("left the plateau in"), "{findings}");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
 /// Copies the JSON files of a study tree (configs, metrics, results; no checkpoints).
 fn copy_json_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
