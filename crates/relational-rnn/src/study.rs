@@ -192,7 +192,47 @@ impl StudyRow {
     pub fn mean_pm(&self, metric: Metric) -> String {
         mean_pm(&self.values(metric))
     }
+
+    /// Whether the run of seed index `i` left the plateau, judged on validation as the study does:
+    /// a validation loss at least [`PLATEAU_MARGIN`] below the plateau loss and a validation
+    /// accuracy above the best heuristic. `None` without those references or values.
+    pub fn left_plateau(&self, i: usize, baselines: &TaskBaselines) -> Option<bool> {
+        let plateau_loss = baselines.plateau_loss?;
+        let (_, heuristic) = baselines.best_heuristic("val")?;
+        let (loss, accuracy) = ((*self.val_loss.get(i)?)?, (*self.val_accuracy.get(i)?)?);
+        Some(loss <= plateau_loss - PLATEAU_MARGIN && accuracy > heuristic)
+    }
+
+    /// A column of run `i`'s `metrics.jsonl` (e.g. `"val_loss"`) against training examples seen
+    /// (step × batch size); `root` is the directory the summary's run paths start from (the
+    /// repository root).
+    pub fn curve_by_examples(
+        &self,
+        root: impl AsRef<Path>,
+        i: usize,
+        column: &str,
+    ) -> std::io::Result<(Vec<f64>, Vec<f64>)> {
+        let batch = self.batch_size.unwrap_or(1) as f64;
+        let run = root.as_ref().join(&self.runs[i]);
+        let points = crate::experiment::read_metric_column(run, column)?;
+        Ok(points
+            .iter()
+            .map(|&(step, v)| (step as f64 * batch, v))
+            .unzip())
+    }
+
+    /// `"warm start"` for a row of runs started from another run's parameters, else `"fresh"`.
+    pub fn start(&self) -> &'static str {
+        if self.init_from.is_empty() {
+            "fresh"
+        } else {
+            "warm start"
+        }
+    }
 }
+
+/// How far below the plateau loss a validation loss must be for a run to have left the plateau.
+pub const PLATEAU_MARGIN: f64 = 0.05;
 
 /// `"0.998 ± 0.001 (5 seeds)"`, `"1.000 (1 seed)"` or `"—"` for no values.
 pub fn mean_pm(values: &[f64]) -> String {

@@ -43,3 +43,41 @@ fn one_seed_is_never_shown_with_a_spread() {
     assert_eq!(mean_pm(&[0.5]), "0.500 (1 seed)");
     assert_eq!(mean_pm(&[0.5, 0.7]), "0.600 ± 0.141 (2 seeds)");
 }
+
+/// An exploration row's seeds left the plateau exactly when their validation loss is
+/// `PLATEAU_MARGIN` below the plateau loss and their validation accuracy above the best
+/// heuristic; curves read from the committed runs are scaled to examples seen.
+#[test]
+fn left_plateau_follows_its_definition_and_curves_count_examples() {
+    use relational_rnn::study::PLATEAU_MARGIN;
+    let summary = StudySummary::read(repo().join("results/study/summary.json")).expect("readable");
+    let row = summary
+        .rows
+        .iter()
+        .find(|r| r.task == "nth-farthest" && r.variant == "4x1" && r.model == "rmc")
+        .expect("the 4x1 RMC exploration row");
+    let base = summary.baselines("nth-farthest", "4x1").expect("baselines");
+    let (plateau_loss, (_, heuristic)) = (
+        base.plateau_loss.expect("a plateau loss"),
+        base.best_heuristic("val").expect("a heuristic"),
+    );
+    for i in 0..row.runs.len() {
+        let (loss, acc) = (row.val_loss[i].unwrap(), row.val_accuracy[i].unwrap());
+        let expected = loss <= plateau_loss - PLATEAU_MARGIN && acc > heuristic;
+        assert_eq!(row.left_plateau(i, base), Some(expected), "seed index {i}");
+    }
+    let mut moved = row.clone();
+    moved.val_loss[0] = Some(plateau_loss - PLATEAU_MARGIN / 2.0);
+    assert_eq!(
+        moved.left_plateau(0, base),
+        Some(false),
+        "loss not far enough below"
+    );
+    let (x, y) = row
+        .curve_by_examples(repo(), 0, "val_loss")
+        .expect("metrics.jsonl of the first run");
+    let batch = row.batch_size.expect("a batch size") as f64;
+    assert_eq!(x.len(), y.len());
+    assert_eq!(x[0] % batch, 0.0);
+    assert_eq!(row.start(), "fresh");
+}

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use relational_rnn::experiment::mean_std;
 use relational_rnn::stats::welch_interval;
+use relational_rnn::study::PLATEAU_MARGIN;
 use serde_json::Value;
 
 /// Confidence level of every interval.
@@ -96,9 +97,6 @@ fn best_heuristic_on(entry: &Value, split: &str) -> Option<(String, f64)> {
         .filter_map(|(name, by)| by[split].as_f64().map(|a| (name.clone(), a)))
         .max_by(|a, b| a.1.total_cmp(&b.1))
 }
-
-/// How far below the plateau loss a validation loss must be for a run to have left the plateau.
-const PLATEAU_MARGIN: f64 = 0.05;
 
 /// One line per exploration row: whether each seed left the plateau, judged on validation (loss
 /// at least [`PLATEAU_MARGIN`] below the plateau loss, accuracy above the best heuristic), and
