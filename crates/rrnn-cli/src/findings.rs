@@ -98,10 +98,14 @@ fn best_heuristic_on(entry: &Value, split: &str) -> Option<(String, f64)> {
         .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
+/// Training examples of DeepMind Sonnet's example recipe for Nth-farthest
+/// (`rmc_nth_farthest.py`: batch 1,600 for 1,000,000 iterations), the scale to compare with.
+const SONNET_EXAMPLES: f64 = 1600.0 * 1.0e6;
+
 /// One line per exploration row: whether each seed left the plateau, judged on validation (loss
 /// at least [`PLATEAU_MARGIN`] below the plateau loss, accuracy above the best heuristic), and
 /// the checkpoints warm-started rows began from.
-fn exploration_lines(entry: Option<&Value>, rows: &[&Value]) -> String {
+fn exploration_lines(task: &str, entry: Option<&Value>, rows: &[&Value]) -> String {
     let mut out = String::new();
     let plateau_loss = entry.and_then(|e| e["plateau_loss"].as_f64());
     let heuristic = entry.and_then(|e| best_heuristic_on(e, "val"));
@@ -118,6 +122,33 @@ fn exploration_lines(entry: Option<&Value>, rows: &[&Value]) -> String {
                 .map(|p| format!("`{p}`"))
                 .collect();
             let _ = write!(line, ", warm-started from {}", from.join(", "));
+        }
+        let steps = values(r, "steps");
+        if let (Some(batch), false) = (r["batch_size"].as_f64(), steps.is_empty()) {
+            let examples: Vec<f64> = steps.iter().map(|s| s * batch).collect();
+            let (mean, _) = mean_std(&examples);
+            let _ = write!(
+                line,
+                "; {mean:.3e} training examples per seed (batch {batch}"
+            );
+            if task == "nth-farthest" {
+                let _ = write!(
+                    line,
+                    "; Sonnet's example recipe for this task: {SONNET_EXAMPLES:.1e}"
+                );
+            }
+            line.push(')');
+        }
+        let wall = values(r, "elapsed_s");
+        if !wall.is_empty() && !steps.is_empty() {
+            let (hours, _) = mean_std(&wall.iter().map(|w| w / 3600.0).collect::<Vec<_>>());
+            let (steps_mean, _) = mean_std(&steps);
+            let _ = write!(
+                line,
+                "; {hours:.2} h of wall-clock per seed, {:.0} ms per step with its evaluations (two \
+                 jobs sharing the CPU)",
+                hours * 3.6e6 / steps_mean
+            );
         }
         if let (Some(limit), Some((name, h))) = (plateau_loss, &heuristic) {
             let pairs: Vec<(f64, f64)> = r["val_loss"]
@@ -255,7 +286,7 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
     if finals.is_empty() {
         out += "- No final rows yet (selection or exploration runs only): no claim.\n";
     }
-    out += &exploration_lines(entry, rows);
+    out += &exploration_lines(task, entry, rows);
     let gains: Vec<(String, f64)> = rows
         .iter()
         .filter(|r| r["role"] == "lr-selection")

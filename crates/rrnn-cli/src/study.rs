@@ -190,6 +190,7 @@ fn row(role: &str, runs: &[&Run]) -> Value {
         "test_loss": per_seed("test_loss"),
         "hard_accuracy": per_seed("hard_accuracy"),
         "cap_gain": runs.iter().map(|r| cap_gain(r)).collect::<Vec<_>>(),
+        "elapsed_s": per_seed("elapsed_s"),
     });
     if runs.iter().any(|r| r.init_from.is_some()) {
         let from: Vec<Option<&str>> = runs.iter().map(|r| r.init_from.as_deref()).collect();
