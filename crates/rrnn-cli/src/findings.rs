@@ -181,6 +181,16 @@ fn above(xs: &[f64], reference: f64) -> String {
     format!("{n} of {} seeds above it", xs.len())
 }
 
+/// A row's role as the table shows it: warm-started rows say so.
+fn role_of(row: &Value) -> String {
+    let role = row["role"].as_str().unwrap_or("");
+    if row["init_from"].is_array() {
+        format!("{role}, warm start")
+    } else {
+        role.to_owned()
+    }
+}
+
 /// The section of one (task, variant).
 fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> String {
     let mut out = format!("## {task} — {variant}\n\n");
@@ -209,7 +219,7 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
             r["model"].as_str().unwrap_or(""),
             r["params"],
             r["lr"],
-            r["role"].as_str().unwrap_or(""),
+            role_of(r),
             mean_pm(&values(r, "test_accuracy")),
             mean_pm(&values(r, "val_accuracy")),
             mean_pm(&values(r, "hard_accuracy")),
