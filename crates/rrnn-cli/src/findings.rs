@@ -10,7 +10,7 @@ use std::path::Path;
 
 use relational_rnn::experiment::mean_std;
 use relational_rnn::stats::welch_interval;
-use relational_rnn::study::PLATEAU_MARGIN;
+use relational_rnn::study::{PLATEAU_MARGIN, StudyRow, TaskBaselines};
 use serde_json::Value;
 
 /// Confidence level of every interval.
@@ -151,23 +151,23 @@ fn exploration_lines(task: &str, entry: Option<&Value>, rows: &[&Value]) -> Stri
             );
         }
         if let (Some(limit), Some((name, h))) = (plateau_loss, &heuristic) {
-            let pairs: Vec<(f64, f64)> = r["val_loss"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .zip(r["val_accuracy"].as_array().into_iter().flatten())
-                .filter_map(|(l, a)| Some((l.as_f64()?, a.as_f64()?)))
-                .collect();
-            let left = pairs
-                .iter()
-                .filter(|&&(l, a)| l <= limit - PLATEAU_MARGIN && a > *h)
-                .count();
+            // The library's rule (`StudyRow::left_plateau`), on this row and its task entry.
+            let verdicts: Vec<bool> = match (
+                serde_json::from_value::<StudyRow>((*r).clone()),
+                entry.map(|e| serde_json::from_value::<TaskBaselines>(e.clone())),
+            ) {
+                (Ok(row), Some(Ok(base))) => (0..row.runs.len())
+                    .filter_map(|i| row.left_plateau(i, &base))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let left = verdicts.iter().filter(|&&v| v).count();
             let _ = write!(
                 line,
                 ": left the plateau in {left} of {} seeds (validation loss at least \
                  {PLATEAU_MARGIN} below the plateau loss {limit:.3}, and validation accuracy \
                  above `{name}` {h:.3})",
-                pairs.len()
+                verdicts.len()
             );
         }
         let _ = writeln!(out, "{line}.");
