@@ -57,22 +57,67 @@ pub(crate) fn titled<'a>(area: &Area<'a>, title: &str, size: f64) -> Result<Area
     }
 }
 
-/// A short tick label: `0`, `0.25`, `12k`, `1e-5`, without floating-point noise.
+/// A short tick label: `0`, `0.25`, `12k`, `12.5k`, `2.5e6`, `1e-5`, without floating-point
+/// noise; up to four significant digits, so neighbouring ticks never print the same label.
 pub(crate) fn fmt_tick(v: f64) -> String {
     let a = v.abs();
     if a < 1e-12 {
         "0".to_string()
     } else if !(1e-3..1e6).contains(&a) {
-        format!("{v:.0e}")
-    } else if a >= 1e4 && (v / 1000.0).fract() == 0.0 {
-        format!("{}k", v / 1000.0)
+        let s = format!("{v:.3e}");
+        let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
+        format!("{}e{exponent}", trim_decimals(mantissa))
+    } else if a >= 1e4 && (v / 100.0).fract() == 0.0 {
+        format!("{}k", trim_decimals(&format!("{:.1}", v / 1000.0)))
     } else {
-        let s = format!("{v:.4}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+        trim_decimals(&format!("{v:.4}")).to_string()
+    }
+}
+
+/// `2.500` → `2.5`, `3.000` → `3`; integers pass through.
+fn trim_decimals(s: &str) -> &str {
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        s
     }
 }
 
 /// Text width and height in pixels at `size`, as the backend will lay it out.
 pub(crate) fn text_size(area: &Area<'_>, text: &str, size: f64) -> Result<(u32, u32), PlotError> {
     Ok(area.estimate_text_size(text, &font::text(size))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fmt_tick;
+
+    #[test]
+    fn tick_labels_are_short_and_exact() {
+        let cases = [
+            (0.0, "0"),
+            (0.25, "0.25"),
+            (1.0 / 3.0, "0.3333"),
+            (200.0, "200"),
+            (12_000.0, "12k"),
+            (12_500.0, "12.5k"),
+            (12_345.0, "12345"),
+            (-3e6, "-3e6"),
+            (2.5e6, "2.5e6"),
+            (1.25e8, "1.25e8"),
+            (1e-5, "1e-5"),
+            (2.5e-4, "2.5e-4"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(fmt_tick(v), want, "tick {v}");
+        }
+    }
+
+    #[test]
+    fn neighbouring_large_ticks_get_distinct_labels() {
+        let labels: Vec<String> = (4..=12).map(|i| fmt_tick(f64::from(i) * 0.25e6)).collect();
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(unique, labels, "{labels:?}");
+    }
 }
