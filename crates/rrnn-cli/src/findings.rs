@@ -10,7 +10,7 @@ use std::path::Path;
 
 use relational_rnn::experiment::mean_std;
 use relational_rnn::stats::welch_interval;
-use relational_rnn::study::{PLATEAU_MARGIN, StudyRow, TaskBaselines};
+use relational_rnn::study::{PLATEAU_MARGIN, StudyRow, TaskBaselines, mean_pm};
 use serde_json::Value;
 
 /// Confidence level of every interval.
@@ -26,18 +26,6 @@ fn values(row: &Value, key: &str) -> Vec<f64> {
         .as_array()
         .map(|a| a.iter().filter_map(Value::as_f64).collect())
         .unwrap_or_default()
-}
-
-/// `m ± s (n seeds)`, or the single value with "1 seed".
-fn mean_pm(xs: &[f64]) -> String {
-    match xs.len() {
-        0 => "—".into(),
-        1 => format!("{:.3} (1 seed)", xs[0]),
-        n => {
-            let (m, s) = mean_std(xs);
-            format!("{m:.3} ± {s:.3} ({n} seeds)")
-        }
-    }
 }
 
 /// Mean ± std of steps, rounded (how soon a model reaches its validation best).
@@ -84,18 +72,16 @@ fn task_entry<'a>(summary: &'a Value, task: &str, variant: &str) -> Option<&'a V
         .find(|t| t["task"] == task && t["variant"] == variant)
 }
 
-/// The best heuristic on test: `(name, accuracy)`.
-fn best_heuristic(entry: &Value) -> Option<(String, f64)> {
-    best_heuristic_on(entry, "test")
+/// The task entry's references (chance, plateau, heuristics) as the library reads them.
+fn baselines(entry: &Value) -> Option<TaskBaselines> {
+    serde_json::from_value(entry.clone()).ok()
 }
 
 /// The best heuristic on `split` (`val`, `test`, `hard`): `(name, accuracy)`.
 fn best_heuristic_on(entry: &Value, split: &str) -> Option<(String, f64)> {
-    entry["heuristics"]
-        .as_object()?
-        .iter()
-        .filter_map(|(name, by)| by[split].as_f64().map(|a| (name.clone(), a)))
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+    let base = baselines(entry)?;
+    base.best_heuristic(split)
+        .map(|(name, a)| (name.to_owned(), a))
 }
 
 /// Training examples of DeepMind Sonnet's example recipe for Nth-farthest
@@ -154,9 +140,9 @@ fn exploration_lines(task: &str, entry: Option<&Value>, rows: &[&Value]) -> Stri
             // The library's rule (`StudyRow::left_plateau`), on this row and its task entry.
             let verdicts: Vec<bool> = match (
                 serde_json::from_value::<StudyRow>((*r).clone()),
-                entry.map(|e| serde_json::from_value::<TaskBaselines>(e.clone())),
+                entry.and_then(baselines),
             ) {
-                (Ok(row), Some(Ok(base))) => (0..row.runs.len())
+                (Ok(row), Some(base)) => (0..row.runs.len())
                     .filter_map(|i| row.left_plateau(i, &base))
                     .collect(),
                 _ => Vec::new(),
@@ -197,7 +183,7 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
     let entry = task_entry(summary, task, variant);
     let chance = entry.and_then(|e| e["chance"].as_f64());
     let plateau = entry.and_then(|e| e["plateau"].as_f64());
-    let heuristic = entry.and_then(best_heuristic);
+    let heuristic = entry.and_then(|e| best_heuristic_on(e, "test"));
     let fmt = |x: Option<f64>| x.map_or("none".into(), |x| format!("{x:.3}"));
     let _ = writeln!(
         out,
