@@ -153,6 +153,7 @@ fn resume(args: &TrainArgs, path: &Path) -> Result<Option<Session>, String> {
         return Ok(None);
     }
     config.experiment.validate().map_err(|e| e.to_string())?;
+    crate::limits::check_training(&config.experiment)?;
     config.check_data()?;
     let val = val_batches(&config.experiment)?;
     let (model, mut store) = config.experiment.init().map_err(|e| e.to_string())?;

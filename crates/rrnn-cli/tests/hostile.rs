@@ -352,6 +352,7 @@ fn rows(run: &Path, babi_run: &Path) -> Vec<Row> {
         train("--config {s}/c.json", 1, "c.json: ").setup(file("c.json", b"{\"train\": {\"steps\": NaN}}")),
         row("train --resume {s}/f", 1, "is not a run directory").setup(file("f", b"")),
         row("train --resume {s}/old", 1, "invalid `test_size`: must be at most").setup(old_run(run, |c| c["experiment"]["test_size"] = u64::MAX.into(), |_| {})),
+        row("train --resume {s}/old", 1, "this run needs more than").setup(old_run(run, |c| c["experiment"]["model"]["core"]["mem_slots"] = 1_000_000_000u64.into(), |_| {})),
         row("train --resume {s}/old", 1, "config.json: ").setup(old_run(run, |c| c["experiment"] = "nope".into(), |_| {})),
         row("train --resume {s}/old", 1, "tensor `optim.m.rmc.input_proj.weight` is not finite").setup(old_run(run, |_| {}, poison("optim.m.rmc.input_proj.weight", f64::NAN))),
         row("export-data --task sorting --out {s}", 1, "cannot create"),
