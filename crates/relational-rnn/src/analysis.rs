@@ -190,6 +190,95 @@ pub fn input_attention(trace: &Trace) -> Vec<f64> {
         .collect()
 }
 
+/// Attention each key (slot or input) receives from the memory rows (queries 0..N, averaged),
+/// per head, over time, first block: the picture of what the memory reads at every step.
+///
+/// # Shapes
+/// Returns `[H, N + 1, T]` (keys: slots, then the input); `[0, 0, 0]` for the LSTM.
+pub fn attention_over_time(trace: &Trace) -> Array3<f64> {
+    let (heads, keys) = trace
+        .attention
+        .first()
+        .map_or((0, 0), |b| (b[0].dim().0, b[0].dim().2));
+    let mut out = Array3::zeros((heads, keys, trace.attention.len()));
+    for (t, blocks) in trace.attention.iter().enumerate() {
+        let a = &blocks[0]; // [H, R, R]
+        let n = a.dim().1 - 1;
+        let read = a.slice(s![.., ..n, ..]).mean_axis(Axis(1)).expect("N ≥ 1"); // [H, R]
+        out.slice_mut(s![.., .., t]).assign(&read);
+    }
+    out
+}
+
+/// Attention of the memory rows (queries 0..N) to the input key, per step and head, first block.
+///
+/// # Shapes
+/// Returns `[T, H]`; empty (`[0, 0]`) for the LSTM.
+pub fn input_attention_by_head(trace: &Trace) -> Array2<f64> {
+    let heads = trace.attention.first().map_or(0, |b| b[0].dim().0);
+    let mut out = Array2::zeros((trace.attention.len(), heads));
+    for (t, blocks) in trace.attention.iter().enumerate() {
+        let a = &blocks[0]; // [H, R, R]
+        let n = a.dim().1 - 1;
+        for h in 0..heads {
+            out[[t, h]] = a.slice(s![h, ..n, n]).mean().unwrap_or(f64::NAN);
+        }
+    }
+    out
+}
+
+/// How alike the memory slots are after every step: the mean cosine similarity over pairs of
+/// slots, one value per step. 1 when every slot points the same way, 0 for orthogonal slots, so a
+/// value near 1 says the slots hold copies of one vector rather than different contents.
+pub fn slot_similarity(trace: &Trace) -> Vec<f64> {
+    trace
+        .memory
+        .iter()
+        .map(|m| {
+            let n = m.nrows();
+            let norms: Vec<f64> = m.rows().into_iter().map(|r| r.dot(&r).sqrt()).collect();
+            let (mut total, mut pairs) = (0.0, 0.0);
+            for i in 0..n {
+                for j in i + 1..n {
+                    let denom = (norms[i] * norms[j]).max(f64::MIN_POSITIVE);
+                    total += m.row(i).dot(&m.row(j)) / denom;
+                    pairs += 1.0;
+                }
+            }
+            if pairs > 0.0 { total / pairs } else { f64::NAN }
+        })
+        .collect()
+}
+
+/// Means of `values[i][t]` grouped by `labels[i][t]` (e.g. a step's event, per sequence `i`), in
+/// the order the labels are first seen: `(label, mean, count)`.
+///
+/// # Panics
+/// If a sequence's values and labels differ in length.
+#[track_caller]
+pub fn mean_by_label(
+    values: &[Vec<f64>],
+    labels: &[Vec<&'static str>],
+) -> Vec<(&'static str, f64, usize)> {
+    let mut groups: Vec<(&'static str, f64, usize)> = Vec::new();
+    for (vs, ls) in values.iter().zip(labels) {
+        assert_eq!(vs.len(), ls.len(), "one label per value");
+        for (&v, &l) in vs.iter().zip(ls) {
+            match groups.iter_mut().find(|g| g.0 == l) {
+                Some(g) => {
+                    g.1 += v;
+                    g.2 += 1;
+                }
+                None => groups.push((l, v, 1)),
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(l, sum, n)| (l, sum / n as f64, n))
+        .collect()
+}
+
 /// The first evaluation step at which the validation accuracy reached `threshold`, if it did.
 pub fn steps_to_threshold(history: &History, threshold: f64) -> Option<u64> {
     history

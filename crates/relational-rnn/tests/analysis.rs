@@ -1,6 +1,9 @@
 //! Analysis helpers agree with the training code and have the documented shapes.
 
-use relational_rnn::analysis::{input_attention, key_usage, predict, steps_to_threshold, trace};
+use relational_rnn::analysis::{
+    Trace, attention_over_time, input_attention, input_attention_by_head, key_usage, mean_by_label,
+    predict, slot_similarity, steps_to_threshold, trace,
+};
 use relational_rnn::experiment::{Experiment, ModelKind, Summary, mean_std, run};
 use relational_rnn::tasks::{TaskConfig, TrackingConfig};
 use relational_rnn::train::{TrainConfig, evaluate};
@@ -68,10 +71,95 @@ fn predictions_trace_and_usage_are_consistent() {
         "attention rows are distributions"
     );
     assert!(input_attention(&t).iter().all(|a| (0.0..=1.0).contains(a)));
+    let by_head = input_attention_by_head(&t);
+    assert_eq!(by_head.dim(), (steps, 4)); // [T, H]
+    for (step, overall) in input_attention(&t).iter().enumerate() {
+        let mean = by_head.row(step).mean().expect("heads");
+        assert!(
+            (mean - overall).abs() < 1e-12,
+            "heads average to the overall value"
+        );
+    }
+    assert_eq!(slot_similarity(&t).len(), steps);
+    let over_time = attention_over_time(&t);
+    assert_eq!(over_time.dim(), (4, n + 1, steps)); // [H, N + 1, T]
+    for step in 0..steps {
+        for h in 0..4 {
+            let col = over_time.slice(ndarray::s![h, .., step]);
+            assert!(
+                (col.sum() - 1.0).abs() < 1e-6,
+                "each query's weights sum to 1: {col}"
+            );
+            assert!(
+                (col[n] - by_head[[step, h]]).abs() < 1e-12,
+                "last key: the input"
+            );
+        }
+    }
 
     // The history's records drive convergence measures.
     assert_eq!(steps_to_threshold(&r.history, 0.0), Some(3));
     assert_eq!(steps_to_threshold(&r.history, 1.1), None);
+}
+
+#[test]
+fn slot_similarity_is_one_for_copies_and_zero_for_orthogonal_slots() {
+    use ndarray::array;
+    let trace = Trace {
+        attention: Vec::new(),
+        memory: vec![
+            array![[1.0, 2.0], [2.0, 4.0], [0.5, 1.0]],
+            array![[1.0, 0.0], [0.0, 3.0], [0.0, 0.0]],
+            array![[1.0, 0.0], [-1.0, 0.0], [1.0, 0.0]],
+        ],
+    };
+    let sim = slot_similarity(&trace);
+    assert!((sim[0] - 1.0).abs() < 1e-12, "{sim:?}");
+    assert!(
+        sim[1].abs() < 1e-12,
+        "a zero slot counts as orthogonal: {sim:?}"
+    );
+    assert!(
+        (sim[2] + 1.0 / 3.0).abs() < 1e-12,
+        "pairs -1, 1, -1: {sim:?}"
+    );
+}
+
+#[test]
+fn tracking_steps_are_labelled_by_event_and_averaged_by_label() {
+    use relational_rnn::tasks::{Example, TaskKind, generate_reasoning_data};
+    let config = TaskKind::Tracking.default_config();
+    let data = generate_reasoning_data(&config, 2, 8, 0).expect("valid");
+    let Example::Tracking(ex) = &data.test.examples[0] else {
+        panic!("a tracking example")
+    };
+    let events = ex.step_events();
+    assert_eq!(
+        events.len(),
+        data.test.batch.steps(),
+        "one event per input step"
+    );
+    assert_eq!(&events[..ex.objects.len()], vec!["start"; ex.objects.len()]);
+    assert_eq!(events.last(), Some(&"query"));
+    let labels = ex.step_labels();
+    assert_eq!(labels.len(), events.len());
+    let printed = data.test.examples[0].to_string();
+    for label in &labels[..labels.len() - 1] {
+        assert!(printed.contains(label.as_str()), "`{label}` in `{printed}`");
+    }
+    assert!(printed.contains(&format!(
+        "where is {}",
+        labels[labels.len() - 1].trim_end_matches('?')
+    )));
+    let stays = ex.moves.iter().filter(|m| m.delta == 0).count();
+    assert_eq!(events.iter().filter(|&&e| e == "stay").count(), stays);
+
+    let values = vec![vec![1.0, 2.0, 3.0], vec![5.0, 4.0]];
+    let labels = vec![vec!["a", "b", "a"], vec!["b", "c"]];
+    assert_eq!(
+        mean_by_label(&values, &labels),
+        vec![("a", 2.0, 2), ("b", 3.5, 2), ("c", 4.0, 1)]
+    );
 }
 
 #[test]

@@ -119,6 +119,39 @@ pub struct TrackingExample {
     pub target: usize,
 }
 
+impl TrackingExample {
+    /// What each input step shows, for reading a model step by step: `"start"` (an object and
+    /// its start), `"move"` (a displacement of ±1), `"stay"` (a displacement of 0) or `"query"`.
+    pub fn step_events(&self) -> Vec<&'static str> {
+        let moves = self
+            .moves
+            .iter()
+            .map(|m| if m.delta == 0 { "stay" } else { "move" });
+        std::iter::repeat_n("start", self.objects.len())
+            .chain(moves)
+            .chain(std::iter::once("query"))
+            .collect()
+    }
+
+    /// A short label per input step, as the example prints: `obj2@5` (start), `obj1+1` (move),
+    /// `obj2?` (query).
+    pub fn step_labels(&self) -> Vec<String> {
+        let starts = self
+            .objects
+            .iter()
+            .zip(&self.starts)
+            .map(|(o, s)| format!("obj{o}@{s}"));
+        let moves = self
+            .moves
+            .iter()
+            .map(|m| format!("obj{}{:+}", m.object, m.delta));
+        starts
+            .chain(moves)
+            .chain(std::iter::once(format!("obj{}?", self.query)))
+            .collect()
+    }
+}
+
 /// The object-tracking task generator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tracking {
