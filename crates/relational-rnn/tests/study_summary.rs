@@ -81,3 +81,100 @@ fn left_plateau_follows_its_definition_and_curves_count_examples() {
     assert_eq!(x[0] % batch, 0.0);
     assert_eq!(row.start(), "fresh");
 }
+
+/// The report tables and figures show the summary's own numbers: every final row once, with its
+/// `mean_pm` text; one exploration line per seed; one curve per seed and the task's references.
+#[test]
+fn report_tables_and_figures_show_the_summary() {
+    use relational_rnn::study::{model_color, model_label};
+    let summary = StudySummary::read(repo().join("results/study/summary.json")).expect("readable");
+    let models = ["lstm", "rmc", "rrnn-cell"];
+    let table = summary.final_table("tracking", &["default"], &models);
+    let lines: Vec<&str> = table.lines().collect();
+    let finals: Vec<_> = models
+        .iter()
+        .filter_map(|m| summary.final_row("tracking", "default", m))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1 + finals.len(),
+        "a header and one line per row:\n{table}"
+    );
+    for (line, row) in lines[1..].iter().zip(&finals) {
+        assert!(line.contains(model_label(&row.model)), "{line}");
+        assert!(line.contains(&row.mean_pm(Metric::TestAccuracy)), "{line}");
+    }
+    let reference = summary.reference_line("tracking", "default", "test");
+    let (name, h) = summary
+        .baselines("tracking", "default")
+        .and_then(|b| b.best_heuristic("test"))
+        .expect("a heuristic");
+    assert!(
+        reference.contains(&format!("{h:.3} ({name})")),
+        "{reference}"
+    );
+
+    let compared = summary.comparison_lines("tracking", ("default", "rmc"), ("default", "lstm"));
+    assert_eq!(compared.len(), 3, "test, hard, steps");
+    let (d, lo, hi) = compare(finals[1], finals[0], Metric::TestAccuracy).expect("seeds");
+    assert!(
+        compared[0].contains(&format!("{d:+.3} [{lo:+.3}, {hi:+.3}]")),
+        "{}",
+        compared[0]
+    );
+    assert!(
+        summary
+            .comparison_lines("tracking", ("no-such-variant", "rmc"), ("default", "lstm"))
+            .is_empty()
+    );
+
+    let variants = ["4x1"];
+    let explore = summary.exploration_table("nth-farthest", &variants);
+    let seeds: usize = summary
+        .rows
+        .iter()
+        .filter(|r| r.task == "nth-farthest" && r.variant == "4x1" && r.role == "exploration")
+        .map(|r| r.runs.len())
+        .sum();
+    assert_eq!(explore.lines().count(), 1 + seeds, "{explore}");
+    let (loss, acc) = summary
+        .exploration_curves(repo(), "nth-farthest", &variants)
+        .expect("metrics of the committed runs");
+    assert_eq!((loss.series.len(), acc.series.len()), (seeds, seeds));
+    let base = summary.baselines("nth-farthest", "4x1").expect("baselines");
+    assert!(loss.hlines.iter().any(|l| Some(l.y) == base.plateau_loss));
+    assert_ne!(model_color("lstm"), model_color("rmc"));
+
+    // A warm-started run continues where its source run ended.
+    let stages = ["4x4-1d", "4x4"];
+    let (loss, _) = summary
+        .exploration_curves(repo(), "nth-farthest", &stages)
+        .expect("metrics of the committed runs");
+    let warm = summary
+        .rows
+        .iter()
+        .find(|r| r.variant == "4x4" && r.model == "rmc" && !r.init_from.is_empty())
+        .expect("the warm-started 4x4 RMC row");
+    let source = summary
+        .rows
+        .iter()
+        .find(|r| r.variant == "4x4-1d" && r.model == "rmc")
+        .expect("its first stage");
+    let (source_x, _) = source
+        .curve_by_examples(repo(), 0, "val_loss")
+        .expect("metrics");
+    let (warm_x, _) = warm
+        .curve_by_examples(repo(), 0, "val_loss")
+        .expect("metrics");
+    let drawn = loss
+        .series
+        .iter()
+        .find(|s| s.name.starts_with("RMC 4x4 (warm"))
+        .expect("a warm RMC curve");
+    let expected = (warm_x[0] + source_x[source_x.len() - 1]) / 1e6; // millions
+    assert!(
+        (drawn.x[0] - expected).abs() < 1e-12,
+        "{} vs {expected}",
+        drawn.x[0]
+    );
+}

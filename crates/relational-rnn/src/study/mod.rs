@@ -10,6 +10,9 @@ use serde::Deserialize;
 
 use crate::stats::{mean_std, welch_interval};
 
+mod report;
+pub use report::{model_color, model_label};
+
 /// The whole summary.
 #[derive(Debug, Clone, Deserialize)]
 pub struct StudySummary {
