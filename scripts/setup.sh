@@ -3,10 +3,22 @@
 #   - the Rust toolchain's clippy and rustfmt components (rustup)
 #   - evcxr_jupyter, the Rust Jupyter kernel (cargo install, ~6 min the first time), registered as `rust`
 #   - jupyter's nbclient/nbconvert/nbformat (and JupyterLab for users) from PyPI
-# Usage: bash scripts/setup.sh [--no-notebooks]
+#   - with --browser (the test command's browser test only; the run command never passes it):
+#     Debian's `chromium` (apt-get, when root or with passwordless sudo; otherwise the browser test
+#     is skipped) and Playwright for Python (PyPI), which drives that system browser
+# Usage: bash scripts/setup.sh [--no-notebooks] [--browser]
 set -euo pipefail
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+
+notebooks=1 browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-notebooks) notebooks=0 ;;
+    --browser) browser=1 ;;
+    *) log "unknown option: $arg"; exit 2 ;;
+  esac
+done
 
 if command -v rustup >/dev/null 2>&1; then
   for comp in clippy rustfmt; do
@@ -22,7 +34,7 @@ if command -v rustup >/dev/null 2>&1; then
   fi
 fi
 
-[[ "${1:-}" == "--no-notebooks" ]] && exit 0
+(( notebooks )) || exit 0
 
 PY=${PYTHON:-python3}
 if ! "$PY" -c 'import nbclient, nbformat, nbconvert' >/dev/null 2>&1; then
@@ -38,4 +50,23 @@ fi
 if ! "$PY" -m jupyter kernelspec list 2>/dev/null | grep -qE '^\s*rust\s'; then
   log "registering the evcxr kernel as 'rust'"
   evcxr_jupyter --install >/dev/null
+fi
+
+(( browser )) || exit 0
+can_root() { [[ $EUID -eq 0 ]] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; }
+as_root() { if [[ $EUID -eq 0 ]]; then "$@"; else sudo -n "$@"; fi; }
+if [[ ! -x /usr/bin/chromium ]]; then
+  if can_root; then
+    log "installing Debian's chromium for the browser test (apt-get)"
+    as_root apt-get update -qq >/dev/null || log "apt-get update failed; trying the install anyway"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null \
+      || log "could not install chromium: the browser test will be skipped"
+  else
+    log "no /usr/bin/chromium and no root: the browser test will be skipped (apt-get install chromium enables it)"
+  fi
+fi
+if ! "$PY" -c 'import playwright' >/dev/null 2>&1; then
+  log "installing Playwright for Python from PyPI (it drives the system chromium; no browser download)"
+  "$PY" -m pip install --quiet --disable-pip-version-check playwright \
+    || log "could not install playwright: the browser test will be skipped"
 fi

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then formatting, clippy (warnings are errors),
-# every cargo test, and every notebook executed headless and checked for errors, panics and
-# missing figures.
+# every cargo test, every notebook executed headless and checked for errors, panics and missing
+# figures, and the main notebook's first cells run in JupyterLab in headless Chromium (skipped when
+# Chromium cannot be installed).
 # Usage: bash scripts/test.sh [--no-notebooks]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh "$@"
+bash scripts/setup.sh --browser "$@"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -36,5 +37,7 @@ if [[ "${1:-}" != "--no-notebooks" ]]; then
     step "notebooks: ${notebooks[*]}"
     python3 scripts/check_notebooks.py "${notebooks[@]}"
   fi
+  step "browser test: 18_relational_rnn.ipynb in JupyterLab, headless Chromium, up to its first figure"
+  python3 scripts/browser_test.py
 fi
 step "all checks passed"
