@@ -22,7 +22,7 @@ done
 
 if command -v rustup >/dev/null 2>&1; then
   for comp in clippy rustfmt; do
-    if ! rustup component list --installed 2>/dev/null | grep -q "^$comp"; then
+    if ! rustup component list --installed 2>/dev/null | grep "^$comp" >/dev/null; then
       log "installing rustup component $comp"
       rustup component add "$comp"
     fi
@@ -47,7 +47,7 @@ if ! command -v evcxr_jupyter >/dev/null 2>&1; then
   log "installing evcxr_jupyter (cargo install --locked; about 6 minutes on 2 cores)"
   cargo install evcxr_jupyter --locked --quiet
 fi
-if ! "$PY" -m jupyter kernelspec list 2>/dev/null | grep -qE '^\s*rust\s'; then
+if ! "$PY" -m jupyter kernelspec list 2>/dev/null | grep -E '^\s*rust\s' >/dev/null; then
   log "registering the evcxr kernel as 'rust'"
   evcxr_jupyter --install >/dev/null
 fi
