@@ -1,6 +1,7 @@
 //! What keeps a run directory whole over long runs: one owner at a time (the lock), clean stops
-//! on SIGTERM and SIGHUP, stale temporary files removed, damaged metrics kept aside, only finite
-//! checkpoints, resume refusing a checkpoint of another experiment, and reproducible bytes.
+//! on SIGTERM and SIGHUP, the same result after SIGKILLs at any moment, stale temporary files
+//! removed, damaged metrics kept aside, only finite checkpoints, resume refusing a checkpoint of
+//! another experiment, and reproducible bytes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -520,6 +521,85 @@ fn identical_runs_write_identical_checkpoint_bytes() {
     let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert!(last["elapsed_s"].as_f64().unwrap() > 1000.0, "{last}");
     for d in [a, b, split] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
+}
+
+/// SIGKILL (no chance to save) at moments drawn from a seeded schedule, some of them inside
+/// checkpoint or metrics writes, then a resume (or, killed before `config.json`, a new start on the
+/// same `--out`), up to [`KILLS`] times, then a last resume to the end: the run ends exactly as an
+/// uninterrupted run, bit for bit, with no temporary file left.
+#[test]
+fn runs_killed_at_random_moments_finish_as_if_never_killed() {
+    const STEPS: &str = "80";
+    const KILLS: usize = 25;
+    let (straight, killed) = (temp("kill9-straight"), temp("kill9-killed"));
+    ok(&train(STEPS, &straight, &[]));
+    let mut state = 0x2545_f491_4f6c_dd1d_u64; // xorshift64: the same schedule every run
+    let mut next_delay = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        Duration::from_millis(5 + state % 200)
+    };
+    let (mut kills, mut steps_at_kills) = (0, Vec::new());
+    while !killed.join("result.json").exists() {
+        let args: Vec<String> = if killed.join("config.json").exists() {
+            vec![
+                "train".into(),
+                "--resume".into(),
+                killed.display().to_string(),
+            ]
+        } else {
+            train_args(STEPS, &killed, &[])
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        };
+        let mut child = Running(spawn(&args.iter().map(String::as_str).collect::<Vec<_>>()));
+        if kills < KILLS {
+            std::thread::sleep(next_delay());
+        }
+        if kills < KILLS && child.0.try_wait().unwrap().is_none() {
+            child.0.kill().unwrap(); // SIGKILL
+            child.0.wait().unwrap();
+            kills += 1;
+            if killed.join("last.safetensors").exists() {
+                steps_at_kills.push(checkpoint_step(&killed));
+            }
+            continue;
+        }
+        let status = child.0.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        assert!(status.success(), "{stderr}");
+    }
+    let during_training = steps_at_kills.iter().filter(|&&s| s > 0).count();
+    assert!(
+        during_training >= 3,
+        "only {during_training} of {kills} kills came after training had started: {steps_at_kills:?}"
+    );
+    assert_same_run(&straight, &killed);
+    let outcome = |d: &Path| {
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(d.join("result.json")).unwrap()).unwrap();
+        (
+            v["best_step"].clone(),
+            v["test_accuracy"].clone(),
+            v["hard_accuracy"].clone(),
+        )
+    };
+    assert_eq!(outcome(&straight), outcome(&killed));
+    let litter: Vec<PathBuf> = std::fs::read_dir(&killed)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains(".tmp-"))
+        .collect();
+    assert!(litter.is_empty(), "{litter:?}");
+    println!(
+        "survived {kills} SIGKILLs, {during_training} of them during training: {steps_at_kills:?}"
+    );
+    for d in [straight, killed] {
         std::fs::remove_dir_all(d).unwrap();
     }
 }
