@@ -1,7 +1,8 @@
 //! `rrnn study findings DIR`: `DIR/FINDINGS.md` from `DIR/summary.json` — per task and variant, each
 //! model's final row (mean ± std over seeds), its difference from the LSTM (or, for a control or
 //! ablation, from the default RMC) with a 95 % Welch t interval over seeds, beside chance, plateau
-//! and the best heuristic. Every number is computed here from the summary; the verdict sentences
+//! and the best heuristic; exploration rows say how many seeds left the plateau and compare the RMC
+//! with the LSTM at the same start. Every number is computed here from the summary; the verdict sentences
 //! follow fixed rules, so they claim no more than the intervals do. Hand-written notes without
 //! numbers (what was cut, what a number means) come from `DIR/NOTES.md`.
 
@@ -157,6 +158,35 @@ fn exploration_lines(task: &str, entry: Option<&Value>, rows: &[&Value]) -> Stri
             );
         }
         let _ = writeln!(out, "{line}.");
+    }
+    // The RMC against the LSTM, per start (fresh or warm), where both explored it.
+    let explored: Vec<&&Value> = rows.iter().filter(|r| r["role"] == "exploration").collect();
+    for warm in [false, true] {
+        let pick = |model: &str| {
+            explored
+                .iter()
+                .find(|r| r["model"] == model && r["init_from"].is_array() == warm)
+        };
+        let (Some(rmc), Some(lstm)) = (pick("rmc"), pick("lstm")) else {
+            continue;
+        };
+        let start = if warm { "warm start" } else { "fresh" };
+        for (what, key) in [
+            ("test accuracy", "test_accuracy"),
+            ("hard-split accuracy", "hard_accuracy"),
+        ] {
+            let line = compare(
+                (what, "is above", "is below"),
+                "rmc",
+                &values(rmc, key),
+                "lstm",
+                &values(lstm, key),
+            );
+            let _ = writeln!(
+                out,
+                "  - {line} ({start}; both at the same learning rate, not tuned for either)."
+            );
+        }
     }
     out
 }
