@@ -230,3 +230,32 @@ fn sweep_directories_read_back() {
     assert!(err.to_string().contains("metrics.jsonl:1"), "{err}");
     std::fs::remove_dir_all(root).expect("cleanup");
 }
+
+#[test]
+fn a_tracking_example_prints_its_step_labels_in_order() {
+    use relational_rnn::tasks::{Example, TrackingExample, TrackingMove};
+    let ex = TrackingExample {
+        objects: vec![2, 0],
+        starts: vec![4, 1],
+        moves: vec![
+            TrackingMove {
+                object: 0,
+                delta: 1,
+            },
+            TrackingMove {
+                object: 2,
+                delta: 0,
+            },
+        ],
+        query: 2,
+        target: 4,
+    };
+    assert_eq!(
+        ex.step_labels(),
+        ["obj2@4", "obj0@1", "obj0+1", "obj2+0", "obj2?"]
+    );
+    assert_eq!(
+        Example::Tracking(ex).to_string(),
+        "starts [obj2@4 obj0@1]; moves [obj0+1 obj2+0]; where is obj2? answer 4"
+    );
+}

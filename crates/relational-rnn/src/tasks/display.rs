@@ -51,20 +51,14 @@ impl fmt::Display for Example {
                 )
             }
             Example::Tracking(e) => {
-                let starts = e
-                    .objects
-                    .iter()
-                    .zip(&e.starts)
-                    .map(|(o, s)| format!("obj{o}@{s}"));
-                let moves = e
-                    .moves
-                    .iter()
-                    .map(|m| format!("obj{}{:+}", m.object, m.delta));
+                // One label per input step: the starts, the moves, then the query.
+                let labels = e.step_labels();
+                let (starts, rest) = labels.split_at(e.objects.len());
                 write!(
                     f,
                     "starts [{}]; moves [{}]; where is obj{}? answer {}",
-                    join(starts, " "),
-                    join(moves, " "),
+                    starts.join(" "),
+                    rest[..rest.len() - 1].join(" "),
                     e.query,
                     e.target
                 )
