@@ -6,7 +6,7 @@ use plotters::element::{Circle, PathElement, Rectangle, Text};
 use plotters::prelude::{ChartBuilder, Color, DashedLineSeries, RGBColor};
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::canvas::{Area, LABEL_PX, TICK_PX, TITLE_PX, fmt_tick, render, titled};
+use super::canvas::{Area, LABEL_PX, TICK_PX, TITLE_PX, axis_scale, fmt_axis_tick, render, titled};
 use super::legend::{self, Entry, LegendPosition, Swatch};
 use super::{PlotError, Png, RefLine, font, palette};
 
@@ -364,7 +364,7 @@ impl BarChart {
             .y_desc(self.y_label.as_str())
             .label_style(font::text(TICK_PX))
             .axis_desc_style(font::text(LABEL_PX))
-            .y_label_formatter(&|v| fmt_tick(*v))
+            .y_label_formatter(&|v| fmt_axis_tick(*v, axis_scale(lo, hi)))
             .y_labels(8)
             .max_light_lines(4)
             .light_line_style(RGBColor(243, 243, 243))

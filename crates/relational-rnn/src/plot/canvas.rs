@@ -58,20 +58,34 @@ pub(crate) fn titled<'a>(area: &Area<'a>, title: &str, size: f64) -> Result<Area
 }
 
 /// A short tick label: `0`, `0.25`, `12k`, `12.5k`, `2.5e6`, `1e-5`, without floating-point
-/// noise; up to four significant digits, so neighbouring ticks never print the same label.
+/// noise; up to four significant digits, so neighbouring ticks never print the same label. For a
+/// single value; the ticks of one linear axis go through [`fmt_axis_tick`].
 pub(crate) fn fmt_tick(v: f64) -> String {
+    fmt_axis_tick(v, v.abs())
+}
+
+/// A tick label on a linear axis whose largest magnitude is `scale`: every label of the axis uses
+/// the same notation (`0.0002` beside `0.001`, not `2e-4`) and the decimals that give `scale`
+/// four significant digits. Scientific notation only when the whole axis is below 1e-3 or reaches 1e6.
+pub(crate) fn fmt_axis_tick(v: f64, scale: f64) -> String {
     let a = v.abs();
-    if a < 1e-12 {
+    if a < 1e-12 || a < scale * 1e-9 {
         "0".to_string()
-    } else if !(1e-3..1e6).contains(&a) {
+    } else if !(1e-3..1e6).contains(&scale) {
         let s = format!("{v:.3e}");
         let (mantissa, exponent) = s.split_once('e').unwrap_or((&s, "0"));
         format!("{}e{exponent}", trim_decimals(mantissa))
-    } else if a >= 1e4 && (v / 100.0).fract() == 0.0 {
+    } else if scale >= 1e4 && (v / 100.0).fract() == 0.0 {
         format!("{}k", trim_decimals(&format!("{:.1}", v / 1000.0)))
     } else {
-        trim_decimals(&format!("{v:.4}")).to_string()
+        let decimals = (3 - scale.log10().floor() as i32).clamp(0, 8) as usize;
+        trim_decimals(&format!("{v:.decimals$}")).to_string()
     }
+}
+
+/// The largest magnitude on an axis from `lo` to `hi`, for [`fmt_axis_tick`].
+pub(crate) fn axis_scale(lo: f64, hi: f64) -> f64 {
+    lo.abs().max(hi.abs())
 }
 
 /// `2.500` → `2.5`, `3.000` → `3`; integers pass through.
@@ -90,7 +104,7 @@ pub(crate) fn text_size(area: &Area<'_>, text: &str, size: f64) -> Result<(u32, 
 
 #[cfg(test)]
 mod tests {
-    use super::fmt_tick;
+    use super::{axis_scale, fmt_axis_tick, fmt_tick};
 
     #[test]
     fn tick_labels_are_short_and_exact() {
@@ -111,6 +125,26 @@ mod tests {
         for (v, want) in cases {
             assert_eq!(fmt_tick(v), want, "tick {v}");
         }
+    }
+
+    #[test]
+    fn one_axis_uses_one_notation() {
+        let scale = axis_scale(0.0, 1e-3);
+        let labels: Vec<String> = (0..=5)
+            .map(|i| fmt_axis_tick(f64::from(i) * 2e-4, scale))
+            .collect();
+        assert_eq!(
+            labels,
+            ["0", "0.0002", "0.0004", "0.0006", "0.0008", "0.001"]
+        );
+        let scale = axis_scale(0.0, 12_000.0);
+        let labels: Vec<String> = (0..=3)
+            .map(|i| fmt_axis_tick(f64::from(i) * 4000.0, scale))
+            .collect();
+        assert_eq!(labels, ["0", "4k", "8k", "12k"]);
+        let scale = axis_scale(0.0, 5e-4);
+        assert_eq!(fmt_axis_tick(1e-4, scale), "1e-4");
+        assert_eq!(fmt_axis_tick(1.0 / 3.0, 1.0), "0.333");
     }
 
     #[test]

@@ -8,7 +8,8 @@ use plotters::style::FontTransform;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::canvas::{
-    Area, LABEL_PX, PixelRect, SUBTITLE_PX, TICK_PX, TITLE_PX, fmt_tick, render, text_size, titled,
+    Area, LABEL_PX, PixelRect, SUBTITLE_PX, TICK_PX, TITLE_PX, axis_scale, fmt_axis_tick, render,
+    text_size, titled,
 };
 use super::{Colormap, PlotError, Png, font};
 
@@ -385,13 +386,14 @@ fn draw_colorbar(
     let style = font::text(13.0).pos(Pos::new(HPos::Left, VPos::Center));
     let mut widest = 0;
     for value in nice_ticks(lo, hi) {
-        widest = widest.max(text_size(area, &fmt_tick(value), 13.0)?.0 as i32);
+        let label = fmt_axis_tick(value, axis_scale(lo, hi));
+        widest = widest.max(text_size(area, &label, 13.0)?.0 as i32);
         let y = bottom - ((value - lo) / (hi - lo) * span).round() as i32;
         area.draw(&Rectangle::new(
             [(x1, y), (x1 + 4, y + 1)],
             RGBColor(90, 90, 90).filled(),
         ))?;
-        area.draw(&Text::new(fmt_tick(value), (x1 + 7, y), style.clone()))?;
+        area.draw(&Text::new(label, (x1 + 7, y), style.clone()))?;
     }
     if !opts.colorbar_label.is_empty() {
         let label = font::text(TICK_PX)

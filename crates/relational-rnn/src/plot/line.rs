@@ -9,7 +9,10 @@ use plotters::prelude::{
     Polygon, RGBColor,
 };
 
-use super::canvas::{Area, LABEL_PX, PixelRect, TICK_PX, TITLE_PX, fmt_tick, render, titled};
+use super::canvas::{
+    Area, LABEL_PX, PixelRect, TICK_PX, TITLE_PX, axis_scale, fmt_axis_tick, fmt_tick, render,
+    titled,
+};
 use super::legend::{self, Entry, LegendPosition, Swatch};
 use super::{PlotError, Png, font, palette};
 
@@ -268,18 +271,27 @@ impl LineChart {
         let (lo, hi) = self.y_range.unwrap_or_else(|| self.fit_y());
         let rect = if self.log_y {
             let y = (lo..hi).log_scale().with_key_points(log_ticks(lo, hi));
-            self.draw_chart(&plot_area, x, y)?
+            self.draw_chart(&plot_area, x, y, None)?
         } else {
-            self.draw_chart(&plot_area, x, lo..hi)?
+            self.draw_chart(&plot_area, x, lo..hi, Some(axis_scale(lo, hi)))?
         };
         legend::draw(area, &entries, self.legend, column.as_ref(), rect)
     }
 
-    fn draw_chart<Y>(&self, area: &Area<'_>, x: Range<f64>, y: Y) -> Result<PixelRect, PlotError>
+    /// Draws axes, reference lines and series; `y_scale` is the linear y axis's largest
+    /// magnitude (`None` on a log axis, where each tick is labelled on its own).
+    fn draw_chart<Y>(
+        &self,
+        area: &Area<'_>,
+        x: Range<f64>,
+        y: Y,
+        y_scale: Option<f64>,
+    ) -> Result<PixelRect, PlotError>
     where
         Y: AsRangedCoord<Value = f64>,
         Y::CoordDescType: ValueFormatter<f64>,
     {
+        let x_scale = axis_scale(x.start, x.end);
         let mut chart = ChartBuilder::on(area)
             .margin(12)
             .margin_right(24)
@@ -292,8 +304,8 @@ impl LineChart {
             .y_desc(self.y_label.as_str())
             .label_style(font::text(TICK_PX))
             .axis_desc_style(font::text(LABEL_PX))
-            .x_label_formatter(&|v| fmt_tick(*v))
-            .y_label_formatter(&|v| fmt_tick(*v))
+            .x_label_formatter(&|v| fmt_axis_tick(*v, x_scale))
+            .y_label_formatter(&|v| y_scale.map_or_else(|| fmt_tick(*v), |s| fmt_axis_tick(*v, s)))
             .x_labels(8)
             .y_labels(8)
             .max_light_lines(4)
