@@ -1,7 +1,9 @@
 //! `rrnn sweep`: every combination of a grid × seeds as an independent `rrnn train` job in its
 //! own directory, `<out>/<key>=<value>/…/seed=<s>`, run one after another, or printed one command
 //! per line (`--print-commands`) for a Slurm job array or GNU parallel. `<out>/sweep.json` lists
-//! the jobs; `rrnn sweep summarize <out>` reads it.
+//! the jobs; `rrnn sweep summarize <out>` reads it. A later sweep into the same `<out>` (more
+//! seeds, more grid values) adds its jobs to that list, and refuses to give a listed job other
+//! arguments.
 //!
 //! Re-running a sweep skips finished jobs (those with result.json) and resumes started ones.
 //! Every job's configuration is resolved (and, unless printed, checked to fit in memory) before
@@ -153,12 +155,22 @@ pub fn run(args: &SweepArgs) -> Result<ExitCode, String> {
     let out = args.out.as_deref().ok_or("--out is required")?;
     let (keys, jobs) = jobs(args, out)?;
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let file = SweepFile {
+    let mut file = SweepFile {
         keys,
         jobs: jobs.clone(),
     };
+    let manifest = out.join("sweep.json");
+    if manifest.exists() {
+        let text = std::fs::read_to_string(&manifest)
+            .map_err(|e| format!("{}: {e}", manifest.display()))?;
+        let old: SweepFile = serde_json::from_str(&text)
+            .map_err(|e| format!("{}: not a sweep manifest: {e}", manifest.display()))?;
+        file = old
+            .merged(file)
+            .map_err(|e| format!("{}: {e}", manifest.display()))?;
+    }
     let text = serde_json::to_string_pretty(&file).map_err(|e| e.to_string())? + "\n";
-    relational_rnn::checkpoint::write_atomic(out.join("sweep.json"), text.as_bytes())
+    relational_rnn::checkpoint::write_atomic(&manifest, text.as_bytes())
         .map_err(|e| e.to_string())?;
     if args.print_commands {
         for job in &jobs {

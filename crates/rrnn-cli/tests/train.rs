@@ -504,6 +504,59 @@ fn sweep_prints_runs_and_summarizes() {
 }
 
 #[test]
+fn a_second_sweep_adds_its_jobs_to_the_manifest() {
+    let dir = temp("sweep-merge");
+    let d = dir.to_str().unwrap();
+    let sweep = |extra: &[&str]| {
+        let mut args = vec!["sweep", "--out", d];
+        args.extend(TINY);
+        args.extend(extra);
+        args.push("--print-commands");
+        rrnn(&args)
+    };
+    let dirs = || -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join("sweep.json")).unwrap();
+        let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let jobs = file["jobs"].as_array().unwrap();
+        jobs.iter()
+            .map(|j| j["dir"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let grid = ["--grid", "heads=1,2", "--steps", "5"];
+    ok(&sweep(&[&grid[..], &["--seeds", "2"]].concat()));
+    ok(&sweep(
+        &[&grid[..], &["--seed", "2", "--seeds", "1"]].concat(),
+    ));
+    ok(&sweep(&[&grid[..], &["--seeds", "1"]].concat())); // already listed: nothing added
+    let want = [
+        "heads=1/seed=0",
+        "heads=1/seed=1",
+        "heads=2/seed=0",
+        "heads=2/seed=1",
+    ]
+    .into_iter()
+    .chain(["heads=1/seed=2", "heads=2/seed=2"]);
+    assert_eq!(dirs(), want.map(String::from).collect::<Vec<_>>());
+
+    let before = std::fs::read_to_string(dir.join("sweep.json")).unwrap();
+    for (extra, message) in [
+        (
+            ["--grid", "heads=1", "--steps", "6"],
+            "with other arguments",
+        ),
+        (["--grid", "slots=1", "--steps", "5"], "grid keys"),
+    ] {
+        let out = sweep(&extra);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+    }
+    let after = std::fs::read_to_string(dir.join("sweep.json")).unwrap();
+    assert_eq!(before, after, "a refused sweep leaves the manifest alone");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn every_task_name_trains_including_babi_kinds() {
     // Regression: `--task babi-qa2` must become `task = "babi", kind = "qa2"` in the config.
     for task in ["babi-qa1", "babi-qa3", "tracking", "pairs", "sorting"] {
