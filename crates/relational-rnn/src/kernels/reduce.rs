@@ -2,13 +2,20 @@
 //! fold has a fixed order, so the compiler may not split it across SIMD lanes). The result can
 //! differ from the sequential sum in the last bits; it is the same on every run.
 
-use crate::Scalar;
+use std::ops::AddAssign;
+
+use num_traits::Float;
+
+/// What a reduction needs of its element: float arithmetic (every `Scalar` is one).
+pub(crate) trait Real: Float + AddAssign {}
+
+impl<T: Float + AddAssign> Real for T {}
 
 pub(crate) const LANES: usize = 8;
 
 /// Σ_i a_i b_i over the common length.
 #[inline(always)]
-pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+pub(crate) fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [T::zero(); LANES];
@@ -38,7 +45,7 @@ pub(crate) fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
 /// fold of its eight lanes, this folds eight vectors, one lane per column: a row of attention
 /// scores (up to eight keys) costs about what one score did.
 #[inline(always)]
-pub(crate) fn dots8<T: Scalar>(a: &[T], bt: &[T]) -> [T; LANES] {
+pub(crate) fn dots8<T: Real>(a: &[T], bt: &[T]) -> [T; LANES] {
     let n = a.len();
     let bt = &bt[..n * LANES];
     let full = n / LANES * LANES;
@@ -72,7 +79,7 @@ pub(crate) fn dots8<T: Scalar>(a: &[T], bt: &[T]) -> [T; LANES] {
 /// rounded products `a ⊙ b` with `c` (so a caller need not store `a ⊙ b`). Layer norm's
 /// backward computes `dot3(g, γ, x̂)` with x̂ recomputed in the loop; its tests compare with this.
 #[cfg(test)]
-pub(crate) fn dot3<T: Scalar>(a: &[T], b: &[T], c: &[T]) -> T {
+pub(crate) fn dot3<T: Real>(a: &[T], b: &[T], c: &[T]) -> T {
     let n = a.len().min(b.len()).min(c.len());
     let (a, b, c) = (&a[..n], &b[..n], &c[..n]);
     let mut acc = [T::zero(); LANES];
@@ -97,7 +104,7 @@ pub(crate) fn dot3<T: Scalar>(a: &[T], b: &[T], c: &[T]) -> T {
 
 /// Σ_i a_i.
 #[inline(always)]
-pub(crate) fn sum<T: Scalar>(a: &[T]) -> T {
+pub(crate) fn sum<T: Real>(a: &[T]) -> T {
     let mut acc = [T::zero(); LANES];
     let a8 = a.chunks_exact(LANES);
     let tail = a8.remainder().iter().fold(T::zero(), |s, &x| s + x);
