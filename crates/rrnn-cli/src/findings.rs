@@ -11,8 +11,9 @@ use std::path::Path;
 
 use relational_rnn::experiment::mean_std;
 use relational_rnn::stats::welch_interval;
-use relational_rnn::study::{PLATEAU_MARGIN, StudyRow, TaskBaselines, mean_pm};
-use serde_json::Value;
+use relational_rnn::study::{
+    Metric, PLATEAU_MARGIN, StudyRow, StudySummary, TaskBaselines, mean_pm,
+};
 
 /// Confidence level of every interval.
 const LEVEL: f64 = 0.95;
@@ -20,14 +21,6 @@ const LEVEL: f64 = 0.95;
 /// The largest validation-accuracy gain over the last 20 % of the steps that still justifies the
 /// cap (0.01, with room for the rounding of differences of counts over 1,000).
 const CAP_GAIN: f64 = 0.01 + 1e-9;
-
-/// The non-null numbers of a row's per-seed list.
-fn values(row: &Value, key: &str) -> Vec<f64> {
-    row[key]
-        .as_array()
-        .map(|a| a.iter().filter_map(Value::as_f64).collect())
-        .unwrap_or_default()
-}
 
 /// Mean ± std of steps, rounded (how soon a model reaches its validation best).
 fn mean_steps(xs: &[f64]) -> String {
@@ -65,26 +58,6 @@ fn compare(what: (&str, &str, &str), a_name: &str, a: &[f64], b_name: &str, b: &
     }
 }
 
-/// The task entry of (task, variant).
-fn task_entry<'a>(summary: &'a Value, task: &str, variant: &str) -> Option<&'a Value> {
-    summary["tasks"]
-        .as_array()?
-        .iter()
-        .find(|t| t["task"] == task && t["variant"] == variant)
-}
-
-/// The task entry's references (chance, plateau, heuristics) as the library reads them.
-fn baselines(entry: &Value) -> Option<TaskBaselines> {
-    serde_json::from_value(entry.clone()).ok()
-}
-
-/// The best heuristic on `split` (`val`, `test`, `hard`): `(name, accuracy)`.
-fn best_heuristic_on(entry: &Value, split: &str) -> Option<(String, f64)> {
-    let base = baselines(entry)?;
-    base.best_heuristic(split)
-        .map(|(name, a)| (name.to_owned(), a))
-}
-
 /// Training examples of DeepMind Sonnet's example recipe for Nth-farthest
 /// (`rmc_nth_farthest.py`: batch 1,600 for 1,000,000 iterations), the scale to compare with.
 const SONNET_EXAMPLES: f64 = 1600.0 * 1.0e6;
@@ -92,27 +65,27 @@ const SONNET_EXAMPLES: f64 = 1600.0 * 1.0e6;
 /// One line per exploration row: whether each seed left the plateau, judged on validation (loss
 /// at least [`PLATEAU_MARGIN`] below the plateau loss, accuracy above the best heuristic), and
 /// the checkpoints warm-started rows began from.
-fn exploration_lines(task: &str, entry: Option<&Value>, rows: &[&Value]) -> String {
+fn exploration_lines(task: &str, base: Option<&TaskBaselines>, rows: &[&StudyRow]) -> String {
     let mut out = String::new();
-    let plateau_loss = entry.and_then(|e| e["plateau_loss"].as_f64());
-    let heuristic = entry.and_then(|e| best_heuristic_on(e, "val"));
-    for r in rows.iter().filter(|r| r["role"] == "exploration") {
-        let mut line = format!(
-            "- **{}**, exploration at lr {}",
-            r["model"].as_str().unwrap_or(""),
-            r["lr"]
-        );
-        if let Some(from) = r["init_from"].as_array() {
-            let from: Vec<String> = from
+    let explored: Vec<&StudyRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| r.role == "exploration")
+        .collect();
+    for r in &explored {
+        let mut line = format!("- **{}**, exploration at lr {}", r.model, r.lr);
+        if !r.init_from.is_empty() {
+            let from: Vec<String> = r
+                .init_from
                 .iter()
-                .filter_map(Value::as_str)
+                .flatten()
                 .map(|p| format!("`{p}`"))
                 .collect();
             let _ = write!(line, ", warm-started from {}", from.join(", "));
         }
-        let steps = values(r, "steps");
-        if let (Some(batch), false) = (r["batch_size"].as_f64(), steps.is_empty()) {
-            let examples: Vec<f64> = steps.iter().map(|s| s * batch).collect();
+        let steps = r.values(Metric::Steps);
+        if let (Some(batch), false) = (r.batch_size, steps.is_empty()) {
+            let examples: Vec<f64> = steps.iter().map(|s| s * batch as f64).collect();
             let (mean, _) = mean_std(&examples);
             let _ = write!(
                 line,
@@ -126,7 +99,7 @@ fn exploration_lines(task: &str, entry: Option<&Value>, rows: &[&Value]) -> Stri
             }
             line.push(')');
         }
-        let wall = values(r, "elapsed_s");
+        let wall = r.values(Metric::ElapsedSeconds);
         if !wall.is_empty() && !steps.is_empty() {
             let (hours, _) = mean_std(&wall.iter().map(|w| w / 3600.0).collect::<Vec<_>>());
             let (steps_mean, _) = mean_std(&steps);
@@ -137,17 +110,13 @@ fn exploration_lines(task: &str, entry: Option<&Value>, rows: &[&Value]) -> Stri
                 hours * 3.6e6 / steps_mean
             );
         }
-        if let (Some(limit), Some((name, h))) = (plateau_loss, &heuristic) {
-            // The library's rule (`StudyRow::left_plateau`), on this row and its task entry.
-            let verdicts: Vec<bool> = match (
-                serde_json::from_value::<StudyRow>((*r).clone()),
-                entry.and_then(baselines),
-            ) {
-                (Ok(row), Some(base)) => (0..row.runs.len())
-                    .filter_map(|i| row.left_plateau(i, &base))
-                    .collect(),
-                _ => Vec::new(),
-            };
+        if let Some(base) = base
+            && let (Some(limit), Some((name, h))) = (base.plateau_loss, base.best_heuristic("val"))
+        {
+            // The library's rule, on this row and its task's baselines.
+            let verdicts: Vec<bool> = (0..r.runs.len())
+                .filter_map(|i| r.left_plateau(i, base))
+                .collect();
             let left = verdicts.iter().filter(|&&v| v).count();
             let _ = write!(
                 line,
@@ -160,27 +129,26 @@ fn exploration_lines(task: &str, entry: Option<&Value>, rows: &[&Value]) -> Stri
         let _ = writeln!(out, "{line}.");
     }
     // The RMC against the LSTM, per start (fresh or warm), where both explored it.
-    let explored: Vec<&&Value> = rows.iter().filter(|r| r["role"] == "exploration").collect();
     for warm in [false, true] {
         let pick = |model: &str| {
             explored
                 .iter()
-                .find(|r| r["model"] == model && r["init_from"].is_array() == warm)
+                .find(|r| r.model == model && r.init_from.is_empty() != warm)
         };
         let (Some(rmc), Some(lstm)) = (pick("rmc"), pick("lstm")) else {
             continue;
         };
         let start = if warm { "warm start" } else { "fresh" };
-        for (what, key) in [
-            ("test accuracy", "test_accuracy"),
-            ("hard-split accuracy", "hard_accuracy"),
+        for (what, metric) in [
+            ("test accuracy", Metric::TestAccuracy),
+            ("hard-split accuracy", Metric::HardAccuracy),
         ] {
             let line = compare(
                 (what, "is above", "is below"),
                 "rmc",
-                &values(rmc, key),
+                &rmc.values(metric),
                 "lstm",
-                &values(lstm, key),
+                &lstm.values(metric),
             );
             let _ = writeln!(
                 out,
@@ -198,31 +166,28 @@ fn above(xs: &[f64], reference: f64) -> String {
 }
 
 /// A row's role as the table shows it: warm-started rows say so.
-fn role_of(row: &Value) -> String {
-    let role = row["role"].as_str().unwrap_or("");
-    if row["init_from"].is_array() {
-        format!("{role}, warm start")
+fn role_of(row: &StudyRow) -> String {
+    if row.init_from.is_empty() {
+        row.role.clone()
     } else {
-        role.to_owned()
+        format!("{}, warm start", row.role)
     }
 }
 
 /// The section of one (task, variant).
-fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> String {
+fn section(summary: &StudySummary, task: &str, variant: &str, rows: &[&StudyRow]) -> String {
     let mut out = format!("## {task} — {variant}\n\n");
-    let entry = task_entry(summary, task, variant);
-    let chance = entry.and_then(|e| e["chance"].as_f64());
-    let plateau = entry.and_then(|e| e["plateau"].as_f64());
-    let heuristic = entry.and_then(|e| best_heuristic_on(e, "test"));
+    let base = summary.baselines(task, variant);
+    let chance = base.and_then(|b| b.chance);
+    let plateau = base.and_then(|b| b.plateau);
+    let heuristic = base.and_then(|b| b.best_heuristic("test"));
     let fmt = |x: Option<f64>| x.map_or("none".into(), |x| format!("{x:.3}"));
     let _ = writeln!(
         out,
         "Reference (test set): chance {}, plateau {}, best heuristic {}.\n",
         fmt(chance),
         fmt(plateau),
-        heuristic
-            .as_ref()
-            .map_or("none".into(), |(n, a)| format!("`{n}` {a:.3}"))
+        heuristic.map_or("none".into(), |(n, a)| format!("`{n}` {a:.3}"))
     );
     let _ = writeln!(
         out,
@@ -232,67 +197,54 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            r["model"].as_str().unwrap_or(""),
-            r["params"],
-            r["lr"],
+            r.model,
+            r.params.map_or("—".into(), |p| p.to_string()),
+            r.lr,
             role_of(r),
-            mean_pm(&values(r, "test_accuracy")),
-            mean_pm(&values(r, "val_accuracy")),
-            mean_pm(&values(r, "hard_accuracy")),
-            mean_steps(&values(r, "best_step")),
+            r.mean_pm(Metric::TestAccuracy),
+            r.mean_pm(Metric::ValAccuracy),
+            r.mean_pm(Metric::HardAccuracy),
+            mean_steps(&r.values(Metric::BestStep)),
         );
     }
     out.push('\n');
-    let finals: Vec<&&Value> = rows.iter().filter(|r| r["role"] == "final").collect();
-    let find = |model: &str| finals.iter().find(|r| r["model"] == model).copied();
+    let finals: Vec<&StudyRow> = rows.iter().copied().filter(|r| r.role == "final").collect();
     // The default variant compares with the tuned LSTM; a control or ablation with the default RMC.
-    let per_seed = |r: &Value| {
-        (
-            values(r, "test_accuracy"),
-            values(r, "hard_accuracy"),
-            values(r, "best_step"),
-        )
-    };
     let baseline = if variant == "default" {
-        find("lstm").map(|r| ("LSTM".to_owned(), per_seed(r)))
+        summary
+            .final_row(task, variant, "lstm")
+            .map(|r| ("LSTM", r))
     } else {
-        summary["rows"].as_array().and_then(|all| {
-            all.iter()
-                .find(|r| {
-                    r["task"] == task
-                        && r["variant"] == "default"
-                        && r["model"] == "rmc"
-                        && r["role"] == "final"
-                })
-                .map(|r| ("the default RMC".to_owned(), per_seed(r)))
-        })
+        summary
+            .final_row(task, "default", "rmc")
+            .map(|r| ("the default RMC", r))
     };
     for r in &finals {
-        let model = r["model"].as_str().unwrap_or("");
-        let test = values(r, "test_accuracy");
+        let model = r.model.as_str();
+        let test = r.values(Metric::TestAccuracy);
         let mut line = format!("- **{model}**: test accuracy {}", mean_pm(&test));
-        if let Some((name, h)) = &heuristic {
+        if let Some((name, h)) = heuristic {
             let _ = write!(
                 line,
                 "; best heuristic `{name}` {h:.3}: {}",
-                above(&test, *h)
+                above(&test, h)
             );
         }
         if let Some(p) = plateau {
             let _ = write!(line, "; plateau {p:.3}: {}", above(&test, p));
         }
         let _ = writeln!(line, ".");
-        if let Some((name, (base_test, base_hard, base_steps))) = &baseline
+        if let Some((name, theirs)) = baseline
             && !(variant == "default" && model == "lstm")
         {
-            let hard = values(r, "hard_accuracy");
-            let steps = values(r, "best_step");
-            for (what, mine, theirs) in [
-                (("test accuracy", "is above", "is below"), &test, base_test),
+            for (what, metric) in [
+                (
+                    ("test accuracy", "is above", "is below"),
+                    Metric::TestAccuracy,
+                ),
                 (
                     ("hard-split accuracy", "is above", "is below"),
-                    &hard,
-                    base_hard,
+                    Metric::HardAccuracy,
                 ),
                 (
                     (
@@ -300,11 +252,11 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
                         "needs more than",
                         "needs fewer than",
                     ),
-                    &steps,
-                    base_steps,
+                    Metric::BestStep,
                 ),
             ] {
-                let _ = writeln!(line, "  - {}.", compare(what, model, mine, name, theirs));
+                let diff = compare(what, model, &r.values(metric), name, &theirs.values(metric));
+                let _ = writeln!(line, "  - {diff}.");
             }
         }
         out += &line;
@@ -312,13 +264,13 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
     if finals.is_empty() {
         out += "- No final rows yet (selection or exploration runs only): no claim.\n";
     }
-    out += &exploration_lines(task, entry, rows);
+    out += &exploration_lines(task, base, rows);
     let gains: Vec<(String, f64)> = rows
         .iter()
-        .filter(|r| r["role"] == "lr-selection")
+        .filter(|r| r.role == "lr-selection")
         .flat_map(|r| {
-            let name = format!("{} at {}", r["model"].as_str().unwrap_or(""), r["lr"]);
-            values(r, "cap_gain")
+            let name = format!("{} at {}", r.model, r.lr);
+            r.values(Metric::CapGain)
                 .into_iter()
                 .map(move |g| (name.clone(), g))
         })
@@ -349,19 +301,10 @@ fn section(summary: &Value, task: &str, variant: &str, rows: &[&Value]) -> Strin
 /// Writes `DIR/FINDINGS.md` from `DIR/summary.json` (and `DIR/NOTES.md` when present).
 pub fn write(dir: &Path) -> Result<(), String> {
     let path = dir.join("summary.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let summary: Value =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rows: Vec<&Value> = summary["rows"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for r in &rows {
-        let key = (
-            r["task"].as_str().unwrap_or("").to_owned(),
-            r["variant"].as_str().unwrap_or("").to_owned(),
-        );
+    let summary = StudySummary::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut keys: Vec<(&str, &str)> = Vec::new();
+    for r in &summary.rows {
+        let key = (r.task.as_str(), r.variant.as_str());
         if !keys.contains(&key) {
             keys.push(key);
         }
@@ -374,12 +317,8 @@ pub fn write(dir: &Path) -> Result<(), String> {
          final row exists). Intervals are 95 % Welch t intervals of the difference of means over \
          seeds. A verdict says \"above\" or \"below\" only when its interval excludes 0.\n\n",
     );
-    for (task, variant) in &keys {
-        let members: Vec<&Value> = rows
-            .iter()
-            .copied()
-            .filter(|r| r["task"] == task.as_str() && r["variant"] == variant.as_str())
-            .collect();
+    for &(task, variant) in &keys {
+        let members: Vec<&StudyRow> = summary.rows_of(task, variant).collect();
         out += &section(&summary, task, variant, &members);
     }
     if let Ok(notes) = std::fs::read_to_string(dir.join("NOTES.md")) {

@@ -241,11 +241,24 @@ fn the_committed_study_summary_and_findings_are_what_the_commands_write() {
     std::fs::remove_file(root.join("results/study/summary.json")).unwrap();
     ok(&rrnn(&root, &["study", "summarize", "results/study"]));
     ok(&rrnn(&root, &["study", "findings", "results/study"]));
-    assert_eq!(
+    let (written, kept) = (
         read(root.join("results/study/summary.json")),
         read(committed.join("summary.json")),
-        "results/study/summary.json differs from what `rrnn study summarize` writes"
     );
+    if written != kept {
+        // Name the first row that differs rather than printing two whole summaries.
+        let rows = |v: &serde_json::Value| v["rows"].as_array().cloned().unwrap_or_default();
+        let (w, k) = (rows(&written), rows(&kept));
+        let first = w.iter().zip(&k).position(|(a, b)| a != b);
+        panic!(
+            "results/study/summary.json differs from what `rrnn study summarize` writes \
+             ({} rows written, {} committed; first differing row: {:?}; run directories \
+             without result.json, or uncommitted runs, change it)",
+            w.len(),
+            k.len(),
+            first.map(|i| (&w[i]["runs"], &k[i]["runs"]))
+        );
+    }
     assert_eq!(
         std::fs::read_to_string(root.join("results/study/FINDINGS.md")).unwrap(),
         std::fs::read_to_string(committed.join("FINDINGS.md")).unwrap(),

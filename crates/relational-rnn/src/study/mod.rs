@@ -66,6 +66,16 @@ pub struct StudyRow {
     /// when no run of the row was.
     #[serde(default)]
     pub init_from: Vec<Option<String>>,
+    /// Steps each run trained.
+    #[serde(default)]
+    pub steps: Vec<Option<f64>>,
+    /// Wall-clock seconds of each run, evaluations included.
+    #[serde(default)]
+    pub elapsed_s: Vec<Option<f64>>,
+    /// For a run that reached the step cap, its validation-accuracy gain over the last 20 % of
+    /// the steps (whether the cap was long enough).
+    #[serde(default)]
+    pub cap_gain: Vec<Option<f64>>,
 }
 
 /// A task's reference points on its validation, test and hard sets.
@@ -115,6 +125,12 @@ pub enum Metric {
     HardAccuracy,
     /// Step of the validation best.
     BestStep,
+    /// Steps trained.
+    Steps,
+    /// Wall-clock seconds, evaluations included.
+    ElapsedSeconds,
+    /// Validation-accuracy gain over the last 20 % of the steps (runs that reached the cap).
+    CapGain,
 }
 
 impl StudySummary {
@@ -182,6 +198,9 @@ impl StudyRow {
             Metric::TestLoss => &self.test_loss,
             Metric::HardAccuracy => &self.hard_accuracy,
             Metric::BestStep => &self.best_step,
+            Metric::Steps => &self.steps,
+            Metric::ElapsedSeconds => &self.elapsed_s,
+            Metric::CapGain => &self.cap_gain,
         };
         column
             .iter()
