@@ -21,7 +21,14 @@ fn the_committed_summary_reads_and_matches_its_runs() {
             assert_eq!(row.hard_accuracy[i], outcome.hard_accuracy, "{dir}");
         }
         assert!(summary.baselines(&row.task, &row.variant).is_some());
+        if let Some(lr) = summary.chosen_lr(&row.task, &row.variant, &row.model) {
+            assert_eq!(lr, row.lr, "a final row sits at the chosen rate");
+        }
     }
+    assert_eq!(
+        summary.chosen_lr("tracking", "default", "no-such-model"),
+        None
+    );
     let lstm = summary
         .final_row("tracking", "default", "lstm")
         .expect("tracking LSTM");

@@ -30,7 +30,7 @@ pub use crate::stats::mean_std;
 use crate::tasks::{Dataset, Task, TaskConfig, generate_reasoning_data};
 use crate::train::TrainConfig;
 use crate::{ConfigError, ParamStore};
-pub use run::{Metric, RunResult, Summary, curve, eval_batches, run, run_seeds};
+pub use run::{Metric, RunResult, Summary, curve, eval_batches, run, run_seeds, runs_of};
 pub use run_files::{
     RunOutcome, SweepRun, read_metric_column, read_metrics, read_outcome, read_sweep,
 };

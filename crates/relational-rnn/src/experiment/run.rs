@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::{EVAL_CHUNK, Experiment};
+use super::{EVAL_CHUNK, Experiment, ModelKind};
 use crate::nn::SequenceClassifier;
 use crate::plot::{PlotError, Series};
 use crate::stats::mean_std;
@@ -176,6 +176,14 @@ pub fn run_seeds(experiment: &Experiment, seeds: &[u64]) -> Result<Vec<RunResult
             Ok(r)
         })
         .collect()
+}
+
+/// The runs of `kind` among runs grouped by model (as a notebook collects them, one
+/// [`run_seeds`] per model); empty when `kind` has none.
+pub fn runs_of(runs: &[(ModelKind, Vec<RunResult>)], kind: ModelKind) -> &[RunResult] {
+    runs.iter()
+        .find(|(k, _)| *k == kind)
+        .map_or(&[], |(_, r)| r.as_slice())
 }
 
 /// One row of a results table: a model's runs over several seeds.

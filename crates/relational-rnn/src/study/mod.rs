@@ -164,6 +164,14 @@ impl StudySummary {
         })
     }
 
+    /// The learning rate validation chose for (task, variant, model).
+    pub fn chosen_lr(&self, task: &str, variant: &str, model: &str) -> Option<f64> {
+        self.choices
+            .iter()
+            .find(|c| c.task == task && c.variant == variant && c.model == model)
+            .map(|c| c.lr)
+    }
+
     /// The baselines of (task, variant).
     pub fn baselines(&self, task: &str, variant: &str) -> Option<&TaskBaselines> {
         self.tasks
