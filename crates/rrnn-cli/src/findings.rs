@@ -128,32 +128,53 @@ fn exploration_lines(task: &str, base: Option<&TaskBaselines>, rows: &[&StudyRow
         }
         let _ = writeln!(out, "{line}.");
     }
-    // The RMC against the LSTM, per start (fresh or warm), where both explored it.
+    // The RMC against the LSTM, per start (fresh or warm) and learning rate, where both explored it.
     for warm in [false, true] {
-        let pick = |model: &str| {
-            explored
+        let same_start = |r: &&&StudyRow| r.init_from.is_empty() != warm;
+        for rmc in explored
+            .iter()
+            .filter(same_start)
+            .filter(|r| r.model == "rmc")
+        {
+            let Some(lstm) = explored
                 .iter()
-                .find(|r| r.model == model && r.init_from.is_empty() != warm)
-        };
-        let (Some(rmc), Some(lstm)) = (pick("rmc"), pick("lstm")) else {
-            continue;
-        };
-        let start = if warm { "warm start" } else { "fresh" };
-        for (what, metric) in [
-            ("test accuracy", Metric::TestAccuracy),
-            ("hard-split accuracy", Metric::HardAccuracy),
-        ] {
-            let line = compare(
-                (what, "is above", "is below"),
-                "rmc",
-                &rmc.values(metric),
-                "lstm",
-                &lstm.values(metric),
-            );
-            let _ = writeln!(
-                out,
-                "  - {line} ({start}; both at the same learning rate, not tuned for either)."
-            );
+                .filter(same_start)
+                .find(|r| r.model == "lstm" && r.lr == rmc.lr)
+            else {
+                continue;
+            };
+            let start = if warm { "warm start" } else { "fresh" };
+            let other_rates: Vec<String> = explored
+                .iter()
+                .filter(same_start)
+                .filter(|r| r.model == "lstm" && r.lr != rmc.lr)
+                .map(|r| r.lr.to_string())
+                .collect();
+            let tuning = if other_rates.is_empty() {
+                "tuned for neither".to_owned()
+            } else {
+                format!(
+                    "the LSTM also at lr {} (rows above), the RMC at this rate only",
+                    other_rates.join(", ")
+                )
+            };
+            for (what, metric) in [
+                ("test accuracy", Metric::TestAccuracy),
+                ("hard-split accuracy", Metric::HardAccuracy),
+            ] {
+                let line = compare(
+                    (what, "is above", "is below"),
+                    "rmc",
+                    &rmc.values(metric),
+                    "lstm",
+                    &lstm.values(metric),
+                );
+                let _ = writeln!(
+                    out,
+                    "  - {line} ({start}; both at lr {}; {tuning}).",
+                    rmc.lr
+                );
+            }
         }
     }
     out

@@ -186,12 +186,20 @@ impl StudySummary {
     }
 
     /// Every seed of the `exploration` rows of `task` in `variants`, one line each: variant,
-    /// model, fresh or warm start, seed, validation loss, whether it left the plateau
+    /// model, fresh or warm start, learning rate, seed, validation loss, whether it left the plateau
     /// ([`StudyRow::left_plateau`](super::StudyRow::left_plateau)), test and hard accuracy.
     pub fn exploration_table(&self, task: &str, variants: &[&str]) -> String {
         let mut out = format!(
-            "{:<7} {:<5} {:<10} {:>4} {:>9} {:>12} {:>9} {:>9}\n",
-            "size", "model", "start", "seed", "val loss", "left plateau", "test acc.", "hard acc."
+            "{:<7} {:<5} {:<10} {:>5} {:>4} {:>9} {:>12} {:>9} {:>9}\n",
+            "size",
+            "model",
+            "start",
+            "lr",
+            "seed",
+            "val loss",
+            "left plateau",
+            "test acc.",
+            "hard acc."
         );
         for r in self.rows.iter().filter(|r| {
             r.task == task && r.role == "exploration" && variants.contains(&r.variant.as_str())
@@ -202,10 +210,11 @@ impl StudySummary {
                     .and_then(|b| r.left_plateau(k, b))
                     .map_or("—", |l| if l { "yes" } else { "no" });
                 out += &format!(
-                    "{:<7} {:<5} {:<10} {:>4} {:>9} {:>12} {:>9} {:>9}\n",
+                    "{:<7} {:<5} {:<10} {:>5} {:>4} {:>9} {:>12} {:>9} {:>9}\n",
                     r.variant,
                     model_label(&r.model),
                     r.start(),
+                    format!("{:.0e}", r.lr),
                     r.seeds[k],
                     fmt3(r.val_loss[k]),
                     left,
@@ -258,7 +267,13 @@ impl StudySummary {
             let color = model_color(&r.model) + 3 * stage;
             for k in 0..r.runs.len() {
                 let name = if k == 0 {
-                    format!("{} {} ({})", model_label(&r.model), r.variant, r.start())
+                    format!(
+                        "{} {} ({}, lr {:.0e})",
+                        model_label(&r.model),
+                        r.variant,
+                        r.start(),
+                        r.lr
+                    )
                 } else {
                     String::new()
                 };
