@@ -151,6 +151,16 @@ fn report_tables_and_figures_show_the_summary() {
     let base = summary.baselines("nth-farthest", "4x1").expect("baselines");
     assert!(loss.hlines.iter().any(|l| Some(l.y) == base.plateau_loss));
     assert_ne!(model_color("lstm"), model_color("rmc"));
+    // Five RMC and five LSTM seeds at 4 x 1, same start and rate: two lines with intervals.
+    let lines = summary.exploration_comparison_lines("nth-farthest", "4x1");
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(lines[0].contains("RMC − LSTM") && lines[0].contains("test accuracy"));
+    assert!(lines.iter().all(|l| l.contains('[')), "{lines:?}");
+    assert!(
+        summary
+            .exploration_comparison_lines("tracking", "default")
+            .is_empty()
+    );
 
     // A warm-started run continues where its source run ended.
     let stages = ["4x4-1d", "4x4"];

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Metric, StudySummary, compare};
+use super::{Metric, StudyRow, StudySummary, compare};
 use crate::plot::{Bar, BarChart, LineChart, PlotError, RefLine, Series};
 
 /// A model's name as tables and legends print it.
@@ -120,27 +120,32 @@ impl StudySummary {
             ("hard accuracy", Metric::HardAccuracy),
             ("steps to best", Metric::BestStep),
         ];
-        whats
-            .iter()
-            .map(|&(what, metric)| {
-                let digits = if metric == Metric::BestStep { 0 } else { 3 };
-                let verdict = match compare(a, b, metric) {
-                    Some((d, lo, hi)) => format!(
-                        "{d:+.digits$} [{lo:+.digits$}, {hi:+.digits$}]  {}",
-                        if lo > 0.0 || hi < 0.0 {
-                            "interval excludes 0"
-                        } else {
-                            "no difference shown"
-                        }
-                    ),
-                    None => "too few seeds or no spread on either side".to_string(),
-                };
-                format!(
-                    "{task:<9} {:<32} {what:<14} {verdict}",
-                    format!("{mine} − {theirs}")
-                )
-            })
-            .collect()
+        difference_lines(task, &format!("{mine} − {theirs}"), (a, b), &whats)
+    }
+
+    /// The RMC against the LSTM on the `exploration` rows of (task, variant), per start (fresh or
+    /// warm) at the RMC's learning rate: test and hard accuracy, as [`Self::comparison_lines`].
+    /// Empty where the two did not explore the same start and rate.
+    pub fn exploration_comparison_lines(&self, task: &str, variant: &str) -> Vec<String> {
+        let explored: Vec<&StudyRow> = self
+            .rows_of(task, variant)
+            .filter(|r| r.role == "exploration")
+            .collect();
+        let whats = [
+            ("test accuracy", Metric::TestAccuracy),
+            ("hard accuracy", Metric::HardAccuracy),
+        ];
+        let mut out = Vec::new();
+        for rmc in explored.iter().filter(|r| r.model == "rmc") {
+            let lstm = explored
+                .iter()
+                .find(|r| r.model == "lstm" && r.lr == rmc.lr && r.start() == rmc.start());
+            if let Some(lstm) = lstm {
+                let label = format!("{variant} {}: RMC − LSTM", rmc.start());
+                out.extend(difference_lines(task, &label, (rmc, lstm), &whats));
+            }
+        }
+        out
     }
 
     /// Bars of `metric` for `(label, task, variant)` groups, the `final` rows of `models` side by
@@ -316,4 +321,32 @@ impl StudySummary {
         }
         Ok(0.0)
     }
+}
+
+/// One line per metric: `a − b` over seeds with its 95 % Welch t interval, and whether the
+/// interval excludes 0.
+fn difference_lines(
+    task: &str,
+    label: &str,
+    (a, b): (&StudyRow, &StudyRow),
+    whats: &[(&str, Metric)],
+) -> Vec<String> {
+    whats
+        .iter()
+        .map(|&(what, metric)| {
+            let digits = if metric == Metric::BestStep { 0 } else { 3 };
+            let verdict = match compare(a, b, metric) {
+                Some((d, lo, hi)) => format!(
+                    "{d:+.digits$} [{lo:+.digits$}, {hi:+.digits$}]  {}",
+                    if lo > 0.0 || hi < 0.0 {
+                        "interval excludes 0"
+                    } else {
+                        "no difference shown"
+                    }
+                ),
+                None => "too few seeds or no spread on either side".to_string(),
+            };
+            format!("{task:<9} {label:<32} {what:<14} {verdict}")
+        })
+        .collect()
 }
