@@ -232,9 +232,10 @@ impl StudySummary {
     }
 
     /// Validation loss and validation accuracy of every seed of the `exploration` rows of `task`
-    /// in `variants`, against training examples seen (millions), one colour per model and stage
-    /// (fresh, warm start, a `-1d` first stage); the plateau loss, the plateau and the best
-    /// heuristic on validation of the last variant as reference lines. A warm-started run's
+    /// in `variants`, against training examples seen (millions), one colour and legend entry per
+    /// model and stage (fresh, warm start, a `-1d` first stage; the rates it covers counted); the
+    /// plateau loss, the plateau and the best heuristic on validation of the last variant as
+    /// reference lines. A warm-started run's
     /// curve continues from the examples its source run had seen by its end, so the x axis counts
     /// the whole procedure. `root` is where the run paths start (the repository).
     ///
@@ -259,9 +260,17 @@ impl StudySummary {
             "accuracy",
         );
         let millions = |x: Vec<f64>| x.into_iter().map(|e| e / 1e6).collect::<Vec<_>>();
-        for r in self.rows.iter().filter(|r| {
-            r.task == task && r.role == "exploration" && variants.contains(&r.variant.as_str())
-        }) {
+        let rows: Vec<&StudyRow> = self
+            .rows
+            .iter()
+            .filter(|r| {
+                r.task == task && r.role == "exploration" && variants.contains(&r.variant.as_str())
+            })
+            .collect();
+        // One legend entry per (model, variant, start), naming how many rates it covers.
+        let key = |r: &StudyRow| (r.model.clone(), r.variant.clone(), r.start());
+        let mut named = Vec::new();
+        for r in rows.iter().copied() {
             let stage = if r.variant.ends_with("-1d") {
                 2
             } else if r.init_from.is_empty() {
@@ -270,14 +279,21 @@ impl StudySummary {
                 1
             };
             let color = model_color(&r.model) + 3 * stage;
+            let rates = rows.iter().filter(|o| key(o) == key(r)).count();
+            let mut first = !named.contains(&key(r));
+            named.push(key(r));
             for k in 0..r.runs.len() {
-                let name = if k == 0 {
+                let name = if std::mem::take(&mut first) {
+                    let rates = if rates > 1 {
+                        format!(", {rates} rates")
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "{} {} ({}, lr {:.0e})",
+                        "{} {} ({}{rates})",
                         model_label(&r.model),
                         r.variant,
-                        r.start(),
-                        r.lr
+                        r.start()
                     )
                 } else {
                     String::new()
