@@ -1,6 +1,6 @@
 //! `rrnn study findings DIR`: `DIR/FINDINGS.md` from `DIR/summary.json` — per task and variant, each
-//! model's final row (mean ± std over seeds), its difference from the LSTM (or, for a control or
-//! ablation, from the default RMC) with a 95 % Welch t interval over seeds, beside chance, plateau
+//! model's final row (mean ± std over seeds), its difference from the LSTM of its variant (or, for a
+//! control or ablation, from the default RMC) with a 95 % Welch t interval over seeds, beside chance, plateau
 //! and the best heuristic; exploration rows say how many seeds left the plateau and compare the RMC
 //! with the LSTM at the same start. Every number is computed here from the summary; the verdict sentences
 //! follow fixed rules, so they claim no more than the intervals do. Hand-written notes without
@@ -230,15 +230,14 @@ fn section(summary: &StudySummary, task: &str, variant: &str, rows: &[&StudyRow]
     }
     out.push('\n');
     let finals: Vec<&StudyRow> = rows.iter().copied().filter(|r| r.role == "final").collect();
-    // The default variant compares with the tuned LSTM; a control or ablation with the default RMC.
-    let baseline = if variant == "default" {
-        summary
-            .final_row(task, variant, "lstm")
-            .map(|r| ("LSTM", r))
-    } else {
-        summary
+    // A variant with a tuned LSTM of its own (the default, or a task size) compares with it; a
+    // control or ablation (RMC only) with the default RMC.
+    let own_lstm = summary.final_row(task, variant, "lstm");
+    let baseline = match own_lstm {
+        Some(r) => Some(("LSTM", r)),
+        None => summary
             .final_row(task, "default", "rmc")
-            .map(|r| ("the default RMC", r))
+            .map(|r| ("the default RMC", r)),
     };
     for r in &finals {
         let model = r.model.as_str();
@@ -256,7 +255,7 @@ fn section(summary: &StudySummary, task: &str, variant: &str, rows: &[&StudyRow]
         }
         let _ = writeln!(line, ".");
         if let Some((name, theirs)) = baseline
-            && !(variant == "default" && model == "lstm")
+            && !(own_lstm.is_some() && model == "lstm")
         {
             for (what, metric) in [
                 (
