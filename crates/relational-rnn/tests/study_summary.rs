@@ -134,6 +134,15 @@ fn report_tables_and_figures_show_the_summary() {
             .comparison_lines("tracking", ("no-such-variant", "rmc"), ("default", "lstm"))
             .is_empty()
     );
+    // Models of one variant are named as models; a control by its variant.
+    assert!(compared[0].contains("RMC − LSTM"), "{}", compared[0]);
+    let sized = summary.comparison_lines("pairs", ("3-items", "rmc"), ("3-items", "lstm"));
+    assert!(sized[0].contains("RMC − LSTM"), "{sized:?}");
+    let control = summary.comparison_lines("tracking", ("no-attention", "rmc"), ("default", "rmc"));
+    assert!(
+        control[0].contains("no-attention − default RMC"),
+        "{control:?}"
+    );
 
     let variants = ["4x1"];
     let explore = summary.exploration_table("nth-farthest", &variants);

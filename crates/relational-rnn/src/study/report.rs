@@ -105,7 +105,8 @@ impl StudySummary {
         ) else {
             return Vec::new();
         };
-        let mine = if variant == "default" {
+        // Within one variant the models are named; a control or ablation by its variant.
+        let mine = if variant == base_variant {
             model_label(model).to_string()
         } else {
             variant.to_string()
