@@ -65,7 +65,12 @@ const SONNET_EXAMPLES: f64 = 1600.0 * 1.0e6;
 /// One line per exploration row: whether each seed left the plateau, judged on validation (loss
 /// at least [`PLATEAU_MARGIN`] below the plateau loss, accuracy above the best heuristic), and
 /// the checkpoints warm-started rows began from.
-fn exploration_lines(task: &str, base: Option<&TaskBaselines>, rows: &[&StudyRow]) -> String {
+fn exploration_lines(
+    task: &str,
+    base: Option<&TaskBaselines>,
+    rows: &[&StudyRow],
+    pairs: &[(&StudyRow, &StudyRow)],
+) -> String {
     let mut out = String::new();
     let explored: Vec<&StudyRow> = rows
         .iter()
@@ -129,52 +134,37 @@ fn exploration_lines(task: &str, base: Option<&TaskBaselines>, rows: &[&StudyRow
         let _ = writeln!(out, "{line}.");
     }
     // The RMC against the LSTM, per start (fresh or warm) and learning rate, where both explored it.
-    for warm in [false, true] {
-        let same_start = |r: &&&StudyRow| r.init_from.is_empty() != warm;
-        for rmc in explored
+    for (rmc, lstm) in pairs {
+        let start = rmc.start();
+        let other_rates: Vec<String> = explored
             .iter()
-            .filter(same_start)
-            .filter(|r| r.model == "rmc")
-        {
-            let Some(lstm) = explored
-                .iter()
-                .filter(same_start)
-                .find(|r| r.model == "lstm" && r.lr == rmc.lr)
-            else {
-                continue;
-            };
-            let start = if warm { "warm start" } else { "fresh" };
-            let other_rates: Vec<String> = explored
-                .iter()
-                .filter(same_start)
-                .filter(|r| r.model == "lstm" && r.lr != rmc.lr)
-                .map(|r| r.lr.to_string())
-                .collect();
-            let tuning = if other_rates.is_empty() {
-                "tuned for neither".to_owned()
-            } else {
-                format!(
-                    "the LSTM also at lr {} (rows above), the RMC at this rate only",
-                    other_rates.join(", ")
-                )
-            };
-            for (what, metric) in [
-                ("test accuracy", Metric::TestAccuracy),
-                ("hard-split accuracy", Metric::HardAccuracy),
-            ] {
-                let line = compare(
-                    (what, "is above", "is below"),
-                    "rmc",
-                    &rmc.values(metric),
-                    "lstm",
-                    &lstm.values(metric),
-                );
-                let _ = writeln!(
-                    out,
-                    "  - {line} ({start}; both at lr {}; {tuning}).",
-                    rmc.lr
-                );
-            }
+            .filter(|r| r.model == "lstm" && r.start() == start && r.lr != rmc.lr)
+            .map(|r| r.lr.to_string())
+            .collect();
+        let tuning = if other_rates.is_empty() {
+            "tuned for neither".to_owned()
+        } else {
+            format!(
+                "the LSTM also at lr {} (rows above), the RMC at this rate only",
+                other_rates.join(", ")
+            )
+        };
+        for (what, metric) in [
+            ("test accuracy", Metric::TestAccuracy),
+            ("hard-split accuracy", Metric::HardAccuracy),
+        ] {
+            let line = compare(
+                (what, "is above", "is below"),
+                "rmc",
+                &rmc.values(metric),
+                "lstm",
+                &lstm.values(metric),
+            );
+            let _ = writeln!(
+                out,
+                "  - {line} ({start}; both at lr {}; {tuning}).",
+                rmc.lr
+            );
         }
     }
     out
@@ -284,7 +274,7 @@ fn section(summary: &StudySummary, task: &str, variant: &str, rows: &[&StudyRow]
     if finals.is_empty() {
         out += "- No final rows yet (selection or exploration runs only): no claim.\n";
     }
-    out += &exploration_lines(task, base, rows);
+    out += &exploration_lines(task, base, rows, &summary.exploration_pairs(task, variant));
     let gains: Vec<(String, f64)> = rows
         .iter()
         .filter(|r| r.role == "lr-selection")

@@ -179,6 +179,31 @@ impl StudySummary {
             .find(|t| t.task == task && t.variant == variant)
     }
 
+    /// The `exploration` rows of (task, variant) paired for comparison: each RMC row with the
+    /// LSTM row of the same start and learning rate, fresh starts first.
+    pub fn exploration_pairs(&self, task: &str, variant: &str) -> Vec<(&StudyRow, &StudyRow)> {
+        let explored: Vec<&StudyRow> = self
+            .rows
+            .iter()
+            .filter(|r| r.task == task && r.variant == variant && r.role == "exploration")
+            .collect();
+        let mut pairs = Vec::new();
+        for start in ["fresh", "warm start"] {
+            for rmc in explored
+                .iter()
+                .filter(|r| r.model == "rmc" && r.start() == start)
+            {
+                let lstm = explored
+                    .iter()
+                    .find(|r| r.model == "lstm" && r.start() == start && r.lr == rmc.lr);
+                if let Some(lstm) = lstm {
+                    pairs.push((*rmc, *lstm));
+                }
+            }
+        }
+        pairs
+    }
+
     /// The variants of `task` that have a `final` row, `"default"` first.
     pub fn variants(&self, task: &str) -> Vec<&str> {
         let mut out: Vec<&str> = Vec::new();

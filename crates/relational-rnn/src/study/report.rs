@@ -128,23 +128,14 @@ impl StudySummary {
     /// warm) at the RMC's learning rate: test and hard accuracy, as [`Self::comparison_lines`].
     /// Empty where the two did not explore the same start and rate.
     pub fn exploration_comparison_lines(&self, task: &str, variant: &str) -> Vec<String> {
-        let explored: Vec<&StudyRow> = self
-            .rows_of(task, variant)
-            .filter(|r| r.role == "exploration")
-            .collect();
         let whats = [
             ("test accuracy", Metric::TestAccuracy),
             ("hard accuracy", Metric::HardAccuracy),
         ];
         let mut out = Vec::new();
-        for rmc in explored.iter().filter(|r| r.model == "rmc") {
-            let lstm = explored
-                .iter()
-                .find(|r| r.model == "lstm" && r.lr == rmc.lr && r.start() == rmc.start());
-            if let Some(lstm) = lstm {
-                let label = format!("{variant} {}: RMC − LSTM", rmc.start());
-                out.extend(difference_lines(task, &label, (rmc, lstm), &whats));
-            }
+        for (rmc, lstm) in self.exploration_pairs(task, variant) {
+            let label = format!("{variant} {}: RMC − LSTM", rmc.start());
+            out.extend(difference_lines(task, &label, (rmc, lstm), &whats));
         }
         out
     }
