@@ -136,11 +136,12 @@ fn exploration_lines(
     // The RMC against the LSTM, per start (fresh or warm) and learning rate, where both explored it.
     for (rmc, lstm) in pairs {
         let start = rmc.start();
-        let other_rates: Vec<String> = explored
+        let mut other_rates: Vec<String> = explored
             .iter()
             .filter(|r| r.model == "lstm" && r.start() == start && r.lr != rmc.lr)
             .map(|r| r.lr.to_string())
             .collect();
+        other_rates.dedup(); // a longer run at a rate already listed
         let tuning = if other_rates.is_empty() {
             "tuned for neither".to_owned()
         } else {

@@ -183,15 +183,17 @@ impl StudySummary {
     }
 
     /// Every seed of the `exploration` rows of `task` in `variants`, one line each: variant,
-    /// model, fresh or warm start, learning rate, seed, validation loss, whether it left the plateau
-    /// ([`StudyRow::left_plateau`](super::StudyRow::left_plateau)), test and hard accuracy.
+    /// model, fresh or warm start, learning rate, step cap, seed, validation loss, whether it left
+    /// the plateau ([`StudyRow::left_plateau`](super::StudyRow::left_plateau)), test and hard
+    /// accuracy.
     pub fn exploration_table(&self, task: &str, variants: &[&str]) -> String {
         let mut out = format!(
-            "{:<7} {:<5} {:<10} {:>5} {:>4} {:>9} {:>12} {:>9} {:>9}\n",
+            "{:<7} {:<5} {:<10} {:>5} {:>7} {:>4} {:>9} {:>12} {:>9} {:>9}\n",
             "size",
             "model",
             "start",
             "lr",
+            "steps",
             "seed",
             "val loss",
             "left plateau",
@@ -207,11 +209,12 @@ impl StudySummary {
                     .and_then(|b| r.left_plateau(k, b))
                     .map_or("—", |l| if l { "yes" } else { "no" });
                 out += &format!(
-                    "{:<7} {:<5} {:<10} {:>5} {:>4} {:>9} {:>12} {:>9} {:>9}\n",
+                    "{:<7} {:<5} {:<10} {:>5} {:>7} {:>4} {:>9} {:>12} {:>9} {:>9}\n",
                     r.variant,
                     model_label(&r.model),
                     r.start(),
                     format!("{:.0e}", r.lr),
+                    r.steps_cap.map_or("—".to_string(), |c| c.to_string()),
                     r.seeds[k],
                     fmt3(r.val_loss[k]),
                     left,
