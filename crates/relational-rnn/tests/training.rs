@@ -232,6 +232,86 @@ fn early_stopping_and_callbacks_end_the_run() {
     assert_eq!(h.records.len(), 2);
 }
 
+/// A run that stopped early stays stopped when resumed with a larger step cap: no step is taken,
+/// so extending a study's cap leaves its early-stopped runs as they were.
+#[test]
+fn resuming_an_early_stopped_run_with_a_larger_cap_takes_no_step() {
+    let test = vec![random_batch(&mut ChaCha8Rng::seed_from_u64(3), 3, 8)];
+    let (model, mut store) = build::<f32>(&cores()[0], 6);
+    let stopping = Some(EarlyStoppingConfig {
+        patience: 2,
+        min_delta: 0.0,
+        mode: Mode::Maximize,
+    });
+    let frozen = TrainConfig {
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 0.0,
+            ..AdamConfig::default()
+        }),
+        early_stopping: stopping.clone(),
+        ..config(100)
+    };
+    let mut trainer = Trainer::new(&store, &frozen.optimizer).expect("valid");
+    let h = fit_random(&model, &mut store, &mut trainer, &frozen, 0, &test).expect("ok");
+    assert_eq!(h.stopped, Stopped::EarlyStopped { best_step: 5 });
+    let stopped_at = Progress {
+        step: 15,
+        early_best: Some((5, h.records[0].val_accuracy)),
+        early_evals_since_best: 2,
+        ..Progress::at(15)
+    };
+    // A learning rate that would move the parameters if any step were taken.
+    let extended = TrainConfig {
+        optimizer: OptimizerConfig::Adam(AdamConfig {
+            lr: 1e-2,
+            ..AdamConfig::default()
+        }),
+        early_stopping: stopping,
+        ..config(1_000)
+    };
+    let before = store.clone();
+    let mut trainer = Trainer::new(&store, &extended.optimizer).expect("valid");
+    let mut hooks = StopAt {
+        stop_after: u64::MAX,
+        saved: None,
+        records: Vec::new(),
+    };
+    let sample = |rng: &mut ChaCha8Rng, b| random_batch(rng, 3, b);
+    let h = fit_from(
+        &model,
+        &mut store,
+        &mut trainer,
+        &extended,
+        stopped_at,
+        sample,
+        &test,
+        &mut hooks,
+    )
+    .expect("ok");
+    assert_eq!(h.stopped, Stopped::EarlyStopped { best_step: 5 });
+    assert!(h.records.is_empty() && hooks.records.is_empty());
+    assert_eq!(store, before);
+
+    // One evaluation short of the patience: the run goes on.
+    let patient = Progress {
+        early_evals_since_best: 1,
+        ..Progress::at(15)
+    };
+    let h = fit_from(
+        &model,
+        &mut store,
+        &mut trainer,
+        &extended,
+        patient,
+        sample,
+        &test,
+        &mut hooks,
+    )
+    .expect("ok");
+    assert!(!h.records.is_empty());
+    assert_ne!(store, before);
+}
+
 #[test]
 fn a_non_finite_loss_stops_the_run_without_touching_the_parameters() {
     let test = vec![random_batch(&mut ChaCha8Rng::seed_from_u64(3), 3, 8)];

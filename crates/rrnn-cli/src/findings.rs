@@ -136,12 +136,14 @@ fn exploration_lines(
     // The RMC against the LSTM, per start (fresh or warm) and learning rate, where both explored it.
     for (rmc, lstm) in pairs {
         let start = rmc.start();
-        let mut other_rates: Vec<String> = explored
+        let mut rates: Vec<f64> = explored
             .iter()
             .filter(|r| r.model == "lstm" && r.start() == start && r.lr != rmc.lr)
-            .map(|r| r.lr.to_string())
+            .map(|r| r.lr)
             .collect();
-        other_rates.dedup(); // a longer run at a rate already listed
+        rates.sort_by(f64::total_cmp);
+        rates.dedup(); // a longer run at a rate already listed
+        let other_rates: Vec<String> = rates.iter().map(f64::to_string).collect();
         let tuning = if other_rates.is_empty() {
             "tuned for neither".to_owned()
         } else {

@@ -163,10 +163,34 @@ fn chosen<'a>(select: &[&'a Run]) -> Option<&'a Run> {
     })
 }
 
+/// The step cap of a row: the largest of its runs'. A run with a smaller cap belongs only if it
+/// stopped early (schedules are in absolute steps, so it would have stopped at the same step
+/// under the larger cap).
+fn row_cap(runs: &[&Run]) -> Result<u64, String> {
+    let cap = runs
+        .iter()
+        .map(|r| r.experiment.train.steps)
+        .max()
+        .expect("a row has runs");
+    for r in runs {
+        let early = r.result["stopped"]["reason"] == "early_stopped";
+        if r.experiment.train.steps < cap && !early {
+            return Err(format!(
+                "{}: ran to a cap of {} steps, below the {cap} of the other runs at its rate; \
+                 continue it with `rrnn train --resume <dir> --steps {cap}`",
+                r.dir.display(),
+                r.experiment.train.steps
+            ));
+        }
+    }
+    Ok(cap)
+}
+
 /// One row: the runs of one (task, variant, model, role, lr), sorted by seed.
-fn row(role: &str, runs: &[&Run]) -> Value {
+fn row(role: &str, runs: &[&Run]) -> Result<Value, String> {
     let mut runs = runs.to_vec();
     runs.sort_by_key(|r| r.experiment.train.seed);
+    let steps_cap = row_cap(&runs)?;
     let first = runs[0];
     let per_seed = |key: &str| -> Vec<Option<f64>> { runs.iter().map(|r| r.number(key)).collect() };
     let mut row = json!({
@@ -176,7 +200,7 @@ fn row(role: &str, runs: &[&Run]) -> Value {
         "role": role,
         "lr": first.lr(),
         "schedule": first.experiment.train.schedule,
-        "steps_cap": first.experiment.train.steps,
+        "steps_cap": steps_cap,
         "batch_size": first.experiment.train.batch_size,
         "early_stopping": first.experiment.train.early_stopping,
         "params": first.result["params"],
@@ -196,7 +220,7 @@ fn row(role: &str, runs: &[&Run]) -> Value {
         let from: Vec<Option<&str>> = runs.iter().map(|r| r.init_from.as_deref()).collect();
         row["init_from"] = json!(from);
     }
-    row
+    Ok(row)
 }
 
 /// Validation accuracy at the step cap minus its value 20 % of the steps earlier (the last
@@ -233,7 +257,7 @@ fn model_rows(runs: &[&Run]) -> Result<Vec<Value>, String> {
     let mut rows = Vec::new();
     let select = stage("select");
     for group in by_lr(select.clone()) {
-        rows.push(row("lr-selection", &group));
+        rows.push(row("lr-selection", &group)?);
     }
     let finals = stage("final");
     if !finals.is_empty() {
@@ -257,7 +281,7 @@ fn model_rows(runs: &[&Run]) -> Result<Vec<Value>, String> {
                 finals[0].dir.display()
             ));
         }
-        rows.push(row("final", &members));
+        rows.push(row("final", &members)?);
     }
     for group in by_lr(stage("explore")) {
         let mut configs: BTreeMap<String, Vec<&Run>> = BTreeMap::new();
@@ -273,7 +297,9 @@ fn model_rows(runs: &[&Run]) -> Result<Vec<Value>, String> {
             };
             configs.entry(format!("{key} {warm}")).or_default().push(r);
         }
-        rows.extend(configs.values().map(|g| row("exploration", g)));
+        for g in configs.values() {
+            rows.push(row("exploration", g)?);
+        }
     }
     Ok(rows)
 }

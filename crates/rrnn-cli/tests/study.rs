@@ -24,7 +24,7 @@ fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-/// A tiny tracking LSTM run into `root/rel`.
+/// A tiny tracking LSTM run into `root/rel` (6 steps; a later `--set steps=N` in `extra` wins).
 fn train(root: &Path, rel: &str, lr: &str, seed: &str, extra: &[&str]) {
     let mut args = vec![
         "train",
@@ -32,8 +32,8 @@ fn train(root: &Path, rel: &str, lr: &str, seed: &str, extra: &[&str]) {
         "tracking",
         "--model",
         "lstm",
-        "--steps",
-        "6",
+        "--set",
+        "steps=6",
         "--batch",
         "4",
         "--lr",
@@ -150,6 +150,38 @@ fn a_study_summarizes_from_its_runs_and_refuses_a_final_rate_not_chosen_on_valid
         "{stderr}"
     );
     std::fs::remove_dir_all(root.join(format!("{study}/final/lr={other}"))).unwrap();
+
+    // A final seed run to a smaller cap is refused; one that stopped early below it belongs, and
+    // the row's cap is the larger one.
+    let short = format!("{study}/final/lr={chosen}/seed=2");
+    train(&root, &short, chosen, "2", &["--set", "steps=3"]);
+    let out = rrnn(&root, &["study", "summarize", "study"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ran to a cap of 3 steps"), "{stderr}");
+    std::fs::remove_dir_all(root.join(&short)).unwrap();
+    let early = [
+        "--set",
+        "steps=5",
+        "--set",
+        "eval_every=1",
+        "--set",
+        "train.early_stopping.patience=1",
+        "--set",
+        "train.early_stopping.mode=maximize",
+    ];
+    train(&root, &short, chosen, "2", &early);
+    assert_eq!(
+        read(root.join(&short).join("result.json"))["stopped"]["reason"],
+        "early_stopped"
+    );
+    ok(&rrnn(&root, &["study", "summarize", "study"]));
+    let summary = read(root.join("study/summary.json"));
+    let rows = summary["rows"].as_array().unwrap();
+    let final_row = rows.iter().find(|r| r["role"] == "final").unwrap();
+    assert_eq!(final_row["seeds"], serde_json::json!([0, 1, 2]));
+    assert_eq!(final_row["steps_cap"], 6);
+    std::fs::remove_dir_all(root.join(&short)).unwrap();
 
     // A run whose task is not the one its directory names is refused.
     train(

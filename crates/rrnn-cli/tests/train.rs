@@ -450,6 +450,31 @@ fn config_file_early_stopping_schedule_and_eval() {
         first.get("test_accuracy").is_none(),
         "no per-evaluation test numbers"
     );
+
+    // A larger cap does not restart a run that stopped early: no step, the same result.
+    let before = metrics(&out_dir);
+    let args = [
+        "train",
+        "--resume",
+        out_dir.to_str().unwrap(),
+        "--steps",
+        "60",
+    ];
+    let resumed: serde_json::Value = serde_json::from_str(&ok(&rrnn(&args))).unwrap();
+    assert_eq!(metrics(&out_dir), before);
+    for key in [
+        "step",
+        "best_step",
+        "stopped",
+        "test_accuracy",
+        "hard_accuracy",
+    ] {
+        assert_eq!(resumed[key], result[key], "{key}");
+    }
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["experiment"]["train"]["steps"], 60);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -132,6 +132,12 @@ impl EarlyStopping {
         }
     }
 
+    /// Whether patience is already used up (a tracker restored from a run that stopped early):
+    /// a resumed run must not train further, whatever its new step cap.
+    pub fn exhausted(&self) -> bool {
+        self.evals_since_best >= self.config.patience
+    }
+
     /// `(step, value)` of the best evaluation so far, if any.
     pub fn best(&self) -> Option<(u64, f64)> {
         self.best
