@@ -45,7 +45,8 @@ pub struct TrainArgs {
     /// Directory of the run (created; must be empty unless --force).
     #[arg(long, required_unless_present = "resume", conflicts_with = "resume")]
     out: Option<PathBuf>,
-    /// Continue the run in this directory from its last checkpoint (--steps may raise the budget).
+    /// Continue the run in this directory from its last checkpoint (--steps may raise the budget;
+    /// a run that stopped early stays stopped).
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
     /// Overwrite the run files in a non-empty --out.
