@@ -523,17 +523,14 @@ pub fn fit_from<T: Scalar>(
         .clone()
         .map(|c| EarlyStopping::restore(c, progress.early_best, progress.early_evals_since_best))
         .transpose()?;
+    let history = |records, stopped| Ok(History { records, stopped });
     if let Some(e) = early.as_ref().filter(|e| e.exhausted()) {
         let best_step = e.best().map_or(progress.step, |(s, _)| s);
-        return Ok(History {
-            records: Vec::new(),
-            stopped: Stopped::EarlyStopped { best_step },
-        });
+        return history(Vec::new(), Stopped::EarlyStopped { best_step });
     }
     let t0 = Instant::now();
     let elapsed_before = progress.elapsed_s;
     let mut records = Vec::new();
-    let history = |records, stopped| Ok(History { records, stopped });
     for step in progress.step..config.steps {
         let batch = sample(&mut step_rng(config.seed, step), config.batch_size);
         let lr = config.schedule.lr_at(step, base_lr);

@@ -124,7 +124,7 @@ impl EarlyStopping {
             StopDecision::Improved
         } else {
             self.evals_since_best += 1;
-            if self.evals_since_best >= self.config.patience {
+            if self.exhausted() {
                 StopDecision::Stop
             } else {
                 StopDecision::Continue
