@@ -204,3 +204,24 @@ fn report_tables_and_figures_show_the_summary() {
         drawn.x[0]
     );
 }
+
+/// Every run the summary cites records an experiment that reads back and agrees with its row;
+/// a `config.json` without one is an error naming the file.
+#[test]
+fn run_configurations_read_back_and_agree_with_their_rows() {
+    use relational_rnn::experiment::read_experiment;
+    let summary = StudySummary::read(repo().join("results/study/summary.json")).expect("readable");
+    for row in &summary.rows {
+        for dir in &row.runs {
+            let experiment = read_experiment(repo().join(dir)).expect("config.json");
+            assert_eq!(Some(experiment.train.batch_size), row.batch_size, "{dir}");
+            assert_eq!(experiment.train.optimizer.lr(), row.lr, "{dir}");
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("rrnn-read-experiment-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("config.json"), r#"{"threads": 1}"#).expect("write");
+    let err = read_experiment(&dir).expect_err("no experiment");
+    assert!(err.to_string().contains("config.json"), "{err}");
+    std::fs::remove_dir_all(&dir).expect("clean up");
+}

@@ -311,6 +311,45 @@ fn section(summary: &StudySummary, task: &str, variant: &str, rows: &[&StudyRow]
     out
 }
 
+/// What the summarised runs cost, per task: runs, training examples and hours of wall-clock
+/// (two jobs sharing the CPU), each run counted once (a final row repeats its selection run).
+fn compute_table(summary: &StudySummary) -> String {
+    let mut tasks: Vec<&str> = Vec::new();
+    for r in &summary.rows {
+        if !tasks.contains(&r.task.as_str()) {
+            tasks.push(&r.task);
+        }
+    }
+    let mut out = String::from(
+        "## Compute\n\nEvery summarised run once, per task (wall-clock of training and its \
+         evaluations, two jobs sharing the CPU).\n\n| task | runs | training examples | wall-clock |\n\
+         |---|---|---|---|\n",
+    );
+    for task in tasks {
+        let mut seen: Vec<&str> = Vec::new();
+        let (mut examples, mut seconds) = (0.0, 0.0);
+        for r in summary.rows.iter().filter(|r| r.task == task) {
+            for (i, run) in r.runs.iter().enumerate() {
+                if seen.contains(&run.as_str()) {
+                    continue;
+                }
+                seen.push(run);
+                let batch = r.batch_size.unwrap_or(0) as f64;
+                examples += r.steps.get(i).copied().flatten().map_or(0.0, |s| s * batch);
+                seconds += r.elapsed_s.get(i).copied().flatten().unwrap_or(0.0);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "| {task} | {} | {examples:.3e} | {:.1} h |",
+            seen.len(),
+            seconds / 3600.0
+        );
+    }
+    out.push('\n');
+    out
+}
+
 /// Writes `DIR/FINDINGS.md` from `DIR/summary.json` (and `DIR/NOTES.md` when present).
 pub fn write(dir: &Path) -> Result<(), String> {
     let path = dir.join("summary.json");
@@ -334,6 +373,7 @@ pub fn write(dir: &Path) -> Result<(), String> {
         let members: Vec<&StudyRow> = summary.rows_of(task, variant).collect();
         out += &section(&summary, task, variant, &members);
     }
+    out += &compute_table(&summary);
     if let Ok(notes) = std::fs::read_to_string(dir.join("NOTES.md")) {
         out += "## Notes\n\n";
         out += &notes;

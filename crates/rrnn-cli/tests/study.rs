@@ -133,6 +133,10 @@ fn a_study_summarizes_from_its_runs_and_refuses_a_final_rate_not_chosen_on_valid
         findings.contains("best heuristic `start_position`"),
         "{findings}"
     );
+    assert!(
+        findings.contains("| tracking | 3 | "),
+        "three runs' compute: {findings}"
+    );
 
     // Seeds at a rate validation did not choose are refused.
     train(

@@ -12,7 +12,7 @@
 //! Here: the model kinds, [`Experiment`] and what it is scored against ([`Reference`],
 //! [`EvalSets`]); `run.rs`: running experiments in this process ([`run`], [`run_seeds`],
 //! [`curve`], [`Summary`]); `run_files.rs`: reading the directories `rrnn train` and `rrnn sweep`
-//! write ([`read_metrics`], [`read_outcome`], [`read_sweep`]).
+//! write ([`read_experiment`], [`read_metrics`], [`read_outcome`], [`read_sweep`]).
 
 mod run;
 mod run_files;
@@ -32,7 +32,8 @@ use crate::train::TrainConfig;
 use crate::{ConfigError, ParamStore};
 pub use run::{Metric, RunResult, Summary, curve, eval_batches, run, run_seeds, runs_of};
 pub use run_files::{
-    RunOutcome, SweepRun, read_metric_column, read_metrics, read_outcome, read_sweep,
+    RunOutcome, SweepRun, read_experiment, read_metric_column, read_metrics, read_outcome,
+    read_sweep,
 };
 
 /// Largest batch evaluated at once (bounds memory on big test sets).

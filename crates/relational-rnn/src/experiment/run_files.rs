@@ -1,4 +1,4 @@
-//! Reading what `rrnn train` and `rrnn sweep` wrote: metrics, results, sweeps.
+//! Reading what `rrnn train` and `rrnn sweep` wrote: configurations, metrics, results, sweeps.
 
 use serde::Deserialize;
 
@@ -49,6 +49,26 @@ pub fn read_metric_column(
             }
         })
         .collect()
+}
+
+/// The experiment of a run directory written by `rrnn train` (the `experiment` field of its
+/// `config.json`): what a run that never finished still records about itself.
+pub fn read_experiment(dir: impl AsRef<std::path::Path>) -> std::io::Result<super::Experiment> {
+    let path = dir.as_ref().join("config.json");
+    let text = std::fs::read_to_string(&path)?;
+    let bad = |what: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {what}", path.display()),
+        )
+    };
+    let mut config: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let experiment = config
+        .get_mut("experiment")
+        .map(serde_json::Value::take)
+        .ok_or_else(|| bad("no `experiment` field".into()))?;
+    serde_json::from_value(experiment).map_err(|e| bad(e.to_string()))
 }
 
 /// `result.json` of a run finished by `rrnn train`: what was scored once at the end. Fields a
