@@ -116,6 +116,51 @@ fn series_with_gaps_still_draws() {
     assert_valid(&c.render().unwrap(), (900, 500));
 }
 
+/// First and last pixel row holding colour `rgb`.
+fn rows_with(png: &Png, pixels: &[[u8; 3]], rgb: [u8; 3]) -> (usize, usize) {
+    let rows: Vec<usize> = (0..pixels.len())
+        .filter(|&i| pixels[i] == rgb)
+        .map(|i| i / png.width as usize)
+        .collect();
+    (rows[0], rows[rows.len() - 1])
+}
+
+/// A noisy curve is drawn within its values: sharp turns do not stick out (no miter spikes).
+#[test]
+fn a_zigzag_stays_within_its_values() {
+    let n = 400_u32;
+    let x: Vec<f64> = (0..n).map(f64::from).collect();
+    let zigzag = x
+        .iter()
+        .map(|&v| {
+            if (v as u32).is_multiple_of(2) {
+                0.45
+            } else {
+                0.55
+            }
+        })
+        .collect();
+    let render = |series: Vec<Series>| {
+        let mut c = LineChart::new("", "x", "y");
+        (c.y_range, c.size) = (Some((0.0, 1.0)), (400, 450));
+        for s in series {
+            c = c.with_series(s.with_color(2));
+        }
+        let png = c.render().unwrap();
+        let pixels = decode(&png);
+        rows_with(&png, &pixels, rgb(palette::color(2)))
+    };
+    let (top, bottom) = render(vec![Series::new("", x.clone(), zigzag)]);
+    let (top_ref, bottom_ref) = render(vec![
+        Series::new("", x.clone(), vec![0.45; n as usize]),
+        Series::new("", x, vec![0.55; n as usize]),
+    ]);
+    assert!(
+        top + 1 >= top_ref && bottom <= bottom_ref + 1,
+        "zigzag rows {top}..{bottom}, its extremes as flat lines {top_ref}..{bottom_ref}"
+    );
+}
+
 #[test]
 fn panels_compose_into_one_image() {
     let titles = ["Loss of the first panel", "Accuracy, second", "Third panel"];

@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::{
-    BindKeyPoints, ChartBuilder, Circle, Color, DashedLineSeries, IntoLogRange, LineSeries,
+    BindKeyPoints, ChartBuilder, Circle, Color, DashedLineSeries, IntoLogRange, PathElement,
     Polygon, RGBColor,
 };
 
@@ -346,7 +346,16 @@ impl LineChart {
                     let p = (s.x[run.start], s.y[run.start]);
                     chart.draw_series(std::iter::once(Circle::new(p, 3, style.filled())))?;
                 } else {
-                    chart.draw_series(LineSeries::new(run.map(|t| (s.x[t], s.y[t])), style))?;
+                    // Segment by segment, with a dot of the line's width at each vertex (a round
+                    // join): the backend joins a polyline with unlimited miters, which on a noisy
+                    // curve in a narrow panel draws spikes far beyond its values.
+                    let points: Vec<(f64, f64)> = run.map(|t| (s.x[t], s.y[t])).collect();
+                    chart.draw_series(
+                        points
+                            .windows(2)
+                            .map(|w| PathElement::new(vec![w[0], w[1]], style)),
+                    )?;
+                    chart.draw_series(points.iter().map(|&p| Circle::new(p, 1, style.filled())))?;
                 }
             }
         }
