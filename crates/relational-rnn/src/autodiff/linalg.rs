@@ -516,7 +516,14 @@ mod tests {
                     bits(want.as_slice().unwrap()),
                     "M {m}, I {i}, zeros at {zeros_at:?}, other reader {other_reader}"
                 );
-                if zeros_at.is_none() && !other_reader {
+                // The −0 that makes a dropped trailing +0 visible comes from the AVX-512 products;
+                // without AVX-512 the products (matrixmultiply's) give +0 there, and the
+                // bit-for-bit comparison above is the whole check.
+                #[cfg(target_arch = "x86_64")]
+                let minus_zero = crate::kernels::avx512_enabled();
+                #[cfg(not(target_arch = "x86_64"))]
+                let minus_zero = false;
+                if zeros_at.is_none() && !other_reader && minus_zero {
                     assert!(
                         got[[0, 0]].to_bits() == (-0.0f32).to_bits(),
                         "column 0 underflows to −0"
